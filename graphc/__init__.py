@@ -1,0 +1,28 @@
+"""graphc: a symbolic computation-graph compiler.
+
+Text -> networkx DAG of gates -> reverse-mode gradient graph -> values, NumPy code,
+Graphviz diagrams and checks of hand-derived derivatives.
+
+>>> import graphc
+>>> g = graphc.parse("(x+y)z")
+>>> ev = g.evaluate(x=-2, y=5, z=-4)
+>>> float(ev.value), [float(ev.grads[n]) for n in g.inputs]
+(-12.0, [-4.0, -4.0, 3.0])
+"""
+
+from .errors import DomainWarning, GraphcError, GraphcWarning, InputError, ParseError
+from .evaluate import Evaluation, NodeEval
+from .graph import Graph, parse
+
+__all__ = [
+    "DomainWarning",
+    "Evaluation",
+    "Graph",
+    "GraphcError",
+    "GraphcWarning",
+    "InputError",
+    "NodeEval",
+    "ParseError",
+    "parse",
+]
+__version__ = "0.1.0"

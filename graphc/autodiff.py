@@ -1,0 +1,259 @@
+"""DAG -> gradient DAG: reverse mode, as the cs231n notes teach it.
+
+For every gate v and each argument u the op table's partial rule builds the *local
+gradient* ∂v/∂u as new gates; the *contribution* of that branch is
+``upstream(v) × local``; the *upstream gradient* ∂f/∂u is the sum of the
+contributions of all of u's consumers (gradients add at branches). Everything is
+built with the same ops as the forward graph, into one graph, so a gradient can be
+evaluated, drawn, lowered and differentiated again by the same code.
+
+The walk is one loop over the reversed topological order; each gate adds a constant
+number of nodes per argument, so the gradient graph is built in linear time.
+Whole-function SymPy expressions come from :func:`to_sympy`, only on request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import networkx as nx
+import sympy as sp
+
+from .errors import GraphcError
+from .graph import Builder, Graph
+from .ops import OPS, SYMPY
+
+__all__ = ["Backward", "backward", "local_sympy", "to_sympy"]
+
+
+@dataclass(frozen=True)
+class Backward:
+    """A gradient graph and where each part of the chain rule lives in it.
+
+    Attributes:
+        graph: forward and backward nodes together; ``graph.output`` is f.
+        wrt: the inputs differentiated for.
+        upstream: forward node -> node holding ∂f/∂node (nodes on a path to ``wrt``).
+        local: ``(gate, i)`` -> node holding ∂gate/∂(argument i).
+        contributions: ``(gate, i)`` -> node holding upstream(gate) × local, the
+            part of ∂f/∂(argument i) that flows through this edge.
+        grads: input name -> node holding ∂f/∂input.
+    """
+
+    graph: Graph
+    wrt: tuple[str, ...]
+    upstream: Mapping[str, str]
+    local: Mapping[tuple[str, int], str]
+    contributions: Mapping[tuple[str, int], str]
+    grads: Mapping[str, str] = field(default_factory=dict)
+
+    def branches(self, node: str) -> list[tuple[tuple[str, int], str]]:
+        """The ``((consumer, i), contribution node)`` pairs that add up to ∂f/∂node."""
+        return [
+            ((consumer, key), self.contributions[(consumer, key)])
+            for _, consumer, key in self.graph.nx.out_edges(node, keys=True)
+            if (consumer, key) in self.contributions
+        ]
+
+
+class _Handle:
+    """A node of the graph being built, with arithmetic that adds gates."""
+
+    __slots__ = ("alg", "id")
+
+    def __init__(self, alg: _GraphAlgebra, node: str) -> None:
+        self.alg = alg
+        self.id = node
+
+    def __add__(self, o: Any) -> _Handle:
+        return self.alg.apply("add", self, o)
+
+    def __radd__(self, o: Any) -> _Handle:
+        return self.alg.apply("add", o, self)
+
+    def __sub__(self, o: Any) -> _Handle:
+        return self.alg.apply("sub", self, o)
+
+    def __rsub__(self, o: Any) -> _Handle:
+        return self.alg.apply("sub", o, self)
+
+    def __mul__(self, o: Any) -> _Handle:
+        return self.alg.apply("mul", self, o)
+
+    def __rmul__(self, o: Any) -> _Handle:
+        return self.alg.apply("mul", o, self)
+
+    def __truediv__(self, o: Any) -> _Handle:
+        return self.alg.apply("div", self, o)
+
+    def __rtruediv__(self, o: Any) -> _Handle:
+        return self.alg.apply("div", o, self)
+
+    def __pow__(self, o: Any) -> _Handle:
+        return self.alg.apply("pow", self, o)
+
+    def __rpow__(self, o: Any) -> _Handle:
+        return self.alg.apply("pow", o, self)
+
+    def __neg__(self) -> _Handle:
+        return self.alg.apply("neg", self)
+
+
+class _GraphAlgebra:
+    """The algebra ``F`` that makes the op table's partial rules build gates."""
+
+    def __init__(self, builder: Builder) -> None:
+        self.b = builder
+
+    def handle(self, node: str) -> _Handle:
+        return _Handle(self, node)
+
+    def node(self, value: Any) -> str:
+        if isinstance(value, _Handle):
+            return value.id
+        return self.b.const(sp.Rational(value))
+
+    def apply(self, opname: str, *args: Any) -> _Handle:
+        return _Handle(self, self.b.gate(opname, [self.node(a) for a in args]))
+
+    def is_const(self, value: Any, const: Any) -> bool:
+        return self.b.const_value(self.node(value)) == const
+
+    def __getattr__(self, opname: str) -> Any:
+        if opname not in OPS:
+            raise AttributeError(opname)
+        return lambda *args: self.apply(opname, *args)
+
+
+def _needed(graph: Graph, wrt: Iterable[str]) -> set[str]:
+    """Nodes on a path from an input in ``wrt`` to the output."""
+    g = graph.nx
+    down: set[str] = set()
+    for name in wrt:
+        if name not in down:
+            down |= nx.descendants(g, name) | {name}
+    return down & (nx.ancestors(g, graph.output) | {graph.output})
+
+
+def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
+    """Build the reverse-mode gradient graph of ``graph`` with respect to ``wrt``.
+
+    >>> from graphc import parse
+    >>> bw = backward(parse("q = x + y; f = q * z"))
+    >>> bw.grads["x"], bw.grads["z"]     # ∂f/∂x is the input z; ∂f/∂z is the gate q
+    ('z', 'add#2')
+    """
+    wrt = tuple(graph.inputs if wrt is None else wrt)
+    b = Builder.extending(graph)
+    b.role = "backward"
+    F = _GraphAlgebra(b)
+    need = _needed(graph, wrt)
+    fwd = graph.nx
+    upstream: dict[str, str] = {}
+    local: dict[tuple[str, int], str] = {}
+    contributions: dict[tuple[str, int], str] = {}
+    pending: dict[str, list[str]] = {}
+    for v in reversed(graph.order):
+        if v not in need:
+            continue
+        if v == graph.output:
+            up = b.const(1)
+        else:
+            parts = pending.pop(v)[::-1]  # consumers in forward order
+            up = parts[0]
+            for p in parts[1:]:
+                up = b.gate("add", (up, p))
+        upstream[v] = up
+        data = fwd.nodes[v]
+        _name_gradient(b, up, v, data)
+        if data["op"] in ("input", "const"):
+            continue
+        row = OPS[data["op"]]
+        args = data["args"]
+        handles = [F.handle(a) for a in args]
+        for i, a in enumerate(args):
+            if a not in need:
+                continue
+            loc = F.node(row.partials[i](F, F.handle(v), *handles))
+            local[(v, i)] = loc
+            contrib = b.gate("mul", (up, loc))
+            contributions[(v, i)] = contrib
+            pending.setdefault(a, []).append(contrib)
+    full = Graph(b.g, graph.output, graph.inputs, graph.text)
+    grads = {n: upstream[n] if n in upstream else b.const(0) for n in wrt}
+    return Backward(
+        full,
+        wrt,
+        MappingProxyType(upstream),
+        MappingProxyType(local),
+        MappingProxyType(contributions),
+        MappingProxyType(grads),
+    )
+
+
+def _name_gradient(b: Builder, up: str, v: str, data: Mapping[str, Any]) -> None:
+    """Mark the node holding ∂f/∂v, and call it ``d<name>`` when v has a name."""
+    up_data = b.g.nodes[up]
+    if up not in b.created or up_data.get("grad_of") is not None:
+        return
+    up_data["grad_of"] = v
+    name = data["name"] if data["op"] != "input" else v
+    if name and up_data["name"] is None:
+        up_data["name"] = "d" + name
+
+
+def _symbol(name: str) -> sp.Symbol:
+    return sp.Symbol(name, real=True)
+
+
+def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
+    """SymPy expressions of ``nodes``, in the graph's input symbols (real).
+
+    One loop over the topological order, each node built once from its arguments.
+
+    Raises:
+        GraphcError: when the expression is too deep for SymPy's recursive algorithms.
+    """
+    g = graph.nx
+    keep = set(nodes)
+    for n in nodes:
+        keep |= nx.ancestors(g, n)
+    exprs: dict[str, sp.Expr] = {}
+    try:
+        for v in graph.order:
+            if v not in keep:
+                continue
+            data = g.nodes[v]
+            if data["op"] == "input":
+                exprs[v] = _symbol(v)
+            elif data["op"] == "const":
+                exprs[v] = data["value"]
+            else:
+                exprs[v] = OPS[data["op"]].sympy(*(exprs[a] for a in data["args"]))
+    except RecursionError:
+        raise GraphcError(
+            "this graph is too deep for a SymPy expression; evaluate or compile it instead"
+        ) from None
+    return [exprs[n] for n in nodes]
+
+
+def local_sympy(graph: Graph, gate: str, i: int) -> sp.Expr:
+    """∂gate/∂(argument i) as SymPy, in symbols named after the arguments.
+
+    For ``f = q * z``: ∂f/∂q = z. Symbols come from ``graph.names`` (bound names,
+    input names, deterministic names for unnamed gates).
+    """
+    data = graph.nx.nodes[gate]
+    if data["op"] in ("input", "const"):
+        raise GraphcError(f"node {gate!r} is not a gate")
+    row = OPS[data["op"]]
+    names = graph.names
+    args = []
+    for a in data["args"]:
+        adata = graph.nx.nodes[a]
+        args.append(adata["value"] if adata["op"] == "const" else _symbol(names[a]))
+    out = sp.sympify(row.sympy(*args))
+    return sp.sympify(row.partials[i](SYMPY, out, *args))

@@ -1,0 +1,86 @@
+"""The ``graphc`` command: argument parsing and printing only; the work is in the library.
+
+One module per subcommand (``grad``, ``codegen``, ``render``, ``check``), each with
+``add(subparsers)``; this module holds what they share.
+
+Exit status: 0 on success, 1 when a check finds a claim wrong, 2 on a usage error or
+on text graphc cannot read (one line on standard error, or the parse error with its
+caret).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+
+from ..errors import GraphcError, InputError
+
+__all__ = ["fmt", "main", "parse_point", "read_expr"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def read_expr(text: str) -> str:
+    """The program text of an EXPR argument; ``-`` reads standard input."""
+    return sys.stdin.read() if text == "-" else text
+
+
+def parse_point(items: Sequence[str] | None) -> dict[str, Any]:
+    """``["x=-2", "w=1,2,3"]`` -> ``{"x": -2.0, "w": array([1., 2., 3.])}``."""
+    point: dict[str, Any] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--at expects NAME=VALUE, got {item!r}")
+        try:
+            numbers = [float(v) for v in value.strip().strip("[]").split(",")]
+        except ValueError:
+            raise InputError(
+                f"--at {name}: {value!r} is not a number or a comma-separated list"
+            ) from None
+        point[name.strip()] = (
+            numbers[0] if len(numbers) == 1 and "," not in value else np.array(numbers)
+        )
+    return point
+
+
+def fmt(value: Any, digits: int = 10) -> str:
+    """A value for the terminal: ``-12``, ``0.7310585786``, or an array."""
+    a = np.asarray(value)
+    if a.ndim == 0:
+        return f"{float(a):.{digits}g}"
+    return np.array2string(a, precision=min(digits, 8), separator=", ")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="graphc", description="symbolic computation-graph compiler")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    from . import check, codegen, grad, render
+
+    for module in (grad, codegen, render, check):
+        module.add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GraphcError as e:
+        print(f"graphc: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Errors and warnings raised by graphc.
+
+Every error a user can cause is a :class:`GraphcError`. Errors about text carry the
+line, the column and the offending line with a caret under the spot, so that the
+message alone tells what went wrong and where.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "DomainWarning",
+    "GraphcError",
+    "GraphcWarning",
+    "InputError",
+    "ParseError",
+    "did_you_mean",
+]
+
+
+class GraphcError(Exception):
+    """Base class of every error graphc raises on purpose."""
+
+
+class InputError(GraphcError, ValueError):
+    """Wrong values or names passed to an API call (unknown input, missing value, bad shape)."""
+
+
+class ParseError(GraphcError, SyntaxError):
+    """Text that graphc cannot read.
+
+    Attributes:
+        message: what went wrong, without the position.
+        line, column: 1-based position of the offending spot.
+        source_line: the text of that line.
+    """
+
+    def __init__(self, message: str, line: int, column: int, source_line: str = "") -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        head = f"line {self.line}, column {self.column}: {self.message}"
+        if not self.source_line:
+            return head
+        shown = self.source_line.expandtabs(1)
+        start = 0
+        if len(shown) > 100:  # long lines: show a window around the spot
+            start = max(0, self.column - 50)
+            shown = shown[start : start + 100]
+        caret = " " * (self.column - 1 - start) + "^"
+        return f"{head}\n    {shown}\n    {caret}"
+
+    def __str__(self) -> str:
+        return self._format()
+
+
+class GraphcWarning(UserWarning):
+    """Base class of graphc's warnings."""
+
+
+class DomainWarning(GraphcWarning, RuntimeWarning):
+    """A gate left its domain at the point evaluated (log of a negative, division by zero)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``"; did you mean 'X'?"`` for the closest choice, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,213 @@
+"""DAG + point -> values and gradients at every node.
+
+One loop over the gradient graph's topological order, each node computed by its
+op's NumPy lowering from :mod:`graphc.ops`. Inputs may be Python numbers or NumPy
+arrays that broadcast together. For an array-valued output f, gradients are those
+of ``sum(f)`` (as ``jax.grad`` of a sum, or PyTorch's ``backward(ones)``), and each
+gradient is summed over broadcast axes to its node's shape.
+
+A gate that leaves its domain at the point (log of a negative, division by zero,
+overflow) gives NaN or inf and a :class:`~graphc.errors.DomainWarning` naming the gate
+and its position in the text; evaluation never stops for it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .autodiff import Backward
+from .errors import DomainWarning, InputError
+from .graph import Graph
+from .ops import OPS, numpy_callable
+
+__all__ = ["Evaluation", "NodeEval", "evaluate", "sum_to_shape"]
+
+
+@dataclass(frozen=True)
+class NodeEval:
+    """One node at the point.
+
+    Attributes:
+        node: the node id.
+        value: its forward value.
+        upstream: ∂f/∂node (``None`` when no input's gradient flows through it).
+        local: per argument, ∂node/∂argument (``None`` for arguments that need none).
+        contributions: ``((consumer, i), value)`` for each branch into this node;
+            they add up to ``upstream``.
+    """
+
+    node: str
+    value: Any
+    upstream: Any
+    local: tuple[Any, ...]
+    contributions: tuple[tuple[tuple[str, int], Any], ...]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A graph evaluated at a point.
+
+    Attributes:
+        graph: the graph.
+        point: the input values used (as arrays).
+        value: f at the point.
+        grads: ``{input: ∂f/∂input}``, each of its input's shape.
+        nodes: ``{node id: NodeEval}`` for every node of the graph.
+    """
+
+    graph: Graph
+    point: Mapping[str, Any]
+    value: Any
+    grads: Mapping[str, Any]
+    nodes: Mapping[str, NodeEval]
+
+    def __getitem__(self, key: str) -> NodeEval:
+        """The :class:`NodeEval` of a node id, input name or bound name."""
+        return self.nodes[self.graph.node(key)]
+
+    def __repr__(self) -> str:
+        grads = ", ".join(f"{k}={_short(v)}" for k, v in self.grads.items())
+        return f"<graphc.Evaluation value={_short(self.value)} grads: {grads}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """Jupyter shows an evaluation as the annotated diagram."""
+        from .render import mimebundle
+
+        return mimebundle(self.graph, self, include, exclude)
+
+
+def _short(v: Any) -> str:
+    a = np.asarray(v)
+    return f"{float(a):.6g}" if a.ndim == 0 else f"array{a.shape}"
+
+
+def _as_value(name: str, v: Any) -> Any:
+    try:
+        a = np.asarray(v)
+    except Exception as e:
+        raise InputError(
+            f"input '{name}': cannot use {type(v).__name__} as a number ({e})"
+        ) from None
+    if a.dtype.kind in "biu":
+        a = a.astype(np.float64)
+    elif a.dtype.kind != "f":
+        raise InputError(f"input '{name}': expected real numbers, got dtype {a.dtype}")
+    return a
+
+
+def check_point(graph: Graph, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``values`` against the graph's inputs; return them as float arrays."""
+    for k in values:
+        graph.check_input(k)
+    missing = [k for k in graph.inputs if k not in values]
+    if missing:
+        raise InputError(
+            f"missing value for input{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        )
+    point = {k: _as_value(k, values[k]) for k in graph.inputs}
+    try:
+        np.broadcast_shapes(*(np.shape(v) for v in point.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k}{np.shape(v)}" for k, v in point.items())
+        raise InputError(f"input shapes do not broadcast together: {shapes}") from None
+    return point
+
+
+def sum_to_shape(g: Any, full: tuple[int, ...], shape: tuple[int, ...]) -> Any:
+    """Broadcast ``g`` to ``full`` and sum it down to ``shape`` (NumPy/JAX broadcasting)."""
+    g = np.broadcast_to(g, full)
+    lead = len(full) - len(shape)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return np.array(g) if g.ndim else g[()]
+
+
+_RAISE = {"divide": "raise", "invalid": "raise", "over": "raise", "under": "ignore"}
+
+
+def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any]) -> Any:
+    fn = numpy_callable(data["op"])
+    try:
+        with np.errstate(**_RAISE):
+            return fn(*args)
+    except FloatingPointError as e:
+        with np.errstate(all="ignore"):
+            out = fn(*args)
+        warnings.warn(DomainWarning(f"{_where(graph, node, data)}: {e}"), stacklevel=4)
+        return out
+
+
+def _where(graph: Graph, node: str, data: Mapping[str, Any]) -> str:
+    origin = data.get("origin") or data.get("grad_of")
+    pos = data["pos"]
+    what = f"{OPS[data['op']].function or data['op']} gate"
+    if data["name"]:
+        what += f" '{data['name']}'"
+    if pos:
+        what += f" at line {pos[0]}, column {pos[1]}"
+    elif origin:
+        what = f"gradient gate {what} (for node {origin})"
+    return what
+
+
+def evaluate(
+    graph: Graph, values: Mapping[str, Any], backward: Backward | None = None
+) -> Evaluation:
+    """Evaluate ``graph`` and its gradients at ``values``.
+
+    >>> from graphc import parse
+    >>> ev = parse("q = x + y; f = q * z").evaluate(x=-2, y=5, z=-4)
+    >>> float(ev.value), {k: float(v) for k, v in ev.grads.items()}
+    (-12.0, {'x': -4.0, 'y': -4.0, 'z': 3.0})
+    >>> float(ev["q"].upstream)
+    -4.0
+    """
+    point = check_point(graph, values)
+    bw = graph.backward if backward is None else backward
+    g = bw.graph.nx
+    vals: dict[str, Any] = {}
+    for node, data in g.nodes(data=True):
+        op = data["op"]
+        if op == "input":
+            vals[node] = point[node]
+        elif op == "const":
+            vals[node] = float(data["value"])
+        else:
+            vals[node] = _compute(bw.graph, node, data, [vals[a] for a in data["args"]])
+    full = np.shape(vals[graph.output])
+
+    def at(node: str, like: str) -> Any:
+        return sum_to_shape(vals[node], full, np.shape(vals[like]))
+
+    nodes: dict[str, NodeEval] = {}
+    for node, data in graph.nx.nodes(data=True):
+        args = data["args"]
+        nodes[node] = NodeEval(
+            node,
+            _plain(vals[node]),
+            at(bw.upstream[node], node) if node in bw.upstream else None,
+            tuple(
+                _plain(vals[bw.local[(node, i)]]) if (node, i) in bw.local else None
+                for i in range(len(args))
+            ),
+            tuple((edge, at(c, node)) for edge, c in bw.branches(node)),
+        )
+    grads = {}
+    for name in bw.wrt:
+        grad = sum_to_shape(vals[bw.grads[name]], full, np.shape(point[name]))
+        dtype = point[name].dtype
+        grads[name] = _plain(np.asarray(grad, dtype=dtype)) if np.ndim(grad) else dtype.type(grad)
+    return Evaluation(graph, point, _plain(vals[graph.output]), grads, nodes)
+
+
+def _plain(v: Any) -> Any:
+    """0-d arrays as NumPy scalars, arrays as they are."""
+    return v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v

@@ -1,0 +1,98 @@
+"""Names for nodes: one helper gives every layer the same readable identifiers.
+
+Inputs keep their names; a gate the program bound keeps its bound name (a rebound
+name gets ``_2``, ``_3``, ... in order of binding); a gradient node of a named node v
+is ``d<v>``; an unnamed output is ``f``; other gates are ``<op>_<k>``. Names that
+would clash with Python keywords or with the names generated code uses (``np``,
+``math``) get a trailing underscore.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import TYPE_CHECKING
+
+from .ops import OPS
+
+if TYPE_CHECKING:
+    from .graph import Graph
+
+__all__ = ["RESERVED", "node_names", "to_text"]
+
+#: Identifiers generated code needs for itself.
+RESERVED = frozenset({"np", "math", "value_and_grad", "forward", "grad", "_unbroadcast"})
+
+
+def _safe(name: str) -> str:
+    if keyword.iskeyword(name) or name in RESERVED or name.startswith("_"):
+        return name.lstrip("_") + "_" if name.lstrip("_") else "v_"
+    return name
+
+
+def node_names(graph: Graph) -> dict[str, str]:
+    """``{node id: unique identifier}`` for every node, deterministic."""
+    g = graph.nx
+    used: set[str] = set()
+    names: dict[str, str] = {}
+
+    def claim(base: str, numbered: bool) -> str:
+        base = _safe(base)
+        if not numbered and base not in used:
+            used.add(base)
+            return base
+        k = 2 if not numbered else 1
+        while f"{base}_{k}" in used:
+            k += 1
+        used.add(f"{base}_{k}")
+        return f"{base}_{k}"
+
+    for name in graph.inputs:
+        names[name] = claim(name, False)
+    for node, data in g.nodes(data=True):
+        if node in names:
+            continue
+        op = data["op"]
+        if op == "input":
+            names[node] = claim(node, False)
+        elif data["name"]:
+            names[node] = claim(data["name"], False)
+        elif node == graph.output and op != "const":
+            names[node] = claim("f", False)
+        else:
+            names[node] = claim("c" if op == "const" else op, True)
+    return names
+
+
+_MAX_TEXT = 2000
+
+
+def to_text(graph: Graph, node: str) -> str:
+    """``node`` as one inlined expression of graphc's language (long parts elided)."""
+    g = graph.nx
+    text: dict[str, tuple[str, int]] = {}  # node -> (text, precedence; 9 = atom)
+    for v in graph.order:
+        data = g.nodes[v]
+        op = data["op"]
+        if op == "input":
+            text[v] = (v, 9)
+        elif op == "const":
+            label = data["label"]
+            text[v] = (label, 3 if label.startswith("-") else 2 if "/" in label else 9)
+        else:
+            row = OPS[op]
+            parts = [text[a] for a in data["args"]]
+            if row.infix:
+                shown = []
+                for i, (t, p) in enumerate(parts):
+                    right_assoc = row.name == "pow"
+                    tight = p < row.infix or (p == row.infix and (i == 1) != right_assoc)
+                    shown.append(f"({t})" if tight else t)
+                s = row.numpy.format(*shown).replace(" ** ", "^")
+                text[v] = (s, row.infix)
+            else:
+                text[v] = (f"{row.function or row.name}({', '.join(t for t, _ in parts)})", 9)
+            if len(text[v][0]) > _MAX_TEXT:
+                text[v] = ("…", 9)
+        if v == node:
+            break
+    return text[node][0]
