@@ -167,6 +167,9 @@ class Op:
             ``("op", name, (i, ...))`` (the gate equals op ``name`` of those arguments).
             Used when graphc builds gates itself (gradient graphs), never on user text.
         commutative: whether the arguments may be swapped (labels ``+1``, ``*2``).
+        folded: per argument, how a diagram labels the gate when that argument is a
+            constant ``{c}`` and is drawn inside the gate (``"+{c}"``, ``"1/x"``), as
+            the cs231n notes draw ``+1`` and ``*2``; empty: the constant is drawn.
         helpers: helper functions (by name) the lowerings call, per target.
         domain: per argument, an interval ``(low, high)`` of test points where the
             op is smooth, for the table-driven tests.
@@ -187,6 +190,7 @@ class Op:
     )
     commutative: bool = False
     domain: tuple[tuple[float, float], ...] = ()
+    folded: tuple[str, ...] = ()
 
     def helpers(self, target: str) -> tuple[str, ...]:
         """Names of the helper functions this op's lowering calls on ``target``."""
@@ -269,23 +273,23 @@ _ROWS = (
     # operators -------------------------------------------------------------------
     Op("add", 2, lambda a, b: a + b, (lambda F, o, a, b: 1, lambda F, o, a, b: 1),
        "{0} + {1}", "{0} + {1}", "+", "{0} + {1}", infix=1,
-       simplify=_simplify_add, commutative=True, domain=(_R, _R)),
+       simplify=_simplify_add, commutative=True, domain=(_R, _R), folded=("+{c}", "+{c}")),
     Op("sub", 2, lambda a, b: a - b, (lambda F, o, a, b: 1, lambda F, o, a, b: -1),
        "{0} - {1}", "{0} - {1}", "−", "{0} - {1}", infix=1,
-       simplify=_simplify_sub, domain=(_R, _R)),
+       simplify=_simplify_sub, domain=(_R, _R), folded=("{c}−x", "−{c}")),
     Op("mul", 2, lambda a, b: a * b, (lambda F, o, a, b: b, lambda F, o, a, b: a),
        "{0} * {1}", "{0} * {1}", "×", r"{0} \cdot {1}", infix=2,
-       simplify=_simplify_mul, commutative=True, domain=(_R, _R)),
+       simplify=_simplify_mul, commutative=True, domain=(_R, _R), folded=("*{c}", "*{c}")),
     # (1/b)' = -out**2, the notes' rule, when the numerator is the constant 1.
     Op("div", 2, lambda a, b: a / b,
        (lambda F, o, a, b: 1 / b,
         lambda F, o, a, b: -(o * o) if F.is_const(a, 1) else -o / b),
        "{0} / {1}", "{0} / {1}", "÷", r"\frac{{{0}}}{{{1}}}", infix=2,
-       simplify=_simplify_div, domain=(_R, _POS)),
+       simplify=_simplify_div, domain=(_R, _POS), folded=("{c}/x", "/{c}")),
     Op("pow", 2, lambda a, b: a**b,
        (lambda F, o, a, b: b * a ** (b - 1), lambda F, o, a, b: o * F.log(a)),
        "{0} ** {1}", "{0} ** {1}", "^", "{{{0}}}^{{{1}}}", infix=4,
-       simplify=_simplify_pow, domain=(_POS, _R)),
+       simplify=_simplify_pow, domain=(_POS, _R), folded=("{c}^x", "^{c}")),
     Op("neg", 1, lambda a: -a, (lambda F, o, a: -1,),
        "-{0}", "-{0}", "*-1", "-{0}", infix=3, domain=(_R,)),
     # functions -------------------------------------------------------------------
@@ -326,12 +330,14 @@ _ROWS = (
        (lambda F, o, a, b: F.heaviside(a - b, sp.Rational(1, 2)),
         lambda F, o, a, b: F.heaviside(b - a, sp.Rational(1, 2))),
        "np.maximum({0}, {1})", "max({0}, {1})", "max", r"\max\left({0}, {1}\right)",
-       function="max", commutative=True, domain=((0.5, 3.0), (-3.0, 0.0))),
+       function="max", commutative=True, domain=((0.5, 3.0), (-3.0, 0.0)),
+       folded=("max {c}", "max {c}")),
     Op("min", 2, sp.Min,
        (lambda F, o, a, b: F.heaviside(b - a, sp.Rational(1, 2)),
         lambda F, o, a, b: F.heaviside(a - b, sp.Rational(1, 2))),
        "np.minimum({0}, {1})", "min({0}, {1})", "min", r"\min\left({0}, {1}\right)",
-       function="min", commutative=True, domain=((0.5, 3.0), (-3.0, 0.0))),
+       function="min", commutative=True, domain=((0.5, 3.0), (-3.0, 0.0)),
+       folded=("min {c}", "min {c}")),
     Op("logaddexp", 2, lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
        (lambda F, o, a, b: F.sigmoid(a - b), lambda F, o, a, b: F.sigmoid(b - a)),
        "np.logaddexp({0}, {1})", "_logaddexp({0}, {1})", "logaddexp",
@@ -354,6 +360,8 @@ def _validate(rows: tuple[Op, ...]) -> Mapping[str, Op]:
             raise ValueError(f"op {row.name!r} defined twice")
         if len(row.partials) != row.arity:
             raise ValueError(f"op {row.name!r}: {len(row.partials)} partials for arity {row.arity}")
+        if row.folded and len(row.folded) != row.arity:
+            raise ValueError(f"op {row.name!r}: folded labels do not match arity")
         if row.domain and len(row.domain) != row.arity:
             raise ValueError(f"op {row.name!r}: domain does not match arity")
         for target in ("numpy", "math"):
