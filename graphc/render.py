@@ -1,1 +1,446 @@
-"""Placeholder: this stage is being built (see the issue tracker)."""
+"""DAG (+ evaluation) -> Graphviz diagram, drawn as the cs231n notes draw circuits.
+
+Inputs on the left, gates as small circles with their op's symbol, and on every wire
+the forward value (green, above the wire) and the gradient flowing back along it (red,
+below). A wire is a small table node whose middle line *is* the wire, so labels never
+sit on a line. At a fork (a node used twice, ``x*x`` included) the trunk carries the
+node's value and its whole gradient, and each branch carries its own contribution;
+the contributions add up to the trunk's gradient.
+
+The DOT text is built without side effects and is byte-identical for the same input;
+:func:`run_dot` is the only function that runs Graphviz's ``dot`` program.
+
+>>> import graphc
+>>> d = graphc.render(graphc.parse("(x+y)*z"), at={"x": -2, "y": 5, "z": -4})
+>>> "-12.00" in d.source and "after backward" in d.source
+True
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import graphviz
+
+from .autodiff import local_sympy, to_sympy
+from .evaluate import Evaluation
+from .graph import Graph
+from .ops import OPS
+from .render_view import (
+    RenderError,
+    View,
+    chain_rule,
+    check_options,
+    fmt_value,
+    group_local,
+    make_view,
+)
+
+__all__ = ["FORMATS", "Options", "RenderError", "diagram", "mimebundle", "render", "run_dot"]
+
+#: Output formats by file extension (``.dot`` needs no Graphviz program).
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+GREEN, RED, BLUE, GRAY, HIGH = "#1a7f37", "#d1242f", "#1f5fbf", "#57606a", "#e36209"
+FONT = "Helvetica"
+INSTALL = (
+    "Graphviz's 'dot' program is needed to write {what}; install Graphviz "
+    "(Debian/Ubuntu: sudo apt-get install graphviz; macOS: brew install graphviz; "
+    "conda: conda install graphviz), or write a .dot file, which needs no program"
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What :func:`render` draws besides the circuit; see ``docs/diagrams.md``."""
+
+    precision: int = 2
+    local: bool = False
+    symbolic: bool = False
+    highlight: str | None = None
+    group: Any = None
+    cluster: bool = False
+    backward: bool = True
+    title: str | None = None
+
+
+_KNOWN = tuple(Options.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """For step-by-step diagrams: the drawn gates whose backward step has run.
+
+    ``"#out"`` in ``done`` means the seed 1.00 is on the output wire; ``current`` is the
+    gate of this step; ``note`` is a caption line.
+    """
+
+    done: frozenset[str] = field(default_factory=frozenset)
+    current: str | None = None
+    note: str = ""
+
+
+def make_options(options: Mapping[str, Any]) -> Options:
+    """Check ``render``'s keyword options and return them as :class:`Options`."""
+    check_options(options, _KNOWN)
+    opts = Options(**options)
+    if not isinstance(opts.precision, int) or not 0 <= opts.precision <= 12:
+        raise RenderError(f"precision must be an integer from 0 to 12, got {opts.precision!r}")
+    return opts
+
+
+def evaluation_for(graph: Graph, at: Any) -> Evaluation | None:
+    """``at`` as an :class:`Evaluation` of ``graph`` (a dict of input values or one)."""
+    if at is None:
+        return None
+    if isinstance(at, Evaluation):
+        if at.graph is not graph:
+            raise RenderError("the evaluation passed as 'at' belongs to another graph")
+        return at
+    if isinstance(at, Mapping):
+        return graph.evaluate(**at)
+    raise RenderError(f"'at' must be a dict of input values or an Evaluation, not {type(at)}")
+
+
+def render(graph: Graph, at: Any = None, path: str | Path | None = None, **options: Any) -> Any:
+    """Draw ``graph`` as a circuit; with ``at``, every wire's value and gradient.
+
+    Args:
+        graph: the graph (``graphc.parse(...)``, ``graph.derivative("x")``, ...).
+        at: ``{"x": -2, ...}`` or an :class:`~graphc.evaluate.Evaluation`; without it
+            the diagram shows the structure only.
+        path: where to write it; the extension picks the format (``.svg``, ``.png``,
+            ``.pdf``, ``.dot``). The file named is written, replacing it.
+        **options: ``precision`` (decimals, 2), ``local`` (local gradients),
+            ``symbolic`` (gradients as formulas), ``highlight`` (a node name: its paths
+            to the output and the chain rule), ``group`` (``"auto"`` or
+            ``{"sigmoid": [gates]}``), ``cluster`` (box named statements),
+            ``backward`` (False: values only), ``title``.
+
+    Returns:
+        the ``graphviz.Digraph`` (``.source`` is the DOT text).
+
+    Raises:
+        RenderError: unknown option, bad group, unknown extension, no ``dot`` program.
+
+    >>> import graphc
+    >>> d = render(graphc.parse("x*x"), at={"x": 3})
+    >>> d.source.count("6.00") >= 2     # two wires, each carrying x·1 ... and 2x in the trunk
+    True
+    """
+    opts = make_options(options)
+    d = diagram(graph, evaluation_for(graph, at), opts)
+    if path is not None:
+        write(d, path)
+    return d
+
+
+def write(d: Any, path: str | Path) -> Path:
+    """Write a diagram to ``path`` in the format of its extension."""
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise RenderError(
+            f"cannot tell the format of {str(path)!r}: use one of {', '.join(sorted(FORMATS))}"
+        )
+    data = d.source.encode() if fmt == "dot" else run_dot(d.source, fmt)
+    try:
+        path.write_bytes(data)
+    except OSError as e:
+        raise RenderError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+    return path
+
+
+def run_dot(source: str, fmt: str) -> bytes:
+    """Run Graphviz's ``dot`` on DOT text; the only place graphc runs a program.
+
+    Raises:
+        RenderError: when ``dot`` is not installed (saying how to install it) or fails.
+    """
+    try:
+        return graphviz.pipe("dot", fmt, source.encode(), quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise RenderError(INSTALL.format(what=f"{fmt.upper()} files")) from None
+    except graphviz.CalledProcessError as e:
+        err = (e.stderr or b"").decode(errors="replace").strip()
+        raise RenderError(f"Graphviz's dot failed: {err}") from None
+
+
+def mimebundle(graph: Graph, evaluation: Any = None, include: Any = None, exclude: Any = None):
+    """Jupyter's display of a graph or an evaluation: SVG, or text when ``dot`` is missing.
+
+    Never raises: a notebook shows the text and a note instead.
+    """
+    text = repr(evaluation if evaluation is not None else graph)
+    try:
+        d = diagram(graph, evaluation, Options())
+        svg = run_dot(d.source, "svg").decode()
+    except RenderError as e:
+        return {"text/plain": f"{text}\n(no diagram: {e})"}
+    except Exception as e:  # a notebook repr must never raise
+        return {"text/plain": f"{text}\n(no diagram: {type(e).__name__}: {e})"}
+    return {"image/svg+xml": svg, "text/plain": text}
+
+
+# --- building the DOT ------------------------------------------------------------------
+
+
+def _cell(text: str, color: str, size: int = 14, port: str = "") -> str:
+    p = f' PORT="{port}"' if port else ""
+    return (
+        f'<TR><TD{p} ALIGN="LEFT"><FONT COLOR="{color}" POINT-SIZE="{size}">'
+        f"{html.escape(text)}</FONT></TD></TR>"
+    )
+
+
+def _formula(expr: Any) -> str:
+    s = str(expr).replace("**", "^").replace("*", "·")
+    return s if len(s) <= 40 else s[:39] + "…"
+
+
+class _Drawer:
+    """Builds one Digraph; a class only to share the many read-only inputs of the steps."""
+
+    def __init__(
+        self, graph: Graph, ev: Evaluation | None, opts: Options, reveal: Reveal | None
+    ) -> None:
+        self.graph, self.ev, self.opts, self.reveal = graph, ev, opts, reveal
+        self.view: View = make_view(graph, opts.group)
+        self.names = graph.names
+        self.show_grad = ev is not None and opts.backward
+        self.wired = ev is not None or opts.symbolic or opts.local
+        self.hot: set[tuple[str, str, int]] = set()
+        self.hot_nodes: set[str] = set()
+        if opts.highlight is not None:
+            self._highlight(graph.node(opts.highlight))
+        self.formulas: dict[str, str] = {}
+        if opts.symbolic:
+            bw = graph.backward
+            keys = list(bw.upstream.values()) + list(bw.contributions.values())
+            self.formulas = dict(zip(keys, map(_formula, to_sympy(bw.graph, keys)), strict=True))
+
+    def _highlight(self, start: str) -> None:
+        from .render_view import paths_to_output
+
+        paths, _ = paths_to_output(self.graph, start)
+        for p in paths:
+            self.hot.update(p)
+            self.hot_nodes.update(self.view.drawn[v] or v for u, v, _ in p)
+            self.hot_nodes.add(self.view.drawn[start] or start)
+
+    # -- numbers -------------------------------------------------------------------
+    def num(self, v: Any) -> str:
+        return fmt_value(v, self.opts.precision)
+
+    def value(self, node: str) -> str:
+        return self.num(self.ev.nodes[node].value) if self.ev is not None else ""
+
+    def grad(self, node: str) -> str | None:
+        up = self.ev.nodes[node].upstream if self.ev is not None else None
+        return None if up is None else self.num(up)
+
+    def contribution(self, u: str, v: str, i: int) -> str | None:
+        if self.ev is None:
+            return None
+        parts = dict(self.ev.nodes[u].contributions)
+        return self.num(parts[(v, i)]) if (v, i) in parts else None
+
+    def visible(self, dv: str) -> bool:
+        return self.reveal is None or dv in self.reveal.done
+
+    # -- pieces --------------------------------------------------------------------
+    def wire_label(self, top: str, below: list[tuple[str, str]], hot: bool) -> str:
+        color = f' COLOR="{HIGH}"' if hot else ""
+        rows = [_cell(top or " ", GREEN, port="w")]
+        rows += [_cell(*row) for row in below] or [_cell(" ", RED)]
+        return (
+            f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1"{color}>'
+            + rows[0]
+            + "<HR/>"
+            + "".join(rows[1:])
+            + "</TABLE>>"
+        )
+
+    def local_row(self, u: str, v: str, i: int, dv: str) -> tuple[str, str] | None:
+        g, names = self.graph, self.names
+        head = f"∂{names[dv]}/∂{names[u]} = "
+        if dv in self.view.groups:
+            grp = self.view.groups[dv]
+            out = self.ev.nodes[dv].value if self.ev else None
+            arg = self.ev.nodes[u].value if self.ev else None
+            got = group_local(grp, grp.inputs.index(u), out, arg, names[dv], names[u])
+            if got is None:
+                return None
+            formula, val = got
+        else:
+            formula = _formula(local_sympy(g, v, i))
+            val = self.ev.nodes[v].local[i] if self.ev is not None else None
+        text = head + formula + (f" = {self.num(val)}" if val is not None else "")
+        return (text, BLUE)
+
+    def below(self, grad: str | None, formula_node: str | None, shown: bool) -> list:
+        rows: list[tuple[str, str]] = []
+        if self.show_grad and grad is not None:
+            rows.append((grad, RED if shown else "white", 14))
+        if self.opts.symbolic and formula_node in self.formulas:
+            rows.append((f"= {self.formulas[formula_node]}", RED if shown else "white", 11))
+        return rows
+
+    def draw(self) -> Any:
+        g, view = self.graph.nx, self.view
+        d = graphviz.Digraph(name="graphc")
+        d.attr(rankdir="LR", bgcolor="white", fontname=FONT, nodesep="0.3", ranksep="0.3")
+        d.attr(ordering="in", splines="false", outputorder="edgesfirst")
+        d.attr("node", fontname=FONT)
+        d.attr("edge", arrowsize="0.6", fontname=FONT)
+        with d.subgraph(name="inputs") as s:
+            s.attr(rank="min")
+            for name in self.graph.inputs:
+                if view.drawn.get(name) == name:
+                    s.node(name, name, shape="plaintext", fontsize="18")
+        for cname, members in self.clusters():
+            with d.subgraph(name=f"cluster_{cname}") as c:
+                c.attr(label=cname, style="dashed,rounded", color=GRAY, fontcolor=GRAY)
+                c.attr(fontsize="11")
+                for m in members:
+                    self.gate(c, m)
+        clustered = {m for _, ms in self.clusters() for m in ms}
+        for v, data in g.nodes(data=True):
+            if view.drawn[v] != v or v in clustered or data["op"] == "input":
+                continue
+            if data["op"] == "const":
+                d.node(v, data["label"], shape="plaintext", fontsize="11", fontcolor=GRAY)
+            else:
+                self.gate(d, v)
+        out = self.graph.output
+        d.node("#out", "", shape="point", width="0.02", color="white")
+        for v in g:
+            if view.drawn[v] == v:
+                self.wires(d, v, list(view.wires.get(v, ())) + ([None] if v == out else []))
+        d.attr(label=self.caption(), labelloc="b", labeljust="l", fontsize="12")
+        return d
+
+    def gate(self, d: Any, v: str) -> None:
+        label = self.view.labels[v]
+        hot = v in self.hot_nodes or (self.reveal is not None and self.reveal.current == v)
+        attrs = {"color": HIGH, "penwidth": "2"} if hot else {}
+        name = self.graph.nx.nodes[v]["name"]
+        if name:
+            attrs.update(xlabel=name, fontcolor="black")
+        size = "16" if len(label) <= 2 else "13"
+        d.node(v, label, shape="circle", fontsize=size, width="0.5", margin="0.02", **attrs)
+
+    def wires(self, d: Any, u: str, outs: list) -> None:
+        """Draw the wires out of drawn node ``u``; ``None`` is the output wire."""
+        if not outs:
+            return
+        if not self.wired:
+            for w in outs:
+                self.edge(d, u, "#out" if w is None else w[3], w)
+            return
+        trunk_hot = bool(self.hot) and any(w is None or tuple(w[:3]) in self.hot for w in outs)
+        if len(outs) == 1:
+            w = outs[0]
+            if w is None:
+                shown = self.reveal is None or "#out" in self.reveal.done
+                below = self.below(self.grad(u), self.graph.backward.upstream.get(u), shown)
+                self.wire_node(d, u, f"#w {u}", self.value(u), below, trunk_hot, "#out", None)
+                return
+            self.branch(d, u, w, u, self.value(u))
+            return
+        done = all(w is None or self.visible(w[3]) for w in outs) and (
+            None not in outs or self.reveal is None or "#out" in self.reveal.done
+        )
+        below = self.below(self.grad(u), self.graph.backward.upstream.get(u), done)
+        trunk = f"#t {u}"
+        self.wire_node(d, u, trunk, self.value(u), below, trunk_hot, None, None)
+        for w in outs:
+            if w is None:
+                shown = self.reveal is None or "#out" in self.reveal.done
+                below = self.below(self.grad(u), None, shown) if self.show_grad else []
+                self.wire_node(d, trunk, f"#w {u}", "", below, trunk_hot, "#out", None, True)
+            else:
+                self.branch(d, trunk, w, u, "", from_trunk=True)
+
+    def branch(self, d: Any, src: str, w: tuple, u: str, top: str, from_trunk: bool = False):
+        _, v, i, dv = w
+        shown = self.visible(dv)
+        bw = self.graph.backward
+        below = self.below(self.contribution(u, v, i), bw.contributions.get((v, i)), shown)
+        if self.opts.local:
+            row = self.local_row(u, v, i, dv)
+            if row is not None:
+                below.append((row[0], BLUE if shown or self.ev is None else "white", 11))
+        hot = (u, v, i) in self.hot or (self.reveal is not None and self.reveal.current == dv)
+        self.wire_node(d, src, f"#w {u} {v} {i}", top, below, hot, dv, w, from_trunk)
+
+    def wire_node(self, d, src, wid, top, below, hot, dst, w, from_trunk=False) -> None:
+        d.node(wid, self.wire_label(top, below, hot), shape="plaintext", margin="0")
+        style = {"color": HIGH, "penwidth": "2.5"} if hot else {}
+        tail = {"tailport": "w:se"} if src.startswith("#") else {}
+        d.edge(src, wid, arrowhead="none", headport="w:sw", weight="5", **tail, **style)
+        self.edge(d, wid, dst, w, tailport="w:se", **style)
+
+    def edge(self, d: Any, src: str, dst: str, w: tuple | None, **attrs: Any) -> None:
+        if w is not None and dst not in self.view.groups:
+            data = self.graph.nx.nodes[w[1]]
+            row = OPS[data["op"]]
+            drawn_args = [a for a in data["args"] if self.view.drawn.get(a) is not None]
+            if not row.commutative and row.arity == 2 and len(drawn_args) == 2:
+                attrs.update(headlabel="ab"[w[2]], labelfontsize="10", labelfontcolor=GRAY)
+                attrs.update(labeldistance="1.6", labelangle="35" if w[2] == 0 else "-35")
+        if dst == "#out":
+            attrs["arrowhead"] = "none"
+        d.edge(src, dst, **attrs)
+
+    def clusters(self) -> list[tuple[str, list[str]]]:
+        if not self.opts.cluster:
+            return []
+        found, batch = [], []
+        for v, data in self.graph.nx.nodes(data=True):
+            if data["op"] in ("input", "const") or self.view.drawn[v] != v:
+                continue
+            batch.append(v)
+            if data["name"]:
+                found.append((data["name"], batch))
+                batch = []
+        return found
+
+    def caption(self) -> str:
+        f = self.names[self.graph.output]
+        lines = [self.opts.title or f"{f} = {self.graph.to_text()}"]
+        if len(lines[0]) > 100:
+            lines[0] = lines[0][:99] + "…"
+        if self.ev is not None:
+            point = ", ".join(f"{k} = {self.num(v)}" for k, v in self.ev.point.items())
+            state = "after backward" if self.show_grad else "forward only"
+            if self.reveal is not None and self.show_grad:
+                state = "backward in progress"
+            lines.append(f"{state} at {point}")
+            key = "green: value" + (f"; red: ∂{f}/∂wire" if self.show_grad else "")
+            lines.append(key + ("; at a fork the branches' parts add up" if self.forks() else ""))
+        else:
+            lines.append("structure only (no point given)")
+        for grp in self.view.groups.values():
+            lines.append(
+                f"{grp.label} gate ({self.names[grp.out]}): {len(grp.members)} gates drawn as one"
+            )
+        if self.opts.highlight is not None:
+            start = self.graph.node(self.opts.highlight)
+            lines += chain_rule(self.graph, start, self.ev, self.opts.precision)
+        if self.reveal is not None and self.reveal.note:
+            lines.append(self.reveal.note)
+        body = "".join(f'{html.escape(t)}<BR ALIGN="LEFT"/>' for t in lines)
+        return f"<{body}>"
+
+    def forks(self) -> bool:
+        outs = self.view.wires
+        return any(len(ws) + (v == self.graph.output) > 1 for v, ws in outs.items())
+
+
+def diagram(graph: Graph, ev: Evaluation | None, opts: Options, reveal: Reveal | None = None):
+    """The ``graphviz.Digraph`` of ``graph`` (pure: builds DOT text, runs nothing)."""
+    return _Drawer(graph, ev, opts, reveal).draw()

@@ -1,0 +1,330 @@
+"""What a diagram shows, before any DOT is written: folded constants, groups, paths.
+
+:mod:`graphc.render` draws a :class:`View`; this module decides it. A *view* maps
+every node of the graph to the node that draws it: a constant operand folded into its
+gate (``+1``, ``*2``, ``1/x``) is drawn by nothing, the gates of a group
+(``1/(1+exp(-z))`` as one σ gate) are drawn by the group's output gate. All functions
+here are pure and read per-op facts (``symbol``, ``folded``, ``partials``) from the
+op table only.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import sympy as sp
+
+from .errors import GraphcError, did_you_mean
+from .graph import Graph
+from .ops import OPS, SYMPY
+
+__all__ = ["RenderError", "View", "auto_groups", "chain_rule", "fmt_value", "make_view"]
+
+_MAX_PATHS = 8  # chain-rule products written out in a caption
+_AUTO_DEPTH = 6  # gates a group found by automatic detection may span
+
+
+class RenderError(GraphcError):
+    """A diagram cannot be drawn or written (bad option, missing Graphviz, bad path)."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """Gates drawn as one gate: ``out`` draws them, labelled ``label``.
+
+    Attributes:
+        out: the group's output gate (the one used outside the group).
+        members: every gate of the group, ``out`` included.
+        op: the op the group computes when it is one of the op table's (``"sigmoid"``).
+        label: the gate's label (the op's symbol, or the group's name).
+        inputs: the nodes outside the group that feed it, in order of first use.
+    """
+
+    out: str
+    members: frozenset[str]
+    op: str | None
+    label: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class View:
+    """How a graph is drawn.
+
+    Attributes:
+        drawn: node -> the node that draws it (itself, its group's output), or
+            ``None`` for a constant folded into its gate.
+        labels: gate -> the label in its circle.
+        groups: group output -> :class:`Group`.
+        wires: drawn node -> its outgoing wires ``(source, consumer, i, drawn consumer)``
+            (``source`` is the drawn node itself; ``consumer, i`` the real edge).
+    """
+
+    drawn: Mapping[str, str | None]
+    labels: Mapping[str, str]
+    groups: Mapping[str, Group] = field(default_factory=dict)
+    wires: Mapping[str, tuple[tuple[str, str, int, str], ...]] = field(default_factory=dict)
+
+
+def fmt_value(value: Any, precision: int) -> str:
+    """A value as a diagram writes it: ``-4.00``; arrays by shape and a short summary.
+
+    >>> fmt_value(-4, 2), fmt_value(-0.001, 2), fmt_value(np.array([1, 2.5]), 1)
+    ('-4.00', '0.00', '[1.0, 2.5]')
+    >>> fmt_value(np.zeros((2, 3)), 2)
+    '2×3 in [0.00, 0.00]'
+    """
+    a = np.asarray(value, dtype=float)
+
+    def one(v: float) -> str:
+        s = f"{v:.{precision}f}"
+        return s[1:] if s.startswith("-") and float(s) == 0 else s
+
+    if a.ndim == 0:
+        return one(float(a))
+    if a.ndim == 1 and a.size <= 3:
+        return "[" + ", ".join(one(float(v)) for v in a) + "]"
+    shape = "×".join(str(n) for n in a.shape)
+    if a.size == 0:
+        return f"{shape} (empty)"
+    return f"{shape} in [{one(float(a.min()))}, {one(float(a.max()))}]"
+
+
+def _folded(graph: Graph, gate: str) -> int | None:
+    """The argument index of a constant operand the gate draws inside itself, if any."""
+    data = graph.nx.nodes[gate]
+    row = OPS[data["op"]]
+    if not row.folded:
+        return None
+    kinds = [graph.nx.nodes[a]["op"] == "const" for a in data["args"]]
+    if sum(kinds) != 1 or len(kinds) < 2:
+        return None
+    return kinds.index(True)
+
+
+def _group_from(graph: Graph, name: str, keys: Sequence[str]) -> Group:
+    g = graph.nx
+    members = frozenset(graph.node(k) for k in keys)
+    for m in sorted(members):
+        if g.nodes[m]["op"] in ("input", "const"):
+            raise RenderError(f"group {name!r}: {m!r} is not a gate; list gates only")
+    outs = [
+        m for m in members if m == graph.output or any(c not in members for _, c in g.out_edges(m))
+    ]
+    if len(outs) != 1:
+        raise RenderError(
+            f"group {name!r} must have one output gate used outside it, found {len(outs)}"
+            f" ({', '.join(sorted(outs)) or 'none'}); list every gate between its input and output"
+        )
+    inputs: list[str] = []
+    for m in graph.order:
+        if m in members:
+            for a in g.nodes[m]["args"]:
+                if a not in members and g.nodes[a]["op"] != "const" and a not in inputs:
+                    inputs.append(a)
+    op = name if name in OPS and OPS[name].arity == len(inputs) else None
+    label = OPS[name].symbol if name in OPS else name
+    return Group(outs[0], members, op, label, tuple(inputs))
+
+
+def _fusable() -> tuple[str, ...]:
+    """Unary ops that SymPy keeps whole but that gates can spell out (σ, tanh, softplus)."""
+    z = sp.Symbol("z", real=True)
+    found = []
+    for name, row in OPS.items():
+        if row.arity != 1 or row.function is None:
+            continue
+        whole = sp.sympify(row.sympy(z))
+        spelled = whole.rewrite(sp.exp)
+        if spelled != whole and not spelled.has(sp.I) and spelled.has(sp.exp):
+            found.append(name)
+    return tuple(found)
+
+
+def _region(graph: Graph, z: str, v: str) -> list[str] | None:
+    """Gates strictly after ``z`` up to ``v`` when they only depend on ``z`` and constants."""
+    g = graph.nx
+    between = (nx.descendants(g, z) & nx.ancestors(g, v)) | {v}
+    for m in between:
+        for a in g.nodes[m]["args"]:
+            if a != z and a not in between and g.nodes[a]["op"] != "const":
+                return None
+        if m != v and (m == graph.output or any(c not in between for _, c in g.out_edges(m))):
+            return None
+    return [m for m in graph.order if m in between]
+
+
+def _matches(graph: Graph, z: str, region: list[str], target: sp.Expr, sym: sp.Symbol) -> bool:
+    g = graph.nx
+    expr: dict[str, Any] = {z: sym}
+    for m in region:
+        args = []
+        for a in g.nodes[m]["args"]:
+            args.append(g.nodes[a]["value"] if g.nodes[a]["op"] == "const" else expr[a])
+        expr[m] = sp.sympify(OPS[g.nodes[m]["op"]].sympy(*args))
+    got = expr[region[-1]]
+    for point in (sp.Rational(3, 7), sp.Rational(-5, 4)):
+        if abs(complex(sp.N((got - target).subs(sym, point)))) > 1e-9:
+            return False
+    return sp.simplify(got - target) == 0
+
+
+def auto_groups(graph: Graph) -> dict[str, list[list[str]]]:
+    """Find spelled-out σ, tanh, softplus (``1/(1+exp(-z))``) to draw as one gate.
+
+    >>> from graphc import parse
+    >>> auto_groups(parse("1/(1+exp(-(a*b)))"))
+    {'sigmoid': [['neg#4', 'exp#5', 'add#6', 'div#7']]}
+    """
+    g = graph.nx
+    sym = sp.Symbol("z", real=True)
+    targets = {name: sp.sympify(OPS[name].sympy(sym)).rewrite(sp.exp) for name in _fusable()}
+    taken: set[str] = set()
+    found: dict[str, list[list[str]]] = {}
+    for v in reversed(graph.order):
+        if v in taken or g.nodes[v]["op"] in ("input", "const"):
+            continue
+        # candidate inputs z: non-constant ancestors within a few gates, farthest first
+        near = nx.single_source_shortest_path_length(g.reverse(copy=False), v, _AUTO_DEPTH)
+        zs = sorted(
+            (n for n in near if n != v and g.nodes[n]["op"] != "const"),
+            key=lambda n: (-near[n], graph.order.index(n)),
+        )
+        for z in zs:
+            region = _region(graph, z, v)
+            if region is None or len(region) < 2 or taken & set(region):
+                continue
+            hit = next((n for n, t in targets.items() if _matches(graph, z, region, t, sym)), None)
+            if hit:
+                found.setdefault(hit, []).append(region)
+                taken |= set(region)
+                break
+    return found
+
+
+def make_view(graph: Graph, group: Any = None) -> View:
+    """Decide how each node is drawn (see :class:`View`)."""
+    g = graph.nx
+    spec: Mapping[str, Any]
+    if group in ("auto", True):
+        spec = auto_groups(graph)
+    elif group is None or group is False:
+        spec = {}
+    elif isinstance(group, Mapping):
+        spec = group
+    else:
+        raise RenderError(f"group must be 'auto' or a dict name -> gates, got {group!r}")
+    groups: dict[str, Group] = {}
+    owner: dict[str, str] = {}
+    for name in sorted(spec):
+        lists = spec[name]
+        if lists and all(isinstance(k, str) for k in lists):
+            lists = [lists]
+        for keys in lists:
+            grp = _group_from(graph, name, keys)
+            if owner.keys() & grp.members:
+                raise RenderError(f"group {name!r} overlaps another group")
+            groups[grp.out] = grp
+            owner.update(dict.fromkeys(grp.members, grp.out))
+    drawn: dict[str, str | None] = {v: owner.get(v, v) for v in g}
+    labels: dict[str, str] = {}
+    folded: set[tuple[str, str]] = set()
+    for v, data in g.nodes(data=True):
+        if v in groups:
+            labels[v] = groups[v].label
+        elif data["op"] not in ("input", "const") and v not in owner:
+            i = _folded(graph, v)
+            row = OPS[data["op"]]
+            if i is None:
+                labels[v] = row.symbol
+            else:
+                labels[v] = row.folded[i].format(c=g.nodes[data["args"][i]]["label"])
+                folded.add((data["args"][i], v))
+    wires: dict[str, list[tuple[str, str, int, str]]] = {}
+    for u, v, i in g.edges(keys=True):
+        du, dv = drawn[u], drawn[v]
+        const = g.nodes[u]["op"] == "const"
+        if du == dv or (u, v) in folded or (const and v in owner):
+            continue
+        wires.setdefault(du, []).append((u, v, i, dv))  # type: ignore[arg-type]
+    for v, data in g.nodes(data=True):
+        if data["op"] == "const" and v not in wires and v != graph.output:
+            drawn[v] = None
+    return View(drawn, labels, groups, {k: tuple(w) for k, w in wires.items()})
+
+
+def paths_to_output(graph: Graph, start: str) -> tuple[list[list[tuple[str, str, int]]], bool]:
+    """Up to a few edge paths from ``start`` to the output, and whether there are more."""
+    if start == graph.output:
+        return [[]], False
+    gen = nx.all_simple_edge_paths(graph.nx, start, graph.output)
+    paths = [list(p) for p in itertools.islice(gen, _MAX_PATHS + 1)]
+    return paths[:_MAX_PATHS], len(paths) > _MAX_PATHS
+
+
+def chain_rule(graph: Graph, start: str, ev: Any, precision: int) -> list[str]:
+    """Caption lines writing ∂f/∂start as a sum over paths of products of local gradients.
+
+    >>> from graphc import parse
+    >>> g = parse("q = x + y; f = q * z")
+    >>> chain_rule(g, "x", g.evaluate(x=-2, y=5, z=-4), 0)
+    ['∂f/∂x = ∂f/∂q · ∂q/∂x = -4 · 1 = -4']
+    """
+    names = graph.names
+    f = names[graph.output]
+    paths, more = paths_to_output(graph, start)
+    if not paths:
+        return [f"∂{f}/∂{names[start]} = 0 (no path to the output)"]
+    symbolic, numeric = [], []
+    for path in paths:
+        factors = [(f"∂{names[v]}/∂{names[u]}", (v, i)) for u, v, i in reversed(path)]
+        symbolic.append(" · ".join(s for s, _ in factors) or "1")
+        if ev is not None:
+            vals = [ev.nodes[v].local[i] for _, (v, i) in factors]
+            numeric.append(" · ".join(fmt_value(x, precision) for x in vals) or "1")
+    head = f"∂{f}/∂{names[start]} = "
+    wrap = (lambda s: f"({s})") if len(paths) > 1 else (lambda s: s)
+    line = head + " + ".join(wrap(s) for s in symbolic)
+    if ev is not None:
+        total = ev.nodes[start].upstream
+        line += " = " + " + ".join(wrap(s) for s in numeric)
+        line += " = " + (fmt_value(total, precision) if total is not None else "0")
+    lines = [line]
+    if more:
+        lines.append(f"(only the first {_MAX_PATHS} paths are written out)")
+    return lines
+
+
+def group_local(
+    group: Group, k: int, out: Any, arg: Any, out_name: str, arg_name: str
+) -> tuple[str, float | None] | None:
+    """A group gate's local gradient for input ``k``: a formula in its output, a value.
+
+    >>> grp = Group("div#7", frozenset({"div#7"}), "sigmoid", "σ", ("z",))
+    >>> group_local(grp, 0, 0.5, 0.0, "s", "z")
+    ('s·(1 - s)', 0.25)
+    """
+    if group.op is None:
+        return None
+    row = OPS[group.op]
+    o, z = sp.Symbol(out_name), sp.Symbol(arg_name)
+    formula = sp.sympify(row.partials[k](SYMPY, o, z))
+    value = None
+    if out is not None and np.ndim(out) == 0 and np.ndim(arg) == 0:
+        value = float(formula.subs({o: float(out), z: float(arg)}))
+    return str(formula).replace("**", "^").replace("*", "·"), value
+
+
+def check_options(options: Mapping[str, Any], known: Sequence[str]) -> None:
+    """Raise :class:`RenderError` for an option ``render`` does not know."""
+    for key in options:
+        if key not in known:
+            raise RenderError(
+                f"unknown render option {key!r}{did_you_mean(key, known)}"
+                f" (options: {', '.join(known)})"
+            )
