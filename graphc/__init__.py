@@ -10,11 +10,13 @@ Graphviz diagrams and checks of hand-derived derivatives.
 (-12.0, [-4.0, -4.0, 3.0])
 """
 
+from .codegen import Compiled, compile
 from .errors import DomainWarning, GraphcError, GraphcWarning, InputError, ParseError
 from .evaluate import Evaluation, NodeEval
 from .graph import Graph, parse
 
 __all__ = [
+    "Compiled",
     "DomainWarning",
     "Evaluation",
     "Graph",
@@ -23,6 +25,7 @@ __all__ = [
     "InputError",
     "NodeEval",
     "ParseError",
+    "compile",
     "parse",
 ]
 __version__ = "0.1.0"

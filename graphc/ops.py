@@ -98,8 +98,13 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "_sigmoid": (
                     "def _sigmoid(x):\n"
                     '    """Logistic function; exp(-x) may overflow to inf, giving exactly 0."""\n'
-                    '    with np.errstate(over="ignore"):\n'
-                    "        return 1.0 / (1.0 + np.exp(-x))\n"
+                    '    with np.errstate(over="ignore", under="ignore"):\n'
+                    "        t = np.negative(x)\n"
+                    "        if type(t) is not np.ndarray:\n"
+                    "            return 1.0 / (1.0 + np.exp(t))\n"
+                    "        np.exp(t, out=t)  # one buffer for the four steps\n"
+                    "        t += 1.0\n"
+                    "        return np.divide(1.0, t, out=t)\n"
                 ),
             }
         ),

@@ -1,0 +1,290 @@
+"""Gradient graph -> lines of Python: one assignment per gate, cs231n style.
+
+:func:`lower` walks a :class:`~graphc.autodiff.Backward` and returns the body of
+``forward`` or ``value_and_grad`` as text. Forward gates come in topological order,
+backward gates in the order reverse mode made them (reverse topological), each a
+line ``name = expression  # comment``. Backward lines read as the notes write them:
+``dq = z`` (the upstream gradient of a named node), ``dden = dinvden * dinvden_dden``
+(upstream × local), and at a fork ``dx = dx_1 + dx_2`` then ``dx += dx_3``.
+
+Only the nodes that the returned values need are lowered (no gradient of an input
+that was not asked for; dead code is never written).
+
+NumPy target, in place: every input has been broadcast to one shape and dtype
+before the body runs (see :mod:`graphc.codegen`), so every temporary the body makes
+is a fresh array of that shape and dtype. A temporary that no later line uses lends
+its memory to the gate that consumes it (``f = np.multiply(q, z, out=q)``,
+``dx += dx_3``), which saves the allocation and the page faults of a new array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .autodiff import Backward
+from .ops import OPS
+
+__all__ = ["Line", "lower"]
+
+#: Python operators of the lowering templates and the NumPy ufunc each one calls.
+_UFUNC = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide", "**": "np.power"}
+
+
+@dataclass
+class Line:
+    """One line of a function body, before in-place memory reuse is decided."""
+
+    var: str
+    node: str | None
+    op: str | None = None
+    args: tuple[str, ...] = ()  # argument texts
+    arg_nodes: tuple[str | None, ...] = ()
+    comment: str = ""
+    uses: list[str] = field(default_factory=list)
+    out: int | None = None  # argument whose memory the result reuses
+
+    def text(self, target: str) -> str:
+        if self.op is None:  # an alias: a second name for a value
+            code = f"{self.var} = {self.args[0]}"
+        else:
+            template = getattr(OPS[self.op], target)
+            args = [f"({a})" if a.startswith("-") else a for a in self.args]
+            code = f"{self.var} = {template.format(*args)}"
+            if self.out is not None and target == "numpy":
+                code = _in_place(template, args, self.out, self.var) or code
+        return f"    {code}  # {self.comment}" if self.comment else f"    {code}"
+
+
+def _in_place(template: str, args: Sequence[str], out: int, var: str) -> str | None:
+    """The line as a ufunc call writing into argument ``out``, or ``None``."""
+    if template.startswith("np.") and template.endswith(")"):
+        name = template[3 : template.index("(")]
+        if not isinstance(getattr(np, name, None), np.ufunc):
+            return None
+        call = template.format(*args)
+        return f"{var} = {call[:-1]}, out={args[out]})"
+    if template == "-{0}":
+        return f"{var} = np.negative({args[0]}, out={args[0]})"
+    parts = template.split(" ")
+    if len(parts) == 3 and parts[1] in _UFUNC:
+        if out == 0 and var == args[0]:
+            return f"{var} {parts[1]}= {args[1]}"
+        return f"{var} = {_UFUNC[parts[1]]}({args[0]}, {args[1]}, out={args[out]})"
+    return None
+
+
+def _literal(value: Any) -> str:
+    return repr(float(value))
+
+
+class _Lowerer:
+    def __init__(self, bw: Backward, wrt: Sequence[str]) -> None:
+        self.bw = bw
+        self.g = bw.graph.nx
+        self.wrt = tuple(wrt)
+        self.names = bw.graph.names
+        self.used = set(self.names.values())
+
+    def ref(self, node: str) -> str:
+        data = self.g.nodes[node]
+        return _literal(data["value"]) if data["op"] == "const" else self.names[node]
+
+    def claim(self, base: str) -> str:
+        name, k = base, 2
+        while name in self.used:
+            name, k = f"{base}_{k}", k + 1
+        self.used.add(name)
+        return name
+
+    def gate_line(self, node: str, var: str, comment: str, subst: Mapping[int, str]) -> Line:
+        data = self.g.nodes[node]
+        args = data["args"]
+        texts = tuple(subst.get(i, self.ref(a)) for i, a in enumerate(args))
+        nodes = tuple(None if self.g.nodes[a]["op"] == "const" else a for a in args)
+        return Line(var, node, data["op"], texts, nodes, comment, [n for n in nodes if n])
+
+    def forward_lines(self, needed: set[str]) -> list[Line]:
+        lines = []
+        for node, data in self.g.nodes(data=True):
+            if (
+                node in needed
+                and data["role"] == "forward"
+                and data["op"] not in ("input", "const")
+            ):
+                comment = f"{OPS[data['op']].symbol} gate"
+                lines.append(self.gate_line(node, self.names[node], comment, {}))
+        return lines
+
+
+def _ancestors(g: Any, roots: Sequence[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = [r for r in roots if r is not None]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(g.nodes[n]["args"])
+    return seen
+
+
+def lower(bw: Backward, wrt: Sequence[str], grads: bool) -> tuple[list[Line], str, dict[str, str]]:
+    """Body lines, the output's text and ``{input: gradient text}`` (empty unless ``grads``)."""
+    low = _Lowerer(bw, wrt)
+    g, out = low.g, bw.graph.output
+    fwd = bw.graph  # forward nodes have role "forward"
+    if not grads:
+        lines = low.forward_lines(_ancestors(g, [out]))
+        return _reuse(lines, [out]), low.ref(out), {}
+    roots = [out, *(bw.grads[n] for n in wrt)]
+    needed = _ancestors(g, roots)
+    lines = low.forward_lines(needed)
+    back = _backward_lines(low, needed, fwd)
+    lines += back.lines
+    grad_text = {n: back.grad_ref(n) for n in wrt}
+    return _reuse(lines, [out, *(bw.grads[n] for n in wrt)]), low.ref(out), grad_text
+
+
+@dataclass
+class _Back:
+    lines: list[Line]
+    alias: dict[str, str]  # forward node -> the variable holding ∂f/∂node
+    low: _Lowerer
+
+    def grad_ref(self, name: str) -> str:
+        return self.alias.get(name) or self.low.ref(self.low.bw.grads[name])
+
+
+def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
+    """Backward lines with the notes' names: ``dq = z``, ``dx = dx_1 + dx_2``."""
+    bw, g, names = low.bw, low.g, low.names
+    order = [n for n in bw.graph.order if n in needed and g.nodes[n]["role"] == "backward"]
+    order = [n for n in order if g.nodes[n]["op"] not in ("input", "const")]
+    # Which forward node's upstream gradient each needed node holds (first wins), and
+    # the variable that will hold each upstream gradient.
+    fwd_order = [v for v in fwd.order if v in bw.upstream and v != fwd.output]
+    alias: dict[str, str] = {}
+    holder: dict[str, str] = {}  # node -> forward node whose upstream it is
+    for v in reversed(fwd_order):
+        up = bw.upstream[v]
+        if up not in needed and v not in bw.wrt:
+            continue
+        named = g.nodes[v]["op"] == "input" or g.nodes[v]["name"]
+        if g.nodes[up].get("grad_of") == v and g.nodes[up]["role"] == "backward":
+            alias[v] = names[up]
+        elif named:
+            alias[v] = low.claim("d" + names[v])
+        holder.setdefault(up, v)
+    # Names for the branches of a fork and for local gradients.
+    var = dict(names)
+    subst: dict[str, dict[int, str]] = {}
+    chains: dict[str, str] = {}
+    branch: dict[str, tuple[str, str]] = {}
+    for v in fwd_order:
+        branches = bw.branches(v)
+        for (w, _i), c in branches:
+            if g.nodes[c]["op"] == "mul" and c in needed and w in alias:
+                pos = [k for k, a in enumerate(g.nodes[c]["args"]) if a == bw.upstream[w]]
+                if pos:
+                    subst.setdefault(c, {})[pos[0]] = alias[w]
+        if len(branches) < 2 or v not in alias:
+            continue
+        part: dict[str, str] = {}
+        for k, ((w, _i), c) in enumerate(branches, 1):
+            cdata = g.nodes[c]
+            if c == bw.upstream.get(w) and w in alias:
+                part.setdefault(c, alias[w])
+            elif cdata["role"] == "backward" and cdata["name"] is None and c not in holder:
+                var[c] = cdata["name"] = low.claim(f"{alias[v]}_{k}")
+                branch[c] = (v, w)
+            part.setdefault(c, var.get(c) or low.ref(c))
+        node = bw.upstream[v]
+        while g.nodes[node]["op"] == "add" and g.nodes[node]["role"] == "backward":
+            chains[node] = var[node] = alias[v]
+            a0, a1 = g.nodes[node]["args"]
+            subst.setdefault(node, {})[1] = part.get(a1) or var.get(a1) or low.ref(a1)
+            if g.nodes[a0]["op"] != "add" or a0 in holder or a0 in part:
+                subst[node][0] = part.get(a0) or var.get(a0) or low.ref(a0)
+                break
+            node = a0
+    for (w, i), loc in bw.local.items():
+        d = g.nodes[loc]
+        if loc in needed and d["role"] == "backward" and d["name"] is None and loc not in holder:
+            a = g.nodes[w]["args"][i]
+            var[loc] = d["name"] = low.claim(f"d{names[w]}_d{names[a]}")
+    for node in order:
+        if node not in var or var[node] == names[node]:
+            var.setdefault(node, names[node])
+    lines: list[Line] = []
+    after: dict[str, list[str]] = {}
+    for v in reversed(fwd_order):
+        up = bw.upstream[v]
+        if v in alias and (g.nodes[up]["role"] != "backward" or g.nodes[up]["op"] == "const"):
+            lines.append(_alias_line(low, v, alias, holder))
+        elif v in alias:
+            after.setdefault(up, []).append(v)
+    for node in order:
+        comment = _comment(low, node, holder, branch, chains)
+        target = chains.get(node) or alias.get(holder.get(node, ""), var[node])
+        line = low.gate_line(node, target, comment, subst.get(node, {}))
+        line.args = tuple(
+            var.get(a, t) if t == names.get(a) and a in var else t
+            for a, t in zip(g.nodes[node]["args"], line.args, strict=True)
+        )
+        lines.append(line)
+        for v in after.get(node, ()):
+            if alias[v] != target:
+                lines.append(_alias_line(low, v, alias, holder))
+    return _Back(lines, alias, low)
+
+
+def _alias_line(low: _Lowerer, v: str, alias: Mapping[str, str], holder: Mapping[str, str]) -> Line:
+    up = low.bw.upstream[v]
+    first = holder.get(up)
+    text = alias[first] if first not in (None, v) and first in alias else low.ref(up)
+    uses = [] if low.g.nodes[up]["op"] == "const" else [up]
+    return Line(alias[v], up, None, (text,), (up,), f"∂f/∂{low.names[v]}", uses)
+
+
+def _comment(
+    low: _Lowerer,
+    node: str,
+    holder: Mapping[str, str],
+    branch: Mapping[str, tuple[str, str]],
+    chains: Mapping[str, str],
+) -> str:
+    names = low.names
+    if node in holder:
+        return f"∂f/∂{names[holder[node]]}"
+    if node in branch:
+        v, w = branch[node]
+        return f"branch of ∂f/∂{names[v]} through {names[w]}"
+    if node in chains:
+        return "gradients add at a fork"
+    if low.g.nodes[node]["name"]:
+        return "local gradient"
+    return f"{OPS[low.g.nodes[node]['op']].symbol}"
+
+
+def _reuse(lines: list[Line], returned: Sequence[str]) -> list[Line]:
+    """Mark, per line, an argument whose memory the result may take over."""
+    last: dict[str, int] = {}
+    for k, line in enumerate(lines):
+        for n in line.uses:
+            last[n] = k
+    for n in returned:
+        last[n] = len(lines)
+    owned: set[str] = set()
+    for k, line in enumerate(lines):
+        if line.op is None:
+            continue
+        for i, n in enumerate(line.arg_nodes):
+            if n in owned and last.get(n) == k:
+                line.out = i
+                break
+        owned.add(line.node)
+    return lines

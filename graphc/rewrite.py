@@ -1,0 +1,152 @@
+"""Graph -> graph: the forward graph made ready for code generation.
+
+:func:`prepare` rebuilds a graph gate by gate with a sharing
+:class:`~graphc.graph.Builder`, so that
+
+* each common subexpression is one node (hash-consing: ``exp(a) + exp(a)`` computes
+  ``exp(a)`` once), constants are folded and the op table's ``simplify`` rules apply
+  (no multiplication by 1);
+* the rewrites of :data:`REWRITES` replace unstable compositions by stable ops
+  *before* differentiation, so that values and gradients are both computed by stable
+  forms: ``log(1 + exp(z))`` becomes ``softplus(z)``, ``1/(1 + exp(-z))`` becomes
+  ``sigmoid(z)``, ``log(exp(a) + exp(b))`` becomes ``logaddexp(a, b)``.
+
+Each rewrite is data: a pattern and a replacement written as nested tuples
+``(op, arg, ...)`` whose leaves are pattern variables (strings) or exact constants
+(ints). Arguments of commutative ops match in either order. The walk is one loop over
+the topological order; each gate tries each rewrite once, with a bounded number of
+cascaded rewrites, so preparation is linear in the graph's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from .graph import Builder, Graph
+from .ops import OPS
+
+__all__ = ["REWRITES", "Rewrite", "prepare"]
+
+Pattern = Any  # str (variable) | int (constant) | tuple (op, *patterns)
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """``pattern`` is replaced by ``replacement``; ``why`` says what it buys."""
+
+    name: str
+    pattern: Pattern
+    replacement: Pattern
+    why: str
+
+
+_EXP_NEG = ("exp", ("neg", "z"))
+
+#: The stability rewrites, tried in order on every gate.
+REWRITES: tuple[Rewrite, ...] = (
+    Rewrite("log(sigmoid(z)) = -softplus(-z)", ("log", ("sigmoid", "z")),
+            ("neg", ("softplus", ("neg", "z"))), "log of 0 for z < -745"),
+    Rewrite("log(1 + exp(z)) = softplus(z)", ("log", ("add", 1, ("exp", "z"))),
+            ("softplus", "z"), "exp overflows for z > 709"),
+    Rewrite("log(exp(a) + exp(b)) = logaddexp(a, b)",
+            ("log", ("add", ("exp", "a"), ("exp", "b"))), ("logaddexp", "a", "b"),
+            "exp overflows or underflows to 0 for large |a|, |b|"),
+    Rewrite("1/(1 + exp(-z)) = sigmoid(z)", ("div", 1, ("add", 1, _EXP_NEG)),
+            ("sigmoid", "z"), "exp(-z) overflows for z < -709"),
+    Rewrite("1/(1 + exp(z)) = sigmoid(-z)", ("div", 1, ("add", 1, ("exp", "z"))),
+            ("sigmoid", ("neg", "z")), "exp(z) overflows for z > 709"),
+    Rewrite("exp(z)/(1 + exp(z)) = sigmoid(z)", ("div", ("exp", "z"), ("add", 1, ("exp", "z"))),
+            ("sigmoid", "z"), "inf/inf for z > 709"),
+    Rewrite("exp(a)/(exp(a) + exp(b)) = sigmoid(a - b)",
+            ("div", ("exp", "a"), ("add", ("exp", "a"), ("exp", "b"))),
+            ("sigmoid", ("sub", "a", "b")), "inf/inf or 0/0 for large |a|, |b|"),
+    Rewrite("-(-z) = z", ("neg", ("neg", "z")), "z", "no work"),
+)  # fmt: skip
+
+_MAX_CASCADE = 8
+
+
+class _Rebuilder:
+    """A sharing builder that applies :data:`REWRITES` to every gate it makes."""
+
+    def __init__(self) -> None:
+        self.b = Builder(share=True)
+
+    def _match(self, pattern: Pattern, node: str, env: dict[str, str]) -> bool:
+        g = self.b.g
+        if isinstance(pattern, str):
+            if pattern in env:
+                return env[pattern] == node
+            env[pattern] = node
+            return True
+        data = g.nodes[node]
+        if isinstance(pattern, int):
+            return data["op"] == "const" and data["value"] == pattern
+        op, *subs = pattern
+        if data["op"] != op:
+            return False
+        args = data["args"]
+        orders = [args]
+        if OPS[op].commutative and len(args) == 2:
+            orders.append(args[::-1])
+        for order in orders:
+            trial = dict(env)
+            if all(self._match(p, a, trial) for p, a in zip(subs, order, strict=True)):
+                env.clear()
+                env.update(trial)
+                return True
+        return False
+
+    def _build(self, pattern: Pattern, env: Mapping[str, str], depth: int) -> str:
+        if isinstance(pattern, str):
+            return env[pattern]
+        if isinstance(pattern, int):
+            return self.b.const(sp.Integer(pattern))
+        op, *subs = pattern
+        return self.gate(op, [self._build(p, env, depth) for p in subs], None, depth + 1)
+
+    def gate(self, op: str, args: list[str], pos: Any, depth: int = 0) -> str:
+        """The gate ``op(*args)``, rewritten into a stable form where a rewrite applies."""
+        node = self.b.gate(op, args, pos)
+        if depth >= _MAX_CASCADE or self.b.g.nodes[node]["op"] in ("input", "const"):
+            return node
+        for rw in REWRITES:
+            env: dict[str, str] = {}
+            if self._match(rw.pattern, node, env):
+                return self._build(rw.replacement, env, depth)
+        return node
+
+
+def prepare(graph: Graph) -> Graph:
+    """``graph`` hash-consed, constant-folded and rewritten into stable forms.
+
+    Bound names carry over to the nodes that replace the named gates.
+
+    >>> from graphc import parse
+    >>> prepare(parse("f = log(1 + exp(z))")).to_text()
+    'softplus(z)'
+    >>> prepare(parse("dot = w*x + b; f = 1/(1 + exp(-dot))")).to_text()
+    'sigmoid(w * x + b)'
+    >>> prepare(parse("exp(a) * 1 + exp(a)")).to_text()
+    'exp(a) + exp(a)'
+    >>> len(prepare(parse("exp(a) + exp(a)")))   # a, exp(a), the sum
+    3
+    """
+    rb = _Rebuilder()
+    b = rb.b
+    new: dict[str, str] = {}
+    for node, data in graph.nx.nodes(data=True):
+        op = data["op"]
+        if op == "input":
+            new[node] = b.input(node, data["pos"])
+        elif op == "const":
+            new[node] = b.const(data["value"], data["label"], data["pos"])
+        else:
+            new[node] = rb.gate(op, [new[a] for a in data["args"]], data["pos"])
+        if data["name"]:
+            b.bind(new[node], data["name"])
+    return b.finish(new[graph.output], graph.inputs, graph.text)
