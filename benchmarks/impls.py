@@ -1,0 +1,227 @@
+"""Implementations of ``value_and_grad`` for each workload: graphc, hand-written, peers.
+
+``setup(name, workload, inputs)`` returns a zero-argument callable that computes
+``(value, {input: gradient})`` at the bound ``inputs`` (array workloads: gradient of
+``sum(f)``). A peer that is not installed raises :class:`UnavailableError` with the reason.
+All one-time work (tracing, compiling, converting inputs to the library's arrays) is
+done in ``setup``; the callable is what a user calls in a training loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .workloads import Result, Workload, namespace
+
+Call = Callable[[], Result]
+
+ARRAY_IMPLS = ("numpy (hand)", "graphc", "jax.jit", "torch", "autograd", "sympy", "pytensor")
+FLOAT_IMPLS = ("math (hand)", "graphc", "micrograd", "torch")
+
+
+class UnavailableError(Exception):
+    """This implementation cannot run here (library missing, or graphc stage absent)."""
+
+
+def graphc_compile() -> Callable[..., Any] | None:
+    """``graphc.compile`` if this graphc has it."""
+    import graphc
+
+    return getattr(graphc, "compile", None)
+
+
+def _graphc(w: Workload, inputs: dict[str, Any]) -> Call:
+    import graphc
+
+    compile_ = graphc_compile()
+    if compile_ is None:
+        g = graphc.parse(w.text)
+
+        def interpret() -> Result:
+            ev = g.evaluate(**inputs)
+            return ev.value, dict(ev.grads)
+
+        interpret.label = "graphc evaluate"  # type: ignore[attr-defined]
+        return interpret
+    compiled = compile_(w.text, target="math" if w.scalar else "numpy")
+    vg = compiled.value_and_grad
+    return lambda: vg(**inputs)
+
+
+def _hand(w: Workload, inputs: dict[str, Any]) -> Call:
+    hand = w.hand
+    return lambda: hand(**inputs)
+
+
+def _need(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # ImportError, or a broken install
+        raise UnavailableError(f"{module} not installed ({type(exc).__name__})") from exc
+
+
+def _jax(w: Workload, inputs: dict[str, Any]) -> Call:
+    jax = _need("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    m = namespace("jax")
+    names = list(inputs)
+
+    def loss(*args: Any) -> Any:
+        f = w.formula(m, **dict(zip(names, args, strict=True)))
+        return jnp.sum(f), f
+
+    vg = jax.jit(jax.value_and_grad(loss, argnums=tuple(range(len(names))), has_aux=True))
+    args = [jnp.asarray(inputs[k]) for k in names]
+
+    def call() -> Result:
+        (_, f), grads = jax.block_until_ready(vg(*args))
+        return f, dict(zip(names, grads, strict=True))
+
+    call()  # trace and compile once, outside the timing
+    return call
+
+
+def _torch_arrays(w: Workload, inputs: dict[str, Any]) -> Call:
+    torch = _need("torch")
+    from .threads import pin_torch
+
+    pin_torch(torch)
+    m = namespace("torch")
+    names = list(inputs)
+    ts = [torch.from_numpy(np.asarray(inputs[k], dtype=np.float64)) for k in names]
+    for t in ts:
+        t.requires_grad_(True)
+
+    def call() -> Result:
+        f = w.formula(m, **dict(zip(names, ts, strict=True)))
+        grads = torch.autograd.grad(f.sum(), ts)
+        return f.detach().numpy(), {k: g.numpy() for k, g in zip(names, grads, strict=True)}
+
+    return call
+
+
+def _torch_floats(w: Workload, inputs: dict[str, Any]) -> Call:
+    torch = _need("torch")
+    from .threads import pin_torch
+
+    pin_torch(torch)
+    m = namespace("torch")
+    names = list(inputs)
+    values = [inputs[k] for k in names]
+    f64 = torch.float64
+
+    def call() -> Result:
+        ts = [torch.tensor(v, dtype=f64, requires_grad=True) for v in values]
+        f = w.formula(m, **dict(zip(names, ts, strict=True)))
+        grads = torch.autograd.grad(f, ts)
+        return f.item(), {k: g.item() for k, g in zip(names, grads, strict=True)}
+
+    return call
+
+
+def _autograd(w: Workload, inputs: dict[str, Any]) -> Call:
+    ag = _need("autograd")
+    anp = _need("autograd.numpy")
+    m = namespace("autograd")
+    names = list(inputs)
+    args = tuple(inputs[k] for k in names)
+
+    def loss(xs: tuple[Any, ...]) -> Any:
+        return anp.sum(w.formula(m, **dict(zip(names, xs, strict=True))))
+
+    vg = ag.value_and_grad(loss)
+
+    def call() -> Result:
+        value, grads = vg(args)  # value is sum(f): autograd needs a scalar
+        return value, dict(zip(names, grads, strict=True))
+
+    return call
+
+
+def _sympy(w: Workload, inputs: dict[str, Any]) -> Call:
+    sp = _need("sympy")
+    names = list(inputs)
+    syms = sp.symbols(names)
+    f = w.formula(namespace("sympy"), **dict(zip(names, syms, strict=True)))
+    fn = sp.lambdify(syms, [f, *(sp.diff(f, s) for s in syms)], modules="numpy", cse=True)
+    args = [inputs[k] for k in names]
+
+    def call() -> Result:
+        value, *grads = fn(*args)
+        return value, dict(zip(names, grads, strict=True))
+
+    return call
+
+
+def _pytensor(w: Workload, inputs: dict[str, Any]) -> Call:
+    pytensor = _need("pytensor")
+    pt = _need("pytensor.tensor")
+    names = list(inputs)
+    xs = [pt.dvector(k) for k in names]
+    f = w.formula(namespace("pytensor"), **dict(zip(names, xs, strict=True)))
+    fn = pytensor.function(xs, [f, *pytensor.grad(f.sum(), xs)])
+    args = [inputs[k] for k in names]
+
+    def call() -> Result:
+        value, *grads = fn(*args)
+        return value, dict(zip(names, grads, strict=True))
+
+    return call
+
+
+def _micrograd(w: Workload, inputs: dict[str, Any]) -> Call:
+    engine = _need("micrograd.engine")
+    Value = engine.Value
+    m = namespace("micrograd")
+    items = list(inputs.items())
+
+    def call() -> Result:
+        vs = {k: Value(v) for k, v in items}
+        f = w.formula(m, **vs)
+        f.backward()
+        return f.data, {k: v.grad for k, v in vs.items()}
+
+    return call
+
+
+_ARRAY = {
+    "numpy (hand)": _hand,
+    "graphc": _graphc,
+    "jax.jit": _jax,
+    "torch": _torch_arrays,
+    "autograd": _autograd,
+    "sympy": _sympy,
+    "pytensor": _pytensor,
+}
+_FLOAT = {
+    "math (hand)": _hand,
+    "graphc": _graphc,
+    "micrograd": _micrograd,
+    "torch": _torch_floats,
+}
+
+
+def names_for(w: Workload) -> tuple[str, ...]:
+    """The implementations compared on workload ``w``; the first is the reference."""
+    return FLOAT_IMPLS if w.scalar else ARRAY_IMPLS
+
+
+def setup(name: str, w: Workload, inputs: dict[str, Any]) -> Call:
+    """A callable computing ``(value, grads)`` of ``w`` at ``inputs`` with ``name``.
+
+    Raises :class:`UnavailableError` when the library is missing; other exceptions mean the
+    implementation is broken and propagate.
+    """
+    table = _FLOAT if w.scalar else _ARRAY
+    return table[name](w, inputs)
+
+
+def label(name: str, call: Call) -> str:
+    """The row label: ``graphc evaluate`` when graphc.compile is not there yet."""
+    return getattr(call, "label", name)

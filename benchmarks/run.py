@@ -1,0 +1,286 @@
+"""Benchmark graphc's generated gradient code against hand-written code and peers.
+
+Usage: ``./dev bench [--quick] [--only WORKLOAD] [--json FILE]`` (or
+``python benchmarks/run.py ...``). Workloads: muladd, neuron, staged (float64 arrays),
+neuron-floats (Python floats), compile (text -> callable on random DAGs).
+
+Method: all implementations of a workload run in this one process, interleaved
+round-robin (the starting implementation rotates each round), single-threaded; each
+sample is the mean of enough calls to last ~10 ms (arrays: one call); the table shows
+medians over rounds and the ratio to the hand-written reference measured in the same
+rounds. Text -> callable times run in a fresh subprocess per measurement, with a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import threads  # noqa: E402, F401  (first: single-thread environment)
+from benchmarks.compile_time import PEERS, graphc_parse_and_backward  # noqa: E402
+from benchmarks.impls import UnavailableError, label, names_for, setup  # noqa: E402
+from benchmarks.workloads import WORKLOADS, random_dag  # noqa: E402
+
+ARRAY_WORKLOADS = ("muladd", "neuron", "staged")
+ALL = (*ARRAY_WORKLOADS, "neuron-floats", "compile")
+VERSION_OF = {
+    "jax.jit": "jax",
+    "torch": "torch",
+    "autograd": "autograd",
+    "sympy": "sympy",
+    "pytensor": "pytensor",
+    "micrograd": "micrograd",
+    "numpy (hand)": "numpy",
+}
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    workload: str
+    impl: str
+    median_s: float | None
+    ratio: float | None
+    samples: int
+    unit: str
+    note: str = ""
+
+
+def say(*parts: Any) -> None:
+    print(*parts, flush=True)
+
+
+def version(module: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
+def calibrate(fn: Callable[[], Any], target_s: float) -> int:
+    """How many calls make one sample of about ``target_s`` seconds."""
+    number = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        if time.perf_counter() - t0 >= target_s or number >= 1 << 20:
+            return number
+        number *= 2
+
+
+def interleave(calls: dict[str, Callable[[], Any]], rounds: int, target_s: float) -> dict:
+    """Per-call seconds of each callable, ``rounds`` samples each, round-robin."""
+    numbers = {k: calibrate(fn, target_s) for k, fn in calls.items()}
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    keys = list(calls)
+    enabled = gc.isenabled()
+    try:
+        for r in range(rounds):
+            gc.collect()
+            gc.disable()
+            order = keys[r % len(keys) :] + keys[: r % len(keys)]
+            for k in order:
+                fn, number = calls[k], numbers[k]
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    fn()
+                times[k].append((time.perf_counter() - t0) / number)
+            if enabled:
+                gc.enable()
+    finally:
+        if enabled:
+            gc.enable()
+    return times
+
+
+def run_workload(name: str, size: int, rounds: int) -> list[Row]:
+    """Time every available implementation of workload ``name``, interleaved."""
+    w = WORKLOADS[name]
+    inputs = w.point(size, seed=1)
+    unit = "us" if w.scalar else "ms"
+    calls: dict[str, Callable[[], Any]] = {}
+    notes: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    for impl in names_for(w):
+        try:
+            call = setup(impl, w, inputs)
+            call()
+        except UnavailableError as exc:
+            notes[impl] = f"skipped: {exc}"
+            continue
+        except Exception as exc:  # a peer (or a graphc stage) that fails: report, go on
+            notes[impl] = f"failed: {exc!r}"[:120]
+            continue
+        labels[impl] = label(impl, call)
+        if labels[impl] != impl:
+            notes[impl] = "graphc.compile not available"
+        calls[labels[impl]] = call
+    times = interleave(calls, rounds, target_s=0.01)
+    ref_median = statistics.median(times[names_for(w)[0]])
+    rows = []
+    for impl in names_for(w):
+        if impl in notes:
+            rows.append(Row(name, impl, None, None, 0, unit, notes[impl]))
+        if impl in labels:
+            ts = times[labels[impl]]
+            med = statistics.median(ts)
+            rows.append(Row(name, labels[impl], med, med / ref_median, len(ts), unit))
+    return rows
+
+
+def compile_once(peer: str, gates: int, seed: int, timeout: float) -> float | str:
+    """Seconds, or ``"timeout"``, ``"missing"`` or ``"failed: ..."``, from a subprocess."""
+    cmd = [sys.executable, "-m", "benchmarks.compile_time", peer, str(gates), "--seed", str(seed)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    try:
+        out = subprocess.run(
+            cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    if out.returncode != 0:
+        err = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+        return "missing" if "ModuleNotFoundError" in err else f"failed: {err[:100]}"
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+
+
+def run_compile(sizes: list[int], timeout: float, repeats: int) -> list[Row]:
+    """graphc's parse + gradient graph at 10,000 gates, then text -> callable per peer."""
+    graphc_parse_and_backward(random_dag(10, seed=1).text)  # warm-up
+    text = random_dag(10_000, seed=0).text
+    ts = [graphc_parse_and_backward(text) for _ in range(repeats)]
+    rows = [Row("parse+backward 10,000", "graphc", statistics.median(ts), None, len(ts), "s")]
+    say(f"  graphc parse + gradient graph, 10,000 gates: {fmt_value(rows[0])}")
+    for peer in PEERS:
+        stop = ""
+        for gates in sizes:
+            wl = f"compile {gates:,}"
+            if stop:
+                rows.append(Row(wl, peer, None, None, 0, "s", stop))
+                continue
+            samples: list[float] = []
+            for seed in range(repeats if peer == "graphc" else 1):
+                got = compile_once(peer, gates, seed, timeout)
+                if isinstance(got, str):
+                    break
+                samples.append(got)
+            if samples:
+                rows.append(Row(wl, peer, statistics.median(samples), None, len(samples), "s"))
+            elif got == "missing":
+                rows.append(Row(wl, peer, None, None, 0, "s", "skipped: not installed"))
+                say(f"  {wl:>14}  {peer:<10} {fmt_value(rows[-1])}")
+                break
+            elif got == "timeout":
+                rows.append(Row(wl, peer, None, None, 0, "s", f"> {timeout:g} s"))
+                stop = f"> {timeout:g} s (not run)"
+            else:
+                rows.append(Row(wl, peer, None, None, 0, "s", str(got)))
+                stop = "not run (failed on a smaller DAG)"
+            say(f"  {wl:>14}  {peer:<10} {fmt_value(rows[-1])}")
+    return rows
+
+
+def fmt_value(row: Row) -> str:
+    if row.median_s is None:
+        return row.note
+    scale = {"ms": 1e3, "us": 1e6, "s": 1.0}[row.unit]
+    v = row.median_s * scale
+    text = f"{v:.3g} {row.unit}" if v < 100 else f"{v:.0f} {row.unit}"
+    return text + (f"  ({row.note})" if row.note else "")
+
+
+def table(rows: list[Row]) -> str:
+    """The results as a Markdown table (medians and ratios to the hand-written code)."""
+    lines = ["| workload | implementation | median | ratio to hand-written |", "|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else ""
+        lines.append(f"| {r.workload} | {r.impl} | {fmt_value(r)} | {ratio} |")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "versions": {k: version(v) for k, v in VERSION_OF.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Benchmark graphc's generated value_and_grad against hand-written "
+        "code, JAX, PyTorch, autograd, SymPy, PyTensor and micrograd."
+    )
+    ap.add_argument("--quick", action="store_true", help="small sizes, few rounds (smoke test)")
+    ap.add_argument("--only", choices=ALL, action="append", help="run only this workload")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--size", type=int, help="array length (default 1,000,000)")
+    ap.add_argument("--rounds", type=int, help="samples per implementation (default 15)")
+    ap.add_argument("--timeout", type=float, help="text -> callable limit per peer (s)")
+    ap.add_argument(
+        "--gates", type=int, nargs="+", help="DAG sizes for text -> callable (100 1000 10000)"
+    )
+    args = ap.parse_args(argv)
+    size = args.size or (10_000 if args.quick else 1_000_000)
+    rounds = args.rounds or (3 if args.quick else 15)
+    timeout = args.timeout or (20.0 if args.quick else 60.0)
+    gates = args.gates or ([30, 100] if args.quick else [100, 1_000, 10_000])
+    only = args.only or list(ALL)
+
+    info = machine()
+    say(f"graphc benchmarks, {info['date']}, Python {info['python']}, {info['platform']}")
+    say("peers: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    from benchmarks.impls import graphc_compile
+
+    if graphc_compile() is None:
+        say("graphc.compile not available: measuring graphc's Graph.evaluate instead")
+    say(f"single thread; arrays of {size:,} float64; {rounds} interleaved rounds; medians\n")
+    rows: list[Row] = []
+    for name in only:
+        if name == "compile":
+            say(f"text -> callable, random DAGs of {gates} gates (timeout {timeout:g} s)")
+            rows += run_compile(gates, timeout, repeats=1 if args.quick else 3)
+        else:
+            say(f"{name} ...")
+            rows += run_workload(name, size, rounds)
+    say("")
+    say(table(rows))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "size": size,
+                    "rounds": rounds,
+                    "results": [asdict(r) for r in rows],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
