@@ -328,7 +328,7 @@ class _Drawer:
         hot = v in self.hot_nodes or (self.reveal is not None and self.reveal.current == v)
         attrs = {"color": HIGH, "penwidth": "2"} if hot else {}
         name = self.graph.nx.nodes[v]["name"]
-        if name:
+        if name and not self.opts.cluster:
             attrs.update(xlabel=name, fontcolor="black")
         size = "16" if len(label) <= 2 else "13"
         d.node(v, label, shape="circle", fontsize=size, width="0.5", margin="0.02", **attrs)
@@ -382,7 +382,8 @@ class _Drawer:
         style = {"color": HIGH, "penwidth": "2.5"} if hot else {}
         tail = {"tailport": "w:se"} if src.startswith("#") else {}
         d.edge(src, wid, arrowhead="none", headport="w:sw", weight="5", **tail, **style)
-        self.edge(d, wid, dst, w, tailport="w:se", **style)
+        if dst is not None:
+            self.edge(d, wid, dst, w, tailport="w:se", **style)
 
     def edge(self, d: Any, src: str, dst: str, w: tuple | None, **attrs: Any) -> None:
         if w is not None and dst not in self.view.groups:
@@ -390,8 +391,7 @@ class _Drawer:
             row = OPS[data["op"]]
             drawn_args = [a for a in data["args"] if self.view.drawn.get(a) is not None]
             if not row.commutative and row.arity == 2 and len(drawn_args) == 2:
-                attrs.update(headlabel="ab"[w[2]], labelfontsize="10", labelfontcolor=GRAY)
-                attrs.update(labeldistance="1.6", labelangle="35" if w[2] == 0 else "-35")
+                attrs.update(label="ab"[w[2]], fontsize="10", fontcolor=GRAY)
         if dst == "#out":
             attrs["arrowhead"] = "none"
         d.edge(src, dst, **attrs)
@@ -418,7 +418,7 @@ class _Drawer:
             point = ", ".join(f"{k} = {self.num(v)}" for k, v in self.ev.point.items())
             state = "after backward" if self.show_grad else "forward only"
             if self.reveal is not None and self.show_grad:
-                state = "backward in progress"
+                state = "backward in progress" if self.reveal.done else "forward only"
             lines.append(f"{state} at {point}")
             key = "green: value" + (f"; red: ∂{f}/∂wire" if self.show_grad else "")
             lines.append(key + ("; at a fork the branches' parts add up" if self.forks() else ""))

@@ -280,24 +280,25 @@ def chain_rule(graph: Graph, start: str, ev: Any, precision: int) -> list[str]:
     paths, more = paths_to_output(graph, start)
     if not paths:
         return [f"∂{f}/∂{names[start]} = 0 (no path to the output)"]
-    symbolic, numeric = [], []
+    head = f"∂{f}/∂{names[start]}"
+    lines = []
     for path in paths:
         factors = [(f"∂{names[v]}/∂{names[u]}", (v, i)) for u, v, i in reversed(path)]
-        symbolic.append(" · ".join(s for s, _ in factors) or "1")
+        line = " · ".join(s for s, _ in factors) or "1"
         if ev is not None:
             vals = [ev.nodes[v].local[i] for _, (v, i) in factors]
-            numeric.append(" · ".join(fmt_value(x, precision) for x in vals) or "1")
-    head = f"∂{f}/∂{names[start]} = "
-    wrap = (lambda s: f"({s})") if len(paths) > 1 else (lambda s: s)
-    line = head + " + ".join(wrap(s) for s in symbolic)
-    if ev is not None:
-        total = ev.nodes[start].upstream
-        line += " = " + " + ".join(wrap(s) for s in numeric)
-        line += " = " + (fmt_value(total, precision) if total is not None else "0")
-    lines = [line]
+            line += " = " + (" · ".join(fmt_value(x, precision) for x in vals) or "1")
+            line += " = " + fmt_value(np.prod([np.asarray(x) for x in vals], axis=0), precision)
+        lines.append(line)
+    total = ev.nodes[start].upstream if ev is not None else None
+    end = "" if total is None else " = " + fmt_value(total, precision)
+    if len(paths) == 1 and not more:
+        return [f"{head} = {lines[0]}"]
+    out = [f"{head} = sum over the {len(paths)} paths from {names[start]} to {f}{end}:"]
+    out += [f"    path {k}: {line}" for k, line in enumerate(lines, start=1)]
     if more:
-        lines.append(f"(only the first {_MAX_PATHS} paths are written out)")
-    return lines
+        out.append(f"    (only the first {_MAX_PATHS} paths are written out)")
+    return out
 
 
 def group_local(
