@@ -14,6 +14,9 @@ from .codegen import Compiled, compile
 from .errors import DomainWarning, GraphcError, GraphcWarning, InputError, ParseError
 from .evaluate import Evaluation, NodeEval
 from .graph import Graph, parse
+from .render import render
+from .render_steps import render_steps
+from .render_view import RenderError
 
 __all__ = [
     "Compiled",
@@ -25,7 +28,10 @@ __all__ = [
     "InputError",
     "NodeEval",
     "ParseError",
+    "RenderError",
     "compile",
     "parse",
+    "render",
+    "render_steps",
 ]
 __version__ = "0.1.0"
