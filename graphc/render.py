@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,12 +162,23 @@ def run_dot(source: str, fmt: str) -> bytes:
         RenderError: when ``dot`` is not installed (saying how to install it) or fails.
     """
     try:
-        return graphviz.pipe("dot", fmt, source.encode(), quiet=True)
+        out = graphviz.pipe("dot", fmt, source.encode(), quiet=True)
     except graphviz.ExecutableNotFound:
         raise RenderError(INSTALL.format(what=f"{fmt.upper()} files")) from None
     except graphviz.CalledProcessError as e:
         err = (e.stderr or b"").decode(errors="replace").strip()
         raise RenderError(f"Graphviz's dot failed: {err}") from None
+    return _plain_minus(out) if fmt == "svg" else out
+
+
+def _plain_minus(svg: bytes) -> bytes:
+    """dot writes '-' as ``&#45;``; in text elements write it plainly, so that the
+    SVG's text reads ``-4.00`` to a search as it does to the eye (comments keep it)."""
+    return re.sub(
+        rb"(<text[^>]*>)([^<]*)(</text>)",
+        lambda m: m.group(1) + m.group(2).replace(b"&#45;", b"-") + m.group(3),
+        svg,
+    )
 
 
 def mimebundle(graph: Graph, evaluation: Any = None, include: Any = None, exclude: Any = None):

@@ -1,0 +1,71 @@
+"""``graphc render`` and the step-by-step backward pass (``--steps``)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import graphc
+from graphc.cli import main
+from graphc.render_steps import render_steps
+
+AT = ["--at", "x=-2", "y=5", "z=-4"]
+
+
+def test_cli_writes_dot(tmp_path):
+    out = tmp_path / "c.dot"
+    assert main(["render", "(x+y)*z", *AT, "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    for number in ("-2.00", "5.00", "-4.00", "3.00", "-12.00", "1.00"):
+        assert number in text
+
+
+def test_cli_prints_dot_and_options(capsys):
+    argv = ["render", "q = x + y; f = q * z", *AT, "--local", "--highlight", "x"]
+    assert main([*argv, "--precision", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("digraph")
+    assert "∂f/∂x = ∂f/∂q · ∂q/∂x = -4.000 · 1.000 = -4.000" in out
+    assert "∂f/∂q = z = -4.000" in out
+
+
+@pytest.mark.dot
+def test_cli_svg(tmp_path):
+    out = tmp_path / "c.svg"
+    assert main(["render", "(x+y)*z", *AT, "-o", str(out)]) == 0
+    assert ">-12.00<" in out.read_text(encoding="utf-8")
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["render", "(x+y)*z", *AT, "-o", str(tmp_path / "c.bmp")]) == 2
+    assert "cannot tell the format" in capsys.readouterr().err
+    assert main(["render", "(x+y)*z", "--at", "x=1", "-o", str(tmp_path / "c.dot")]) == 2
+    assert "missing value" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["render", "x", "--precision", "many"])
+    assert e.value.code == 2
+
+
+def test_steps_write_one_diagram_per_gate_and_an_index(tmp_path):
+    g = graphc.parse("1/(1+exp(-(w0*x0 + w1*x1 + w2)))")
+    at = {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3}
+    written = render_steps(g, at, tmp_path / "steps", fmt="dot")
+    # the notes' 8 gates, plus the forward pass and the seed
+    assert len(written) == 8 + 2 + 1 and written[-1].name == "index.html"
+    steps = [p.read_text(encoding="utf-8") for p in written[:-1]]
+    red = [len(re.findall(r'COLOR="#d1242f"', s)) for s in steps]
+    assert red[0] == 0 and red == sorted(red) and red[-1] > red[1]  # gradients appear
+    assert "forward only" in steps[0]
+    html = written[-1].read_text(encoding="utf-8")
+    assert "ArrowRight" in html and "ArrowLeft" in html
+    assert all(p.name in html for p in written[:-1])
+
+
+@pytest.mark.dot
+def test_cli_steps_svg(tmp_path, capsys):
+    d = tmp_path / "lecture"
+    assert main(["render", "(x+y)*z", *AT, "--steps", str(d)]) == 0
+    names = sorted(p.name for p in d.iterdir())
+    assert names == ["index.html", "step_00.svg", "step_01.svg", "step_02.svg", "step_03.svg"]
+    assert "wrote 4 steps" in capsys.readouterr().out
