@@ -10,15 +10,18 @@ Graphviz diagrams and checks of hand-derived derivatives.
 (-12.0, [-4.0, -4.0, 3.0])
 """
 
+from .check import CheckResult, check
 from .codegen import Compiled, compile
 from .errors import DomainWarning, GraphcError, GraphcWarning, InputError, ParseError
 from .evaluate import Evaluation, NodeEval
+from .gradcheck import check_backward, gradcheck
 from .graph import Graph, parse
 from .render import render
 from .render_steps import render_steps
 from .render_view import RenderError
 
 __all__ = [
+    "CheckResult",
     "Compiled",
     "DomainWarning",
     "Evaluation",
@@ -29,7 +32,10 @@ __all__ = [
     "NodeEval",
     "ParseError",
     "RenderError",
+    "check",
+    "check_backward",
     "compile",
+    "gradcheck",
     "parse",
     "render",
     "render_steps",

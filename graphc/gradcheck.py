@@ -1,0 +1,282 @@
+"""Checking gradient *code*: finite differences, and hand-written backward passes vs graphc.
+
+:func:`gradcheck` checks a NumPy function that returns its value and its gradients
+(``fn(**inputs) -> (value, {name: grad})``, like the cs231n assignments' loss
+functions) against central finite differences ``(f(x+h) - f(x-h)) / 2h`` of its
+value (the sum of it, for an array value). :func:`check_backward` checks a user's
+hand-written backward function against graphc's own gradients of a graph, on random
+arrays.
+
+Both report, per input, the *relative error* the cs231n notes recommend,
+``|a - n| / max(|a|, |n|)`` (entries where both are below ``floor`` count as equal,
+since a ratio of two roundoff-sized numbers means nothing), and where it is worst.
+The notes' reading: above 1e-2 the gradient is probably wrong; 1e-4 is suspicious
+unless the function has kinks; below 1e-7 is what a correct float64 gradient gives.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .domain import Domain, as_domain
+from .errors import InputError
+
+__all__ = ["GradcheckResult", "InputReport", "check_backward", "gradcheck", "relative_error"]
+
+
+@dataclass(frozen=True)
+class InputReport:
+    """One input: its worst relative error and where it occurs."""
+
+    name: str
+    error: float
+    index: tuple[int, ...]
+    expected: float
+    got: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class GradcheckResult:
+    """The result of :func:`gradcheck` or :func:`check_backward`.
+
+    Attributes:
+        ok: every input's worst relative error is at most ``tol`` (and nothing missing).
+        inputs: one :class:`InputReport` per input, in order.
+        tol: the tolerance used.
+        what: ``"numeric"`` (finite differences) or ``"graphc"`` (the reference).
+    """
+
+    inputs: tuple[InputReport, ...]
+    tol: float
+    what: str = "numeric"
+
+    @property
+    def ok(self) -> bool:
+        return all(r.error <= self.tol and not r.note for r in self.inputs)
+
+    @property
+    def errors(self) -> dict[str, float]:
+        """``{input: worst relative error}``."""
+        return {r.name: r.error for r in self.inputs}
+
+    @property
+    def worst(self) -> InputReport:
+        """The input with the largest relative error."""
+        return max(self.inputs, key=lambda r: (bool(r.note), r.error))
+
+    def __str__(self) -> str:
+        head = "✓ gradients agree" if self.ok else "✗ gradients disagree"
+        lines = [f"{head} (relative error tolerance {self.tol:g})"]
+        for r in self.inputs:
+            if r.note:
+                lines.append(f"  {r.name}: {r.note}")
+                continue
+            mark = "ok" if r.error <= self.tol else "WRONG"
+            where = f"{r.name}[{', '.join(map(str, r.index))}]" if r.index else r.name
+            lines.append(
+                f"  {r.name}: relative error {r.error:.2e} ({mark}); worst at {where}: "
+                f"yours {r.got:.6g}, {self.what} {r.expected:.6g}"
+            )
+        return "\n".join(lines)
+
+
+def relative_error(a: Any, b: Any, floor: float = 1e-8) -> np.ndarray:
+    """``|a - b| / max(|a|, |b|)`` entrywise; 0 where both are below ``floor``.
+
+    >>> relative_error(1.0, 1.1).round(4)
+    np.float64(0.0909)
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = np.maximum(np.abs(a), np.abs(b))
+    with np.errstate(all="ignore"):
+        err = np.abs(a - b) / scale
+    err = np.where(scale < floor, 0.0, err)
+    return np.where(np.isnan(a) != np.isnan(b), np.inf, np.nan_to_num(err, nan=0.0))
+
+
+def _report(name: str, expected: Any, got: Any, floor: float) -> InputReport:
+    expected = np.asarray(expected, dtype=float)
+    try:
+        got = np.broadcast_to(np.asarray(got, dtype=float), expected.shape)
+    except ValueError:
+        return InputReport(
+            name, np.inf, (), np.nan, np.nan,
+            f"gradient of shape {np.shape(got)}, expected {expected.shape}",
+        )  # fmt: skip
+    err = relative_error(got, expected, floor)
+    idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
+    at = tuple(int(i) for i in idx)
+    return InputReport(name, float(err[at]), at, float(expected[at]), float(got[at]))
+
+
+def _split(out: Any, names: tuple[str, ...]) -> tuple[Any, Mapping[str, Any]]:
+    """``(value, grads)`` from what a user's function returned."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise InputError("the function must return (value, grads): grads a dict or a tuple")
+    value, grads = out
+    if isinstance(grads, Mapping):
+        return value, grads
+    if len(names) == 1 and not isinstance(grads, tuple | list):
+        return value, {names[0]: grads}
+    if isinstance(grads, tuple | list) and len(grads) == len(names):
+        return value, dict(zip(names, grads, strict=True))
+    raise InputError(
+        f"grads must be a dict {{name: grad}} or a tuple of {len(names)} arrays in input order"
+    )
+
+
+def gradcheck(
+    fn: Callable[..., Any],
+    inputs: Mapping[str, Any] | None = None,
+    /,
+    *,
+    eps: float = 1e-5,
+    tol: float = 1e-6,
+    floor: float = 1e-8,
+    **named: Any,
+) -> GradcheckResult:
+    """Check ``fn``'s own gradients against central finite differences.
+
+    Args:
+        fn: ``fn(**inputs) -> (value, grads)``; ``grads`` is ``{name: array}`` or a
+            tuple in input order. An array value stands for its sum.
+        inputs: the point, ``{name: value}`` (or pass them as keywords, as below).
+        eps: finite-difference step. tol: largest relative error accepted.
+        floor: entries where both gradients are below it count as equal.
+
+    Returns:
+        a :class:`GradcheckResult` (``.ok``, ``.errors``, ``.worst``, readable ``str``).
+
+    >>> import numpy as np
+    >>> def f(w, x):                 # f = sum(w * x); df/dw = x, df/dx = w
+    ...     return np.sum(w * x), {"w": x, "x": w}
+    >>> gradcheck(f, w=np.array([1.0, 2.0]), x=np.array([3.0, -1.0])).ok
+    True
+    >>> def broken(w, x):
+    ...     return np.sum(w * x), {"w": x, "x": 2 * w}
+    >>> r = gradcheck(broken, w=np.array([1.0, 2.0]), x=np.array([3.0, -1.0]))
+    >>> r.ok, r.worst.name
+    (False, 'x')
+    """
+    point = {**(inputs or {}), **named}
+    if not point:
+        raise InputError("gradcheck needs the point: gradcheck(fn, x=..., w=...)")
+    point = {k: np.array(v, dtype=float) for k, v in point.items()}
+    names = tuple(point)
+    _, grads = _split(fn(**point), names)
+    reports = []
+    for name in names:
+        if name not in grads:
+            reports.append(InputReport(name, np.inf, (), np.nan, np.nan, "no gradient returned"))
+            continue
+        numeric = np.zeros_like(point[name])
+        flat = point[name].reshape(-1)
+        for j in range(flat.size):
+            old = flat[j]
+            flat[j] = old + eps
+            up = float(np.sum(_split(fn(**point), names)[0]))
+            flat[j] = old - eps
+            down = float(np.sum(_split(fn(**point), names)[0]))
+            flat[j] = old
+            numeric.reshape(-1)[j] = (up - down) / (2 * eps)
+        reports.append(_report(name, numeric, grads[name], floor))
+    return GradcheckResult(tuple(reports), tol, "numeric")
+
+
+def check_backward(
+    graph: Any,
+    my_backward: Callable[..., Any],
+    *,
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
+    domain: Domain | str | Mapping[str, Any] | None = None,
+    trials: int = 3,
+    seed: int = 0,
+    tol: float = 1e-7,
+    floor: float = 1e-10,
+) -> GradcheckResult:
+    """Check a hand-written NumPy backward function against graphc's gradients.
+
+    Args:
+        graph: the function, as text or a :class:`~graphc.Graph`.
+        my_backward: ``my_backward(**inputs)`` returning ``{input: grad}``, or
+            ``(value, {input: grad})`` (then the value is checked too); ``grad`` is
+            the gradient of ``sum(f)``, of its input's shape.
+        shapes: per input, the array shape drawn (default ``(5,)``; ``()`` for scalars).
+        domain: where inputs are drawn (as in :func:`graphc.check`).
+        trials: random points tried. seed: their seed. tol: largest relative error.
+
+    Returns:
+        a :class:`GradcheckResult` of the worst trial.
+
+    >>> import numpy as np
+    >>> def mine(x, y, z):           # f = (x + y) * z
+    ...     return {"x": z, "y": z, "z": x + y}
+    >>> check_backward("(x+y)*z", mine).ok
+    True
+    >>> check_backward("(x+y)*z", lambda x, y, z: {"x": z, "y": z, "z": x * y}).ok
+    False
+    """
+    from .graph import Graph, parse
+
+    g = parse(graph) if isinstance(graph, str) else graph
+    if not isinstance(g, Graph):
+        raise InputError(f"expected text or a graphc Graph, got {type(graph).__name__}")
+    dom = as_domain(domain)
+    shapes = dict(shapes or {})
+    unknown = [k for k in shapes if k not in g.inputs]
+    if unknown:
+        raise InputError(f"shapes for {', '.join(unknown)}: not inputs of the graph")
+    _signature_check(my_backward, g.inputs)
+    rng = np.random.default_rng(seed)
+    worst: GradcheckResult | None = None
+    for _ in range(trials):
+        point = {}
+        for name in g.inputs:
+            shape = tuple(shapes.get(name, (5,)))
+            size = int(np.prod(shape))
+            point[name] = dom.sample((name,), size, rng)[name].reshape(shape)
+        ev = g.evaluate(**point)
+        out = my_backward(**{k: v.copy() for k, v in point.items()})
+        reports = []
+        if isinstance(out, tuple):
+            value, grads = _split(out, g.inputs)
+            reports.append(_report("value", ev.value, value, floor))
+        elif isinstance(out, Mapping):
+            grads = out
+        else:
+            raise InputError("my_backward must return {input: grad} or (value, {input: grad})")
+        extra = [k for k in grads if k not in g.inputs]
+        if extra:
+            raise InputError(f"my_backward returned gradients for unknown inputs: {extra}")
+        for name in g.inputs:
+            if name not in grads:
+                reports.append(
+                    InputReport(name, np.inf, (), np.nan, np.nan, "no gradient returned")
+                )
+            else:
+                reports.append(_report(name, ev.grads[name], grads[name], floor))
+        result = GradcheckResult(tuple(reports), tol, "graphc")
+        if worst is None or (result.worst.error, bool(result.worst.note)) > (
+            worst.worst.error,
+            bool(worst.worst.note),
+        ):
+            worst = result
+    assert worst is not None
+    return worst
+
+
+def _signature_check(fn: Callable[..., Any], names: tuple[str, ...]) -> None:
+    try:
+        inspect.signature(fn).bind(**dict.fromkeys(names, 0.0))
+    except TypeError as e:
+        raise InputError(
+            f"my_backward must accept the inputs as keywords ({', '.join(names)}): {e}"
+        ) from None
+    except ValueError:  # builtins without a signature
+        return

@@ -1,0 +1,147 @@
+"""SymPy expression -> short text as a teacher writes it: ``x·σ(b + w·x)·(1 - σ(b + w·x))``.
+
+Products use ``·``, small integer powers superscripts (``x²``), the op table's display
+symbols name the functions graphc keeps whole (``σ`` for sigmoid), and factors are
+ordered simple first: numbers, names, powers, function calls, then sums. The output is
+deterministic (SymPy's canonical order inside sums).
+
+>>> import sympy as sp
+>>> from graphc.ops import sigmoid
+>>> x, w, b = sp.symbols("x w b", real=True)
+>>> s = sigmoid(w * x + b)
+>>> pretty(x * (1 - s) * s)
+'x·σ(b + w·x)·(1 - σ(b + w·x))'
+>>> pretty(1 - sp.tanh(x) ** 2), pretty(sp.exp(-x) / (1 + sp.exp(-x)) ** 2)
+('1 - tanh(x)²', 'exp(-x)/(1 + exp(-x))²')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.str import StrPrinter
+
+__all__ = ["pretty"]
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+#: Function names printed differently from their SymPy name (σ comes from the op table).
+_RENAMED = {"Abs": "abs", "Max": "max", "Min": "min", "Heaviside": "heaviside"}
+
+
+def _display_names() -> dict[str, str]:
+    from .ops import OPS
+
+    names = dict(_RENAMED)
+    names["sigmoid"] = OPS["sigmoid"].symbol
+    return names
+
+
+def _rank(factor: sp.Expr) -> tuple[int, int]:
+    """Sort key of a product's factors: numbers, names, powers, calls, sums."""
+    base = factor.base if factor.is_Pow else factor
+    if factor.is_Number:
+        kind = 0
+    elif base.is_Symbol:
+        kind = 1 if not factor.is_Pow else 2
+    elif base.is_Function:
+        kind = 3
+    else:
+        kind = 4
+    return (kind, sp.count_ops(factor))
+
+
+class _Printer(StrPrinter):
+    def __init__(self) -> None:
+        super().__init__({"order": None})
+        self._names = _display_names()
+
+    def _print_Function(self, expr: Any) -> str:
+        name = self._names.get(type(expr).__name__, type(expr).__name__)
+        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Abs(self, expr: Any) -> str:
+        return self._print_Function(expr)
+
+    def _print_Max(self, expr: Any) -> str:
+        return self._print_Function(expr)
+
+    def _print_Min(self, expr: Any) -> str:
+        return self._print_Function(expr)
+
+    def _print_Heaviside(self, expr: Any) -> str:
+        return f"heaviside({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Exp1(self, expr: Any) -> str:
+        return "e"
+
+    def _print_Pow(self, expr: Any, rational: bool = False) -> str:
+        base, e = expr.args
+        if e == sp.Rational(1, 2):
+            return f"sqrt({self._print(base)})"
+        if e.is_Number and e.is_negative:
+            return f"1/{self._wrap(base ** (-e), PRECEDENCE['Mul'] + 1)}"
+        shown = self._wrap(base, PRECEDENCE["Pow"] + 1)
+        if e.is_Integer and 1 < e < 10:
+            return shown + str(e).translate(_SUPERSCRIPT)
+        return f"{shown}^{self._wrap(e, PRECEDENCE['Pow'] + 1)}"
+
+    def _wrap(self, expr: Any, level: int) -> str:
+        text = self._print(expr)
+        if precedence(expr) < level or (expr.is_Number and expr.is_negative):
+            return f"({text})"
+        if expr.is_Rational and not expr.is_Integer:
+            return f"({text})"
+        return text
+
+    def _print_Mul(self, expr: Any) -> str:
+        coeff, factors = expr.as_coeff_mul()
+        sign = ""
+        if coeff.is_negative:
+            sign, coeff = "-", -coeff
+        num: list[Any] = []
+        den: list[Any] = []
+        for f in factors:
+            if f.is_Pow and f.exp.is_Number and f.exp.is_negative:
+                den.append(f.base ** (-f.exp))
+            else:
+                num.append(f)
+        if coeff.is_Rational and not coeff.is_Integer:
+            if coeff.p != 1:
+                num.append(sp.Integer(coeff.p))
+            den.append(sp.Integer(coeff.q))
+        elif coeff != 1:
+            num.append(coeff)
+        level = PRECEDENCE["Mul"]
+        top = "·".join(self._wrap(f, level) for f in sorted(num, key=_rank)) or "1"
+        if not den:
+            return sign + top
+        bottom = "·".join(self._wrap(f, level) for f in sorted(den, key=_rank))
+        if len(den) > 1:
+            bottom = f"({bottom})"
+        if len(num) > 1:
+            top = f"({top})"
+        return f"{sign}{top}/{bottom}"
+
+    def _print_Add(self, expr: Any, order: Any = None) -> str:
+        terms = list(expr.as_ordered_terms())
+        out = self._print(terms[0])
+        for t in terms[1:]:
+            text = self._print(t)
+            if text.startswith("-"):
+                out += f" - {text[1:]}"
+            else:
+                out += f" + {text}"
+        return out
+
+    def _print_Rational(self, expr: Any) -> str:
+        return f"{expr.p}/{expr.q}"
+
+    def _print_Float(self, expr: Any) -> str:
+        return f"{float(expr):.6g}"
+
+
+def pretty(expr: Any) -> str:
+    """Short readable text of a SymPy expression (``·`` for products, ``σ`` for sigmoid)."""
+    return _Printer().doprint(expr if isinstance(expr, sp.Basic) else sp.Float(expr))
