@@ -134,10 +134,10 @@ _RAISE = {"divide": "raise", "invalid": "raise", "over": "raise", "under": "igno
 
 
 def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any]) -> Any:
+    """Apply the node's op; called with floating-point errors raising (underflow ignored)."""
     fn = numpy_callable(data["op"])
     try:
-        with np.errstate(**_RAISE):
-            return fn(*args)
+        return fn(*args)
     except FloatingPointError as e:
         with np.errstate(all="ignore"):
             out = fn(*args)
@@ -174,14 +174,15 @@ def evaluate(
     bw = graph.backward if backward is None else backward
     g = bw.graph.nx
     vals: dict[str, Any] = {}
-    for node, data in g.nodes(data=True):
-        op = data["op"]
-        if op == "input":
-            vals[node] = point[node]
-        elif op == "const":
-            vals[node] = float(data["value"])
-        else:
-            vals[node] = _compute(bw.graph, node, data, [vals[a] for a in data["args"]])
+    with np.errstate(**_RAISE):
+        for node, data in g.nodes(data=True):
+            op = data["op"]
+            if op == "input":
+                vals[node] = point[node]
+            elif op == "const":
+                vals[node] = float(data["value"])
+            else:
+                vals[node] = _compute(bw.graph, node, data, [vals[a] for a in data["args"]])
     full = np.shape(vals[graph.output])
 
     def at(node: str, like: str) -> Any:

@@ -171,6 +171,7 @@ class _Frame:
 
     pos: Pos
     func: str | None
+    func_pos: Pos = (0, 0)
     nargs: int = 1
 
 
@@ -233,7 +234,7 @@ class _ExprParser:
                         f"{tok.text}(...)",
                         nxt.pos,
                     )
-                self.ops.append(_Frame(nxt.pos, tok.text))
+                self.ops.append(_Frame(nxt.pos, tok.text, tok.pos))
                 if self.tokens[i + 2].text == ")":
                     self._check_arity(tok.text, 0, tok.pos)
                 return i + 2, False
@@ -284,11 +285,11 @@ class _ExprParser:
                 frame = self._close(tok)
                 self.ops.pop()
                 if frame.func is not None:
-                    self._check_arity(frame.func, frame.nargs, frame.pos)
+                    self._check_arity(frame.func, frame.nargs, frame.func_pos)
                     n = frame.nargs
                     args = tuple(self.operands[-n:])
                     del self.operands[-n:]
-                    self.operands.append(Call(FUNCTIONS[frame.func].name, args, frame.pos))
+                    self.operands.append(Call(FUNCTIONS[frame.func].name, args, frame.func_pos))
                 i += 1
             elif tok.text == ",":
                 frame = self._close(tok)

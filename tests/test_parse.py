@@ -1,0 +1,152 @@
+"""The language: numbers, names, operators, implicit multiplication, programs, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+import graphc
+from graphc.parse import MAX_DEPTH
+
+
+def value(text, **point):
+    return float(graphc.parse(text).evaluate(**point).value)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1 + 2 * 3", 7),
+        ("2 ^ 3 ^ 2", 512),  # right associative
+        ("2 ** 3", 8),
+        ("-2^2", -4),  # unary minus binds looser than ^
+        ("2^-1", 0.5),
+        ("(-2)^2", 4),
+        ("1e-3 * 1000", 1),
+        ("1.5 + .5 + 2.", 4),
+        ("10 - 4 - 3", 3),  # left associative
+        ("12 / 3 / 2", 2),
+        ("- - 3", 3),
+        ("+3", 3),
+        ("1/2x", 1.0),  # (1/2)*x, implicit * binds like *
+    ],
+)
+def test_arithmetic(text, expected):
+    assert value(text, **({"x": 2.0} if "x" in text else {})) == expected
+
+
+@pytest.mark.parametrize(
+    "text, explicit",
+    [
+        ("(x+y)z", "(x+y)*z"),
+        ("2x", "2*x"),
+        ("2(x+1)", "2*(x+1)"),
+        ("(x)(y)", "x*y"),
+        ("x y", "x*y"),
+        ("2x^2", "2*(x^2)"),
+        ("-2x", "(-2)*x"),
+        ("3 sin(x)", "3*sin(x)"),
+    ],
+)
+def test_implicit_multiplication(text, explicit):
+    point = dict(x=1.7, y=-0.4, z=2.5)
+    a, b = graphc.parse(text), graphc.parse(explicit)
+    pa = {k: point[k] for k in a.inputs}
+    assert a.inputs == b.inputs
+    assert float(a.evaluate(**pa).value) == pytest.approx(float(b.evaluate(**pa).value))
+
+
+def test_xy_is_one_name():
+    assert graphc.parse("xy + x_1 + w0").inputs == ("xy", "x_1", "w0")
+
+
+@pytest.mark.parametrize(
+    "fn, oracle",
+    [
+        ("exp", lambda x: 2.718281828459045**x),
+        ("sigmoid", lambda x: 1 / (1 + 2.718281828459045 ** (-x))),
+        ("relu", lambda x: max(x, 0.0)),
+        ("abs", abs),
+    ],
+)
+def test_functions(fn, oracle):
+    assert value(f"{fn}(x)", x=-0.7) == pytest.approx(oracle(-0.7))
+
+
+def test_two_argument_functions():
+    assert value("max(a, b) - min(a, b)", a=2.0, b=5.0) == 3.0
+
+
+def test_program_rebinding_comments_and_semicolons():
+    text = """
+    # micrograd style: a name may be rebound; later uses see the new binding
+    c = a + b ; c = c * 2
+    c += 1   # augmented assignment
+    d = c^2
+    """
+    g = graphc.parse(text)
+    assert g.inputs == ("a", "b")
+    assert value(text, a=1.0, b=2.0) == 49.0
+
+
+def test_newlines_inside_parentheses_continue_the_statement():
+    assert value("f = (1 +\n 2)") == 3.0
+
+
+def test_program_output_is_last_statement():
+    g = graphc.parse("q = x + y\nf = q * z")
+    assert g.nx.nodes[g.output]["name"] == "f"
+    assert g.names[g.output] == "f"
+
+
+@pytest.mark.parametrize(
+    "text, message, line, column",
+    [
+        ("(x+y", "'(' is never closed", 1, 1),
+        ("x +", "expected a number, a name or '('", 1, 4),
+        ("x + * y", "expected a number, a name or '('", 1, 5),
+        ("sigmod(x)", "did you mean 'sigmoid'", 1, 1),
+        ("exp x", "needs its arguments in parentheses", 1, 5),
+        ("max(x)", "max() takes 2 arguments, got 1", 1, 1),
+        ("exp(x, y)", "exp() takes 1 argument, got 2", 1, 1),
+        ("x $ y", "unexpected character '$'", 1, 3),
+        ("a = 1\nb = a +\nc = 2", "expected a number", 2, 8),
+        ("x)", "unmatched ')'", 1, 2),
+        ("exp = 3", "is a function and cannot be assigned", 1, 1),
+        ("x + 1\ny", "has no effect", 1, 1),
+        ("", "empty program", 1, 1),
+        ("lambda + 1", "reserved word", 1, 1),
+        ("a = b = 1", "only a single name", 1, 7),
+        ("(x)2", "missing operator", 1, 4),
+        ("1" * 500, "number literal longer", 1, 1),
+    ],
+)
+def test_parse_errors_say_what_and_where(text, message, line, column):
+    with pytest.raises(graphc.ParseError) as info:
+        graphc.parse(text)
+    err = info.value
+    assert isinstance(err, graphc.GraphcError)
+    assert message in err.message
+    assert (err.line, err.column) == (line, column)
+    lines = str(err).splitlines()
+    assert lines[0].startswith(f"line {line}, column {column}: ")
+    if text and len(text) < 100:
+        assert lines[1].strip() == text.splitlines()[line - 1].strip()
+        caret = lines[2]
+        assert caret.index("^") - 4 == column - 1  # caret under the spot
+
+
+def test_parser_never_evaluates_python():
+    for text in ("__import__('os').system('true')", "x.__class__", "open('f')", "[x]"):
+        with pytest.raises(graphc.ParseError):
+            graphc.parse(text)
+
+
+def test_nesting_limit_is_a_parse_error_not_recursion():
+    deep = "(" * (MAX_DEPTH + 1) + "x" + ")" * (MAX_DEPTH + 1)
+    with pytest.raises(graphc.ParseError, match="nesting deeper"):
+        graphc.parse(deep)
+
+
+def test_input_order_is_first_appearance():
+    g = graphc.parse("sigy = 1/(1+exp(-y))\nnum = x + sigy\nf = num / (sigmoid(x) + (x+y)^2)")
+    assert g.inputs == ("y", "x")
