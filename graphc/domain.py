@@ -258,22 +258,21 @@ def parse_domain(text: str) -> Domain:
         raise ParseError("a domain is one line of comparisons", 1, text.index("\n") + 1, text)
     tokens = _tokens(text)
     groups: list[list[tuple[str, str, int]]] = [[]]
+    ends: list[int] = []  # column where each group ends (its separator, or the end)
     for tok in tokens:
         if tok[0] == "sep":
+            ends.append(tok[2])
             groups.append([])
         else:
             groups[-1].append(tok)
+    ends.append(len(text.rstrip()) + 1)
     intervals: dict[str, Interval] = {}
     relations: list[Relation] = []
-    for group in groups:
+    for group, end in zip(groups, ends, strict=True):
         if not group:
-            raise ParseError("expected a comparison such as x > 0", 1, _end_col(tokens, text), text)
+            raise ParseError("expected a comparison such as x > 0", 1, end, text)
         _chain(group, text, intervals, relations)
     return Domain(MappingProxyType(intervals), tuple(relations), text.strip())
-
-
-def _end_col(tokens: list[tuple[str, str, int]], text: str) -> int:
-    return len(text.rstrip()) + 1 if not tokens else tokens[-1][2]
 
 
 def _chain(

@@ -110,8 +110,8 @@ def test_wrong_claim_fails_with_a_real_counterexample(row: tuple) -> None:
 
 
 def test_neuron_is_proved_symbolically_and_matches_the_notes() -> None:
-    r = check(NEURON, ["w0", "x1"], {"w0": "x0*sigmoid(w0*x0+w1*x1+w2)*(1-sigmoid(w0*x0+w1*x1+w2))",
-                                     "x1": "w1*sigmoid(w0*x0+w1*x1+w2)*(1-sigmoid(w0*x0+w1*x1+w2))"})  # fmt: skip
+    s = "sigmoid(w0*x0+w1*x1+w2)"
+    r = check(NEURON, ["w0", "x1"], {"w0": f"x0*{s}*(1-{s})", "x1": f"w1*{s}*(1-{s})"})
     assert r.verdict == "proved"
     # graphc's derivative, at the notes' point, gives the notes' numbers
     pt = {w0: 2, w1: -3, w2: -3, x0: -1, x1: -2}

@@ -1,0 +1,127 @@
+"""graphc.gradcheck and graphc.check_backward: checking gradient code, not formulas.
+
+Oracles: gradients written by hand from calculus (tanh' = 1 - tanh², the cs231n notes'
+staged sigmoid-neuron backward), and the finite differences gradcheck reports compared
+with those closed forms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graphc import check_backward, gradcheck
+from graphc.errors import InputError
+from graphc.gradcheck import relative_error
+
+RNG = np.random.default_rng(42)
+W = RNG.normal(size=(3, 4))
+X = RNG.normal(size=4)
+
+
+def layer(W: np.ndarray, x: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    """f = sum(tanh(W @ x)), with its gradients by hand."""
+    h = np.tanh(W @ x)
+    dh = 1 - h**2
+    return float(h.sum()), {"W": np.outer(dh, x), "x": W.T @ dh}
+
+
+def test_relative_error_is_the_cs231n_formula() -> None:
+    assert relative_error(1.0, 1.1) == pytest.approx(0.1 / 1.1)
+    assert relative_error(-2.0, 2.0) == pytest.approx(2.0)
+    assert relative_error(1e-12, -1e-12) == 0.0  # both below the floor
+    assert relative_error(0.0, 1.0) == 1.0
+
+
+def test_gradcheck_passes_a_correct_gradient() -> None:
+    r = gradcheck(layer, W=W, x=X)
+    assert r.ok, str(r)
+    assert max(r.errors.values()) < 1e-8
+    assert str(r).startswith("✓ gradients agree")
+
+
+def test_gradcheck_catches_a_broken_entry_and_locates_it() -> None:
+    def broken(W: np.ndarray, x: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        value, grads = layer(W, x)
+        grads["W"] = grads["W"].copy()
+        grads["W"][1, 2] += 0.5
+        return value, grads
+
+    r = gradcheck(broken, W=W, x=X)
+    assert not r.ok
+    assert r.worst.name == "W" and r.worst.index == (1, 2)
+    assert r.errors["x"] < 1e-8
+    # the finite difference it reports is the true gradient (tanh' by hand)
+    true = (1 - np.tanh(W @ X) ** 2)[1] * X[2]
+    assert r.worst.expected == pytest.approx(true, rel=1e-7)
+    assert r.worst.got == pytest.approx(true + 0.5)
+    assert "W[1, 2]" in str(r) and "WRONG" in str(r)
+
+
+def test_gradcheck_forgotten_chain_rule_factor() -> None:
+    def no_chain(W: np.ndarray, x: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        value, grads = layer(W, x)
+        return value, {"W": grads["W"], "x": W.T @ np.ones(3)}  # forgot tanh'
+
+    r = gradcheck(no_chain, W=W, x=X)
+    assert not r.ok and r.worst.name == "x" and r.errors["x"] > 1e-2
+
+
+def test_gradcheck_scalars_tuples_and_array_values() -> None:
+    assert gradcheck(lambda a: (a**3, 3 * a**2), a=1.7).ok
+    assert not gradcheck(lambda a: (a**3, 2 * a**2), a=1.7).ok
+    # an array value stands for its sum; grads as a tuple in input order
+    assert gradcheck(lambda w, x: (w * x, (x, w)), {"w": [1.0, 2.0], "x": [3.0, 4.0]}).ok
+    with pytest.raises(InputError, match="must return"):
+        gradcheck(lambda a: a**2, a=1.0)
+    with pytest.raises(InputError, match="needs the point"):
+        gradcheck(lambda a: (a, 1.0))
+
+
+def neuron_backward(w0, x0, w1, x1, w2):
+    """The cs231n notes' staged backward for the sigmoid neuron."""
+    dot = w0 * x0 + w1 * x1 + w2
+    f = 1.0 / (1 + np.exp(-dot))
+    ddot = (1 - f) * f
+    return f, {"w0": x0 * ddot, "x0": w0 * ddot, "w1": x1 * ddot, "x1": w1 * ddot, "w2": ddot}
+
+
+NEURON = "1/(1+exp(-(w0*x0 + w1*x1 + w2)))"
+
+
+def test_check_backward_accepts_the_notes_backward() -> None:
+    r = check_backward(NEURON, neuron_backward, shapes={"w0": (2, 3)}, trials=2)
+    assert r.ok, str(r)
+    assert [i.name for i in r.inputs] == ["value", "w0", "x0", "w1", "x1", "w2"]
+
+
+def test_check_backward_catches_a_missing_factor() -> None:
+    def broken(w0, x0, w1, x1, w2):
+        f, grads = neuron_backward(w0, x0, w1, x1, w2)
+        grads["x1"] = f * (1 - f)  # forgot the factor w1
+        return grads
+
+    r = check_backward(NEURON, broken)
+    assert not r.ok and r.worst.name == "x1"
+    assert "x1" in str(r) and "WRONG" in str(r)
+
+
+def test_check_backward_value_missing_grads_and_signatures() -> None:
+    def wrong_value(x, y, z):
+        return (x + y) * z + 1, {"x": z, "y": z, "z": x + y}
+
+    r = check_backward("(x+y)*z", wrong_value)
+    assert not r.ok and r.worst.name == "value"
+    r = check_backward("(x+y)*z", lambda x, y, z: {"x": z, "y": z})
+    assert not r.ok and r.worst.note == "no gradient returned"
+    with pytest.raises(InputError, match="accept the inputs"):
+        check_backward("(x+y)*z", lambda a, b: {})
+    with pytest.raises(InputError, match="unknown inputs"):
+        check_backward("x*y", lambda x, y: {"x": y, "y": x, "q": 0})
+
+
+def test_check_backward_on_a_domain() -> None:
+    def mine(x):
+        return {"x": 1 / x}
+
+    assert check_backward("log(x)", mine, domain="x>0", shapes={"x": (4, 4)}).ok
