@@ -47,7 +47,11 @@ def _check_same(w, impl, point, ref_value, ref_grads):
         call = setup(impl, w, point)
     except UnavailableError as exc:
         return str(exc)
+    before = {k: np.copy(v) for k, v in point.items()}
+    call()  # a second call must give the same: no implementation may mutate its inputs
     value, grads = call()
+    for k, v in point.items():
+        np.testing.assert_array_equal(v, before[k], err_msg=f"{impl} changed input {k}")
     # autograd returns sum(f) (it needs a scalar); the others return f itself
     np.testing.assert_allclose(np.sum(value), np.sum(ref_value), rtol=1e-12, err_msg=impl)
     if np.ndim(value):

@@ -1,0 +1,131 @@
+"""PyTorch autograd (float64) as an independent oracle for graphc's gradients.
+
+Random expressions of graphc's grammar are built as graphc text and, separately, as
+PyTorch code (see ``test_oracles_common.py``); graphc's ``Graph.evaluate`` and both
+targets of ``graphc.compile`` must give PyTorch's value and gradients. micrograd's two
+engine-test programs are written directly in PyTorch, as micrograd's own tests do.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import assume, given
+
+torch = pytest.importorskip("torch")
+
+from test_oracles_common import (  # noqa: E402
+    SETTINGS,
+    VARS,
+    Kink,
+    assert_close,
+    graphc_results,
+    points,
+    to_library,
+    to_text,
+    trees,
+)
+
+F = torch.nn.functional
+TORCH = {
+    "exp": torch.exp,
+    "log": torch.log,
+    "sqrt": torch.sqrt,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tan": torch.tan,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "softplus": F.softplus,
+    "abs": torch.abs,
+    "max": torch.maximum,
+    "min": torch.minimum,
+}
+
+
+def torch_value_and_grad(tree, point):
+    xs = {v: torch.tensor(point[v], dtype=torch.float64, requires_grad=True) for v in VARS}
+    f = to_library(tree, xs, TORCH, value=lambda a: float(a))
+    if not isinstance(f, torch.Tensor) or not f.requires_grad:
+        return None
+    grads = torch.autograd.grad(f, list(xs.values()), allow_unused=True)
+    return f.item(), {v: (0.0 if g is None else g.item()) for v, g in zip(VARS, grads, strict=True)}
+
+
+@SETTINGS
+@given(trees(), points())
+def test_random_expressions_match_torch_autograd(tree, point):
+    try:
+        got = torch_value_and_grad(tree, point)
+    except Kink:
+        assume(False)
+    assume(got is not None)
+    value, grads = got
+    assume(all(math.isfinite(v) and abs(v) < 1e8 for v in (value, *grads.values())))
+    text = to_text(tree)
+    results = graphc_results(text, point)
+    assert [r[0] for r in results][:2] == ["evaluate", "compile numpy"]
+    for where, gvalue, ggrads in results:
+        assert_close(gvalue, value, f"{where}: {text}")
+        for name, g in ggrads.items():
+            assert_close(g, grads[name], f"{where} d/d{name}: {text}")
+        for name in VARS:
+            if name not in ggrads:  # an input absent from the text has gradient 0
+                assert grads[name] == 0
+
+
+SANITY = """
+z = 2*x + 2 + x
+q = relu(z) + z*x
+h = relu(z*z)
+y = h + q + q*x
+"""
+
+MORE_OPS = """
+c = a + b
+d = a*b + b^3
+c = c + c + 1
+c = c + 1 + c + (-a)
+d = d + d*2 + relu(b + a)
+d = d + 3*d + relu(b - a)
+e = c - d
+f = e^2
+g = f / 2
+g = g + 10 / f
+"""
+
+
+def test_micrograd_sanity_check_program_matches_torch():
+    x = torch.tensor([-4.0], dtype=torch.float64, requires_grad=True)
+    z = 2 * x + 2 + x
+    q = z.relu() + z * x
+    h = (z * z).relu()
+    y = h + q + q * x
+    y.backward()
+    for where, value, grads in graphc_results(SANITY, {"x": -4.0}):
+        assert_close(value, y.item(), where)
+        assert_close(grads["x"], x.grad.item(), where)
+
+
+def test_micrograd_more_ops_program_matches_torch():
+    a = torch.tensor([-4.0], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([2.0], dtype=torch.float64, requires_grad=True)
+    c = a + b
+    d = a * b + b**3
+    c = c + c + 1
+    c = c + 1 + c + (-a)
+    d = d + d * 2 + (b + a).relu()
+    d = d + 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g = g + 10.0 / f
+    g.backward()
+    results = graphc_results(MORE_OPS, {"a": -4.0, "b": 2.0})
+    assert len(results) == 3  # evaluate, compile numpy, compile math
+    for where, value, grads in results:
+        assert_close(value, g.item(), where)
+        assert_close(grads["a"], a.grad.item(), where)
+        assert_close(grads["b"], b.grad.item(), where)
