@@ -201,14 +201,14 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
             elif cdata["role"] == "backward" and cdata["name"] is None and c not in holder:
                 var[c] = cdata["name"] = low.claim(f"{alias[v]}_{k}")
                 branch[c] = (v, w)
-            part.setdefault(c, var.get(c) or low.ref(c))
+            part.setdefault(c, _text(low, var, c))
         node = bw.upstream[v]
         while g.nodes[node]["op"] == "add" and g.nodes[node]["role"] == "backward":
             chains[node] = var[node] = alias[v]
             a0, a1 = g.nodes[node]["args"]
-            subst.setdefault(node, {})[1] = part.get(a1) or var.get(a1) or low.ref(a1)
+            subst.setdefault(node, {})[1] = part.get(a1) or _text(low, var, a1)
             if g.nodes[a0]["op"] != "add" or a0 in holder or a0 in part:
-                subst[node][0] = part.get(a0) or var.get(a0) or low.ref(a0)
+                subst[node][0] = part.get(a0) or _text(low, var, a0)
                 break
             node = a0
     for (w, i), loc in bw.local.items():
@@ -240,6 +240,10 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
             if alias[v] != target:
                 lines.append(_alias_line(low, v, alias, holder))
     return _Back(lines, alias, low)
+
+
+def _text(low: _Lowerer, var: Mapping[str, str], node: str) -> str:
+    return low.ref(node) if low.g.nodes[node]["op"] == "const" else var[node]
 
 
 def _alias_line(low: _Lowerer, v: str, alias: Mapping[str, str], holder: Mapping[str, str]) -> Line:
@@ -279,12 +283,18 @@ def _reuse(lines: list[Line], returned: Sequence[str]) -> list[Line]:
     for n in returned:
         last[n] = len(lines)
     owned: set[str] = set()
+    defined: set[str] = set()
+    constant: set[str] = set()  # gates of constants only: NumPy scalars, not arrays
     for k, line in enumerate(lines):
         if line.op is None:
             continue
+        if all(n is None or (n in defined and n in constant) for n in line.arg_nodes):
+            constant.add(line.node)
         for i, n in enumerate(line.arg_nodes):
             if n in owned and last.get(n) == k:
                 line.out = i
                 break
-        owned.add(line.node)
+        defined.add(line.node)
+        if line.node not in constant:
+            owned.add(line.node)
     return lines

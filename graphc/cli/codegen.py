@@ -1,9 +1,42 @@
-"""``graphc codegen``: generated NumPy or math code for forward and backward passes."""
+"""``graphc codegen EXPR [-o FILE] [--wrt x,y] [--target numpy|math] [--force]``.
+
+Prints the generated module, or writes it to FILE. Writing refuses to replace a file
+that graphc did not write unless ``--force`` is given (exit status 2).
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import Any
+
+from ..codegen import TARGETS, compile
+from ..graph import parse
+from . import read_expr
+
+
+def _codegen(args: argparse.Namespace) -> int:
+    graph = parse(read_expr(args.expr))
+    wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else None
+    compiled = compile(graph, wrt, target=args.target)
+    if args.output is None:
+        sys.stdout.write(compiled.source)
+        return 0
+    path = compiled.save(args.output, overwrite=args.force)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 def add(sub: Any) -> None:
-    """Register the ``codegen`` subcommand (nothing yet)."""
+    """Register the ``codegen`` subcommand."""
+    p = sub.add_parser(
+        "codegen", help="print or write a standalone module computing f and its gradients"
+    )
+    p.add_argument("expr", help="expression or program; '-' reads standard input")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE")
+    p.add_argument("--wrt", help="comma-separated inputs to differentiate for (default: all)")
+    p.add_argument("--target", choices=TARGETS, default="numpy", help="numpy (default) or math")
+    p.add_argument(
+        "--force", action="store_true", help="replace FILE even if graphc did not write it"
+    )
+    p.set_defaults(func=_codegen)

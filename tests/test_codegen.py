@@ -1,0 +1,293 @@
+"""graphc.compile: generated code against independent oracles.
+
+Oracles: the cs231n / reference numbers (/work/shared/reference-numbers.md), SymPy
+``diff`` of independently written expressions, central finite differences, mpmath at
+high precision, and NumPy broadcasting written by hand.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import graphc
+from graphc.cli import main
+from graphc.codegen import OverwriteError
+
+GOLDEN = Path(__file__).parent / "golden" / "codegen"
+UPDATE = os.environ.get("GRAPHC_UPDATE_GOLDEN") == "1"
+
+XYZ = "q = x + y\nf = q * z"
+NEURON = "dot = w0*x0 + w1*x1 + w2\nf = 1/(1 + exp(-dot))"
+STAGED = (
+    "sigy = sigmoid(y)\nnum = x + sigy\nsigx = sigmoid(x)\nxpy = x + y\n"
+    "xpysqr = xpy^2\nden = sigx + xpysqr\ninvden = 1/den\nf = num * invden"
+)
+PATTERNS = "f = 2*(x*y + max(z, w))"
+EXAMPLES = {"xyz": XYZ, "neuron": NEURON, "staged": STAGED, "patterns": PATTERNS}
+
+# reference-numbers.md §2-§5: point, value, gradients
+REFERENCE = {
+    "xyz": ({"x": -2.0, "y": 5.0, "z": -4.0}, -12.0, {"x": -4.0, "y": -4.0, "z": 3.0}),
+    "neuron": (
+        {"w0": 2.0, "x0": -1.0, "w1": -3.0, "x1": -2.0, "w2": -3.0},
+        0.7310585786300049,
+        {"w0": -0.19661193324148188, "x0": 0.39322386648296376, "w1": -0.39322386648296376,
+         "x1": -0.5898357997244457, "w2": 0.19661193324148188},
+    ),
+    "staged": ({"x": 3.0, "y": -4.0}, 1.5456448841066441,
+               {"x": 2.0595697955721652, "y": 1.5922327514838093}),
+    "patterns": ({"x": 3.0, "y": -4.0, "z": 2.0, "w": -1.0}, -20.0,
+                 {"x": -8.0, "y": 6.0, "z": 2.0, "w": 0.0}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("target", ["numpy", "math"])
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_reference_numbers(example: str, target: str) -> None:
+    point, value, grads = REFERENCE[example]
+    c = graphc.compile(EXAMPLES[example], target=target)
+    f, g = c.value_and_grad(**point)
+    assert float(f) == pytest.approx(value, rel=1e-12)
+    assert float(c.forward(**point)) == pytest.approx(value, rel=1e-12)
+    assert set(g) == set(grads)
+    for name, expected in grads.items():
+        assert float(g[name]) == pytest.approx(expected, rel=1e-12, abs=1e-15), name
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_golden_source(example: str) -> None:
+    source = graphc.compile(EXAMPLES[example]).source
+    assert graphc.compile(EXAMPLES[example]).source == source  # deterministic
+    path = GOLDEN / f"{example}.py"
+    if UPDATE:
+        path.write_text(source, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == source, "run with GRAPHC_UPDATE_GOLDEN=1"
+
+
+def test_source_reads_like_the_notes() -> None:
+    staged = graphc.compile(STAGED).source
+    body = staged.split("def value_and_grad")[1]
+    for line in ("dnum = invden", "dinvden = num", "dx += dxpy", "dsigx = dden"):
+        assert line in body
+    # the sigmoid neuron is fused into a sigmoid gate whose local gradient reuses f
+    neuron = graphc.compile(NEURON).source.split("def value_and_grad")[1]
+    assert "_sigmoid(dot)" in neuron and "1.0 - f" in neuron
+    assert "dw2 = ddot" in neuron and "1.0 * " not in neuron
+    # no gradient lines for inputs not asked for
+    only_x = graphc.compile(XYZ, wrt="x").source.split("def value_and_grad")[1]
+    assert '"x"' in only_x and '"z"' not in only_x and "dz" not in only_x
+
+
+def test_common_subexpressions_once() -> None:
+    src = (
+        graphc.compile("f = exp(a) * exp(a) + 2*3")
+        .source.split("def forward")[1]
+        .split("def value_and")[0]
+    )
+    assert src.count("np.exp(") == 1 and "6.0" in src
+
+
+def test_tracebacks_and_getsource_show_generated_lines() -> None:
+    c = graphc.compile(XYZ)
+    text = inspect.getsource(c.namespace["value_and_grad"])
+    assert "q = x + y" in text
+    with pytest.raises(graphc.InputError, match="missing value for input z"):
+        c.value_and_grad(x=1.0, y=2.0)
+    with pytest.raises(graphc.InputError, match="unknown input 'w'"):
+        c.forward(x=1.0, y=2.0, z=3.0, w=1.0)
+
+
+def _sympy_grads(text_expr: str, names: list[str], point: dict[str, float]) -> dict[str, float]:
+    syms = {n: sp.Symbol(n, real=True) for n in names}
+    expr = sp.sympify(text_expr, locals=syms)
+    return {n: float(sp.diff(expr, syms[n]).subs({syms[k]: v for k, v in point.items()}))
+            for n in names}  # fmt: skip
+
+
+def test_hessian_entries_compile() -> None:
+    g = graphc.parse("f = x^3 * y + sin(x*y)")
+    point = {"x": 0.7, "y": -1.3}
+    d = graphc.compile(g.derivative("x"))
+    value, grads = d.value_and_grad(**point)
+    x, y = sp.symbols("x y", real=True)
+    fx = sp.diff(x**3 * y + sp.sin(x * y), x)
+    at = {x: point["x"], y: point["y"]}
+    assert float(value) == pytest.approx(float(fx.subs(at)), rel=1e-12)
+    assert float(grads["x"]) == pytest.approx(float(sp.diff(fx, x).subs(at)), rel=1e-12)
+    assert float(grads["y"]) == pytest.approx(float(sp.diff(fx, y).subs(at)), rel=1e-12)
+
+
+# --- random expressions: compiled vs Graph.evaluate vs finite differences ---------------
+
+_UNARY = ["exp({})", "tanh({})", "sigmoid({})", "sin({})", "softplus({})", "-({})"]
+_BINARY = ["({} + {})", "({} - {})", "({} * {})", "({} / (1.5 + {}^2))"]
+
+
+@st.composite
+def expressions(draw: st.DrawFn) -> str:
+    terms = ["x", "y", "z", "0.5"]
+    for _ in range(draw(st.integers(2, 8))):
+        if draw(st.booleans()):
+            terms.append(draw(st.sampled_from(_UNARY)).format(draw(st.sampled_from(terms))))
+        else:
+            a, b = draw(st.sampled_from(terms)), draw(st.sampled_from(terms))
+            terms.append(draw(st.sampled_from(_BINARY)).format(a, b))
+    return "a = " + terms[-1] + "\nf = a * x + a"  # fan-out through a and x
+
+
+@settings(max_examples=25, deadline=None)
+@given(expressions(), st.lists(st.floats(-1.5, 1.5), min_size=3, max_size=3))
+def test_random_expressions(text: str, values: list[float]) -> None:
+    graph = graphc.parse(text)
+    point = dict(zip(("x", "y", "z"), values, strict=True))
+    point = {k: v for k, v in point.items() if k in graph.inputs}
+    ev = graph.evaluate(**point)
+    for target in ("numpy", "math"):
+        f, grads = graphc.compile(graph, target=target).value_and_grad(**point)
+        assert float(f) == pytest.approx(float(ev.value), rel=1e-9, abs=1e-12)
+        for name in graph.inputs:
+            assert float(grads[name]) == pytest.approx(float(ev.grads[name]), rel=1e-8, abs=1e-10)
+    forward = graphc.compile(graph).forward
+    for name in graph.inputs:  # central finite differences
+        h = 1e-6
+        up = forward(**{**point, name: point[name] + h})
+        down = forward(**{**point, name: point[name] - h})
+        fd = (float(up) - float(down)) / (2 * h)
+        assert float(grads[name]) == pytest.approx(fd, rel=1e-4, abs=1e-5)
+
+
+# --- broadcasting and dtypes ----------------------------------------------------------
+
+
+def test_broadcast_gradients_have_input_shapes() -> None:
+    rng = np.random.default_rng(0)
+    x, y, b = rng.normal(size=(3, 1)), rng.normal(size=(1, 4)), 0.5
+    c = graphc.compile("f = x * y + exp(b) * x")
+    f, g = c.value_and_grad(x=x, y=y, b=b)
+    np.testing.assert_allclose(f, x * y + np.exp(b) * x)
+    # d sum(f): written out by hand with NumPy broadcasting
+    np.testing.assert_allclose(g["x"], (y + np.exp(b)).sum(axis=1, keepdims=True) + 0 * x)
+    np.testing.assert_allclose(g["y"], x.sum(axis=0, keepdims=True) + 0 * y)
+    assert g["x"].shape == (3, 1) and g["y"].shape == (1, 4) and np.ndim(g["b"]) == 0
+    assert float(g["b"]) == pytest.approx(np.exp(b) * x.sum() * 4)
+
+
+def test_float32_in_float32_out() -> None:
+    x = np.linspace(-2, 2, 5, dtype=np.float32)
+    c = graphc.compile(NEURON)
+    f, g = c.value_and_grad(w0=np.float32(2), x0=x, w1=x, x1=x, w2=1.0)
+    assert f.dtype == np.float32 and g["x0"].dtype == np.float32
+    assert g["w0"].dtype == np.float32 and g["w2"].dtype == np.float64  # a Python float
+    z = 2 * x + x * x + 1.0
+    s = 1 / (1 + np.exp(-z.astype(np.float64)))
+    np.testing.assert_allclose(f, s, rtol=1e-6)
+    np.testing.assert_allclose(g["w2"], (s * (1 - s)).sum(), rtol=1e-5)
+
+
+def test_int_inputs_and_constant_gradient() -> None:
+    f, g = graphc.compile("f = x + y").value_and_grad(x=np.arange(3), y=2)
+    np.testing.assert_array_equal(f, [2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(g["x"], [1.0, 1.0, 1.0])
+    assert float(g["y"]) == 3.0
+
+
+# --- stability ------------------------------------------------------------------------
+
+STABLE = {
+    "sigmoid(z)": lambda z: 1 / (1 + mpmath.exp(-z)),
+    "softplus(z)": lambda z: mpmath.log(1 + mpmath.exp(z)),
+    "log(sigmoid(z))": lambda z: mpmath.log(1 / (1 + mpmath.exp(-z))),
+    "log(1 + exp(z))": lambda z: mpmath.log(1 + mpmath.exp(z)),
+    "1/(1 + exp(-z))": lambda z: 1 / (1 + mpmath.exp(-z)),
+    "tanh(z)": mpmath.tanh,
+    "log(exp(z) + exp(2*z))": lambda z: mpmath.log(mpmath.exp(z) + mpmath.exp(2 * z)),
+    "exp(z)/(exp(z) + exp(-z))": lambda z: mpmath.exp(z) / (mpmath.exp(z) + mpmath.exp(-z)),
+}
+
+
+@pytest.mark.parametrize("text", sorted(STABLE))
+def test_stable_for_large_z(text: str) -> None:
+    z = np.array([-1000.0, -700.0, -40.0, -1.0, 0.0, 1.0, 40.0, 700.0, 1000.0])
+    mpmath.mp.dps = 50
+    exact = STABLE[text]
+    c = graphc.compile("f = " + text)
+    with np.errstate(all="raise"):
+        f, g = c.value_and_grad(z=z)
+    for k, zk in enumerate(z):
+        value = exact(mpmath.mpf(zk))
+        slope = mpmath.diff(exact, mpmath.mpf(zk))
+        assert f[k] == pytest.approx(float(value), rel=1e-12, abs=1e-300), (text, zk)
+        # gradients like s*(1-s) and 1-t^2 round to 0 once s or t rounds to 1 (|z| > 37)
+        assert g["z"][k] == pytest.approx(float(slope), rel=1e-9, abs=1e-15), (text, zk)
+        assert np.isfinite(g["z"][k])
+
+
+# --- math target, standalone module, CLI, save ------------------------------------------
+
+
+def test_math_target_has_no_numpy() -> None:
+    src = graphc.compile(STAGED, target="math").source
+    assert "numpy" not in src and "np." not in src and "errstate" not in src
+    assert "import math" in src
+
+
+def test_saved_module_runs_without_graphc(tmp_path: Path) -> None:
+    path = graphc.compile(STAGED).save(tmp_path / "staged.py")
+    code = (
+        "import sys\n"
+        "sys.modules['graphc'] = None  # any import of graphc now fails\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import staged\n"
+        "f, g = staged.value_and_grad(x=3.0, y=-4.0)\n"
+        "print(repr(float(f)), repr(float(g['x'])), repr(float(g['y'])))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(path.parent)],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    value, dx, dy = (float(v) for v in out.stdout.split()[:3])
+    assert value == pytest.approx(1.5456448841066441, rel=1e-12)
+    assert dx == pytest.approx(2.0595697955721652, rel=1e-12)
+    assert dy == pytest.approx(1.5922327514838093, rel=1e-12)
+
+
+def test_save_refuses_to_overwrite(tmp_path: Path) -> None:
+    c = graphc.compile(XYZ)
+    theirs = tmp_path / "theirs.py"
+    theirs.write_text("print('mine')\n")
+    with pytest.raises(OverwriteError, match="not written by graphc"):
+        c.save(theirs)
+    assert theirs.read_text() == "print('mine')\n"
+    c.save(theirs, overwrite=True)
+    ours = c.save(tmp_path / "ours.py")
+    graphc.compile(STAGED).save(ours)  # graphc's own file: replaced
+    assert "sigy" in ours.read_text()
+
+
+def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["codegen", "(x+y)*z", "--wrt", "x,y", "--target", "math"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Generated by graphc") and "import math" in out
+    target = tmp_path / "g.py"
+    assert main(["codegen", "(x+y)*z", "-o", str(target)]) == 0
+    assert target.read_text() == graphc.compile("(x+y)*z").source
+    other = tmp_path / "other.py"
+    other.write_text("x = 1\n")
+    assert main(["codegen", "x*y", "-o", str(other)]) == 2
+    assert main(["codegen", "x*y", "-o", str(other), "--force"]) == 0
+    assert main(["codegen", "x*", "-o", str(tmp_path / "bad.py")]) == 2
+    assert main(["codegen", "x*y", "--wrt", "q"]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["codegen", "x*y", "--target", "fortran"])
+    assert e.value.code == 2
