@@ -161,8 +161,8 @@ def module_source(graph: Graph, wrt: Iterable[str] | None = None, target: str = 
         graph.check_input(name)
     prepared = prepare(graph)
     bw = backward(prepared, wrt=wrt)
-    used = sorted({h for n, d in bw.graph.nx.nodes(data=True) if d["op"] in OPS
-                   for h in OPS[d["op"]].helpers(target)})  # fmt: skip
+    ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
+    used = sorted({h for op in ops for h in OPS[op].helpers(target)})
     module = "numpy as np" if target == "numpy" else "math"
     parts = [HEADER + "\n" + _docstring(graph, wrt, target), f"import {module}\n"]
     if target == "numpy":
@@ -249,7 +249,7 @@ def _load(source: str, target: str) -> tuple[str, dict[str, Any]]:
     return filename, namespace
 
 
-def compile(  # noqa: A001 - graphc.compile is the public name
+def compile(
     graph: Graph | str, wrt: Iterable[str] | str | None = None, *, target: str = "numpy"
 ) -> Compiled:
     """Compile ``graph`` (or program text) to Python code for f and its gradients.

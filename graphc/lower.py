@@ -85,12 +85,13 @@ class _Lowerer:
     def __init__(self, bw: Backward, wrt: Sequence[str]) -> None:
         self.bw = bw
         self.g = bw.graph.nx
+        self.nd: dict[str, dict[str, Any]] = dict(self.g.nodes(data=True))
         self.wrt = tuple(wrt)
         self.names = bw.graph.names
         self.used = set(self.names.values())
 
     def ref(self, node: str) -> str:
-        data = self.g.nodes[node]
+        data = self.nd[node]
         return _literal(data["value"]) if data["op"] == "const" else self.names[node]
 
     def claim(self, base: str) -> str:
@@ -101,10 +102,10 @@ class _Lowerer:
         return name
 
     def gate_line(self, node: str, var: str, comment: str, subst: Mapping[int, str]) -> Line:
-        data = self.g.nodes[node]
+        data = self.nd[node]
         args = data["args"]
         texts = tuple(subst.get(i, self.ref(a)) for i, a in enumerate(args))
-        nodes = tuple(None if self.g.nodes[a]["op"] == "const" else a for a in args)
+        nodes = tuple(None if self.nd[a]["op"] == "const" else a for a in args)
         return Line(var, node, data["op"], texts, nodes, comment, [n for n in nodes if n])
 
     def forward_lines(self, needed: set[str]) -> list[Line]:
@@ -120,7 +121,7 @@ class _Lowerer:
         return lines
 
 
-def _ancestors(g: Any, roots: Sequence[str]) -> set[str]:
+def _ancestors(g: Mapping[str, Mapping[str, Any]], roots: Sequence[str]) -> set[str]:
     seen: set[str] = set()
     stack = [r for r in roots if r is not None]
     while stack:
@@ -128,20 +129,20 @@ def _ancestors(g: Any, roots: Sequence[str]) -> set[str]:
         if n in seen:
             continue
         seen.add(n)
-        stack.extend(g.nodes[n]["args"])
+        stack.extend(g[n]["args"])
     return seen
 
 
 def lower(bw: Backward, wrt: Sequence[str], grads: bool) -> tuple[list[Line], str, dict[str, str]]:
     """Body lines, the output's text and ``{input: gradient text}`` (empty unless ``grads``)."""
     low = _Lowerer(bw, wrt)
-    g, out = low.g, bw.graph.output
+    out = bw.graph.output
     fwd = bw.graph  # forward nodes have role "forward"
     if not grads:
-        lines = low.forward_lines(_ancestors(g, [out]))
+        lines = low.forward_lines(_ancestors(low.nd, [out]))
         return _reuse(lines, [out]), low.ref(out), {}
     roots = [out, *(bw.grads[n] for n in wrt)]
-    needed = _ancestors(g, roots)
+    needed = _ancestors(low.nd, roots)
     lines = low.forward_lines(needed)
     back = _backward_lines(low, needed, fwd)
     lines += back.lines
@@ -161,9 +162,9 @@ class _Back:
 
 def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     """Backward lines with the notes' names: ``dq = z``, ``dx = dx_1 + dx_2``."""
-    bw, g, names = low.bw, low.g, low.names
-    order = [n for n in bw.graph.order if n in needed and g.nodes[n]["role"] == "backward"]
-    order = [n for n in order if g.nodes[n]["op"] not in ("input", "const")]
+    bw, nd, names = low.bw, low.nd, low.names
+    order = [n for n in bw.graph.order if n in needed and nd[n]["role"] == "backward"]
+    order = [n for n in order if nd[n]["op"] not in ("input", "const")]
     # Which forward node's upstream gradient each needed node holds (first wins), and
     # the variable that will hold each upstream gradient.
     fwd_order = [v for v in fwd.order if v in bw.upstream and v != fwd.output]
@@ -173,8 +174,8 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
         up = bw.upstream[v]
         if up not in needed and v not in bw.wrt:
             continue
-        named = g.nodes[v]["op"] == "input" or g.nodes[v]["name"]
-        if g.nodes[up].get("grad_of") == v and g.nodes[up]["role"] == "backward":
+        named = nd[v]["op"] == "input" or nd[v]["name"]
+        if nd[up].get("grad_of") == v and nd[up]["role"] == "backward":
             alias[v] = names[up]
         elif named:
             alias[v] = low.claim("d" + names[v])
@@ -187,15 +188,15 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     for v in fwd_order:
         branches = bw.branches(v)
         for (w, _i), c in branches:
-            if g.nodes[c]["op"] == "mul" and c in needed and w in alias:
-                pos = [k for k, a in enumerate(g.nodes[c]["args"]) if a == bw.upstream[w]]
+            if nd[c]["op"] == "mul" and c in needed and w in alias:
+                pos = [k for k, a in enumerate(nd[c]["args"]) if a == bw.upstream[w]]
                 if pos:
                     subst.setdefault(c, {})[pos[0]] = alias[w]
         if len(branches) < 2 or v not in alias:
             continue
         part: dict[str, str] = {}
         for k, ((w, _i), c) in enumerate(branches, 1):
-            cdata = g.nodes[c]
+            cdata = nd[c]
             if c == bw.upstream.get(w) and w in alias:
                 part.setdefault(c, alias[w])
             elif cdata["role"] == "backward" and cdata["name"] is None and c not in holder:
@@ -203,18 +204,18 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
                 branch[c] = (v, w)
             part.setdefault(c, _text(low, var, c))
         node = bw.upstream[v]
-        while g.nodes[node]["op"] == "add" and g.nodes[node]["role"] == "backward":
+        while nd[node]["op"] == "add" and nd[node]["role"] == "backward":
             chains[node] = var[node] = alias[v]
-            a0, a1 = g.nodes[node]["args"]
+            a0, a1 = nd[node]["args"]
             subst.setdefault(node, {})[1] = part.get(a1) or _text(low, var, a1)
-            if g.nodes[a0]["op"] != "add" or a0 in holder or a0 in part:
+            if nd[a0]["op"] != "add" or a0 in holder or a0 in part:
                 subst[node][0] = part.get(a0) or _text(low, var, a0)
                 break
             node = a0
     for (w, i), loc in bw.local.items():
-        d = g.nodes[loc]
+        d = nd[loc]
         if loc in needed and d["role"] == "backward" and d["name"] is None and loc not in holder:
-            a = g.nodes[w]["args"][i]
+            a = nd[w]["args"][i]
             var[loc] = d["name"] = low.claim(f"d{names[w]}_d{names[a]}")
     for node in order:
         if node not in var or var[node] == names[node]:
@@ -223,7 +224,7 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     after: dict[str, list[str]] = {}
     for v in reversed(fwd_order):
         up = bw.upstream[v]
-        if v in alias and (g.nodes[up]["role"] != "backward" or g.nodes[up]["op"] == "const"):
+        if v in alias and (nd[up]["role"] != "backward" or nd[up]["op"] == "const"):
             lines.append(_alias_line(low, v, alias, holder))
         elif v in alias:
             after.setdefault(up, []).append(v)
@@ -233,7 +234,7 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
         line = low.gate_line(node, target, comment, subst.get(node, {}))
         line.args = tuple(
             var.get(a, t) if t == names.get(a) and a in var else t
-            for a, t in zip(g.nodes[node]["args"], line.args, strict=True)
+            for a, t in zip(nd[node]["args"], line.args, strict=True)
         )
         lines.append(line)
         for v in after.get(node, ()):
@@ -243,14 +244,14 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
 
 
 def _text(low: _Lowerer, var: Mapping[str, str], node: str) -> str:
-    return low.ref(node) if low.g.nodes[node]["op"] == "const" else var[node]
+    return low.ref(node) if low.nd[node]["op"] == "const" else var[node]
 
 
 def _alias_line(low: _Lowerer, v: str, alias: Mapping[str, str], holder: Mapping[str, str]) -> Line:
     up = low.bw.upstream[v]
     first = holder.get(up)
     text = alias[first] if first not in (None, v) and first in alias else low.ref(up)
-    uses = [] if low.g.nodes[up]["op"] == "const" else [up]
+    uses = [] if low.nd[up]["op"] == "const" else [up]
     return Line(alias[v], up, None, (text,), (up,), f"∂f/∂{low.names[v]}", uses)
 
 
@@ -269,9 +270,9 @@ def _comment(
         return f"branch of ∂f/∂{names[v]} through {names[w]}"
     if node in chains:
         return "gradients add at a fork"
-    if low.g.nodes[node]["name"]:
+    if low.nd[node]["name"]:
         return "local gradient"
-    return f"{OPS[low.g.nodes[node]['op']].symbol}"
+    return f"{OPS[low.nd[node]['op']].symbol}"
 
 
 def _reuse(lines: list[Line], returned: Sequence[str]) -> list[Line]:
