@@ -90,7 +90,8 @@ NEURON = "1/(1+exp(-(w0*x0 + w1*x1 + w2)))"
 
 
 def test_check_backward_accepts_the_notes_backward() -> None:
-    r = check_backward(NEURON, neuron_backward, shapes={"w0": (2, 3)}, trials=2)
+    shapes = {k: (2, 3) for k in ("w0", "x0", "w1", "x1", "w2")}
+    r = check_backward(NEURON, neuron_backward, shapes=shapes, trials=2)
     assert r.ok, str(r)
     assert [i.name for i in r.inputs] == ["value", "w0", "x0", "w1", "x1", "w2"]
 
