@@ -129,7 +129,10 @@ def render(graph: Graph, at: Any = None, path: str | Path | None = None, **optio
 
     >>> import graphc
     >>> d = render(graphc.parse("x*x"), at={"x": 3})
-    >>> d.source.count("6.00") >= 2     # two wires, each carrying x·1 ... and 2x in the trunk
+    >>> import re
+    >>> sorted(set(re.findall(r'"#w x mul#1 \\d"', d.source)))   # two wires, one per argument
+    ['"#w x mul#1 0"', '"#w x mul#1 1"']
+    >>> "6.00" in d.source   # the trunk of x carries d(x²)/dx = 2x
     True
     """
     opts = make_options(options)
@@ -181,7 +184,9 @@ def _plain_minus(svg: bytes) -> bytes:
     )
 
 
-def mimebundle(graph: Graph, evaluation: Any = None, include: Any = None, exclude: Any = None):
+def mimebundle(
+    graph: Graph, evaluation: Any = None, include: Any = None, exclude: Any = None
+) -> dict[str, str]:
     """Jupyter's display of a graph or an evaluation: SVG, or text when ``dot`` is missing.
 
     Never raises: a notebook shows the text and a note instead.
@@ -437,9 +442,11 @@ class _Drawer:
         else:
             lines.append("structure only (no point given)")
         for grp in self.view.groups.values():
-            lines.append(
-                f"{grp.label} gate ({self.names[grp.out]}): {len(grp.members)} gates drawn as one"
-            )
+            line = f"{grp.label} gate ({self.names[grp.out]}): {len(grp.members)} gates as one"
+            if grp.op is not None and len(grp.inputs) == 1:
+                got = group_local(grp, 0, None, None, self.names[grp.out], "z")
+                line += f"; its local gradient is {got[0]}" if got else ""
+            lines.append(line)
         if self.opts.highlight is not None:
             start = self.graph.node(self.opts.highlight)
             lines += chain_rule(self.graph, start, self.ev, self.opts.precision)

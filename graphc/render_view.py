@@ -178,8 +178,9 @@ def auto_groups(graph: Graph) -> dict[str, list[list[str]]]:
     """Find spelled-out σ, tanh, softplus (``1/(1+exp(-z))``) to draw as one gate.
 
     >>> from graphc import parse
-    >>> auto_groups(parse("1/(1+exp(-(a*b)))"))
-    {'sigmoid': [['neg#4', 'exp#5', 'add#6', 'div#7']]}
+    >>> g = parse("1/(1+exp(-(a*b)))")
+    >>> [[g.nx.nodes[n]["op"] for n in r] for r in auto_groups(g)["sigmoid"]]
+    [['neg', 'exp', 'add', 'div']]
     """
     g = graph.nx
     sym = sp.Symbol("z", real=True)
