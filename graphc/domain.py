@@ -114,7 +114,11 @@ class Relation:
 
 
 def _value(g: Graph, point: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    value = g.evaluate(**{k: point[k] for k in g.inputs}).value
+    from .autodiff import backward
+    from .evaluate import evaluate
+
+    forward_only = backward(g, wrt=())
+    value = evaluate(g, {k: point[k] for k in g.inputs}, forward_only).value
     return np.broadcast_to(np.asarray(value, dtype=float), (n,))
 
 

@@ -225,10 +225,13 @@ class _SympyPoints:
         self.target = target
         self.args = [point[k] for k in target.inputs]
         self.n = n
+        self._compiled: dict[sp.Expr, Callable[..., Any]] = {}
         self.value = self._eval(target.expr)
 
     def _eval(self, expr: sp.Expr) -> Any:
-        return _quiet(_lambdify(self.target.symbols, expr), *self.args)
+        if expr not in self._compiled:
+            self._compiled[expr] = _lambdify(self.target.symbols, expr)
+        return _quiet(self._compiled[expr], *self.args)
 
     def values_of(self, ref: Ref) -> Any:
         return self._eval(self.target.sympy_of(ref))
