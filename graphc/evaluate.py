@@ -134,15 +134,23 @@ _RAISE = {"divide": "raise", "invalid": "raise", "over": "raise", "under": "igno
 
 
 def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any]) -> Any:
-    """Apply the node's op; called with floating-point errors raising (underflow ignored)."""
+    """Apply the node's op; called with floating-point errors raising (underflow ignored).
+
+    Gates of constants only get Python floats: they compute in float64 through NumPy
+    (so 0^-1 is inf, not ZeroDivisionError) and stay Python floats, which do not
+    promote float32 arrays they meet later.
+    """
     fn = numpy_callable(data["op"])
+    scalar = all(type(a) is float for a in args)
+    if scalar:
+        args = [np.float64(a) for a in args]
     try:
-        return fn(*args)
+        out = fn(*args)
     except FloatingPointError as e:
         with np.errstate(all="ignore"):
             out = fn(*args)
         warnings.warn(DomainWarning(f"{_where(graph, node, data)}: {e}"), stacklevel=4)
-        return out
+    return float(out) if scalar else out
 
 
 def _where(graph: Graph, node: str, data: Mapping[str, Any]) -> str:

@@ -1,0 +1,157 @@
+"""Property tests: graphc's gradients against SymPy, built independently of graphc.
+
+Hypothesis draws random expressions of graphc's grammar; each comes with a SymPy
+expression written directly with SymPy's own functions (not graphc's op table). The
+gradients graphc computes must equal ``sympy.diff`` of that expression at random
+points, and ``Graph.derivative`` applied twice must equal the second derivative.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import graphc
+
+NAMES = ("x", "y", "z")
+SYMS = {n: sp.Symbol(n, real=True) for n in NAMES}
+
+leaf = st.one_of(
+    st.sampled_from([(n, SYMS[n]) for n in NAMES]),
+    st.sampled_from([("2", sp.Integer(2)), ("0.5", sp.Rational(1, 2)), ("3", sp.Integer(3))]),
+)
+
+UNARY = [
+    ("exp({})", sp.exp),
+    ("sin({})", sp.sin),
+    ("cos({})", sp.cos),
+    ("tanh({})", sp.tanh),
+    ("sigmoid({})", lambda a: 1 / (1 + sp.exp(-a))),
+    ("softplus({})", lambda a: sp.log(1 + sp.exp(a))),
+    ("relu({})", lambda a: sp.Max(a, 0)),
+    ("abs({})", sp.Abs),
+    ("-({})", lambda a: -a),
+    ("log(({})^2 + 1)", lambda a: sp.log(a**2 + 1)),
+    ("sqrt(({})^2 + 1)", lambda a: sp.sqrt(a**2 + 1)),
+    ("({})^2", lambda a: a**2),
+    ("({})**3", lambda a: a**3),
+]
+BINARY = [
+    ("({}) + ({})", lambda a, b: a + b),
+    ("({}) - ({})", lambda a, b: a - b),
+    ("({}) * ({})", lambda a, b: a * b),
+    ("({})({})", lambda a, b: a * b),  # implicit multiplication
+    ("({}) / (({})^2 + 1)", lambda a, b: a / (b**2 + 1)),
+    ("max({}, {})", sp.Max),
+    ("min({}, {})", sp.Min),
+    ("(({})^2 + 1) ^ ({})", lambda a, b: (a**2 + 1) ** b),
+]
+
+
+def extend(children):
+    unary = st.tuples(st.sampled_from(UNARY), children).map(
+        lambda t: (t[0][0].format(t[1][0]), t[0][1](t[1][1]))
+    )
+    binary = st.tuples(st.sampled_from(BINARY), children, children).map(
+        lambda t: (t[0][0].format(t[1][0], t[2][0]), t[0][1](t[1][1], t[2][1]))
+    )
+    return st.one_of(unary, binary)
+
+
+expressions = st.recursive(leaf, extend, max_leaves=7)
+coordinate = st.floats(-2, 2).filter(lambda v: abs(v) > 1e-3)
+points = st.fixed_dictionaries({n: coordinate for n in NAMES})
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def number(expr, point):
+    """SymPy's value at the point (away from kinks: step derivatives vanish there)."""
+    expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.Integer(0))
+    value = complex(expr.evalf(30, subs={SYMS[k]: v for k, v in point.items()}))
+    assume(abs(value.imag) < 1e-12 and math.isfinite(value.real) and abs(value.real) < 1e12)
+    return value.real
+
+
+def close(got, want):
+    return got == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@SETTINGS
+@given(expressions, points)
+def test_gradients_equal_sympy_diff(pair, point):
+    text, oracle = pair
+    graph = graphc.parse(text)
+    assume(graph.inputs)
+    at = {k: point[k] for k in graph.inputs}
+    want_value = number(oracle, at)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ev = graph.evaluate(**at)
+    assert close(float(ev.value), want_value), text
+    for name in graph.inputs:
+        want = number(sp.diff(oracle, SYMS[name]), at)
+        assert close(float(ev.grads[name]), want), (text, name)
+
+
+@SETTINGS
+@given(expressions, points, st.data())
+def test_derivative_twice_equals_second_derivative(pair, point, data):
+    text, oracle = pair
+    graph = graphc.parse(text)
+    assume(graph.inputs)
+    a = data.draw(st.sampled_from(graph.inputs))
+    b = data.draw(st.sampled_from(graph.inputs))
+    at = {k: point[k] for k in graph.inputs}
+    want = number(sp.diff(oracle, SYMS[a], SYMS[b]), at)
+    second = graph.derivative(a).derivative(b)
+    assert second.inputs == graph.inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = float(second.evaluate(**at).value)
+    assert close(got, want), (text, a, b)
+
+
+@SETTINGS
+@given(expressions)
+def test_symbolic_gradients_equal_sympy_diff(pair):
+    text, oracle = pair
+    graph = graphc.parse(text)
+    point = {SYMS[n]: v for n, v in zip(NAMES, (0.31, -0.73, 1.13), strict=True)}
+    for name, grad in graph.gradients().items():
+        want = sp.diff(oracle, SYMS[name])
+        diff = (grad - want).rewrite(sp.exp).evalf(30, subs=point)
+        assert abs(complex(diff)) < 1e-9, (text, name)
+
+
+TOKENS = [
+    "x", "y", "w0", "1", "2.5", "1e5", ".5", "+", "-", "*", "/", "^", "**", "(", ")", ",",
+    "=", "+=", ";", "\n", " ", "#", "exp", "max", "sigmoid", "log", "sqrt", "$", "[", "lambda",
+]  # fmt: skip
+
+
+def parse_or_graphc_error(text):
+    try:
+        graph = graphc.parse(text)
+    except graphc.GraphcError:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph.evaluate(**{n: 0.5 for n in graph.inputs})
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=40))
+def test_random_strings_raise_only_graphc_errors(text):
+    parse_or_graphc_error(text)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=25))
+def test_token_soups_raise_only_graphc_errors(tokens):
+    parse_or_graphc_error("".join(tokens))

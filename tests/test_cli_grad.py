@@ -1,0 +1,61 @@
+"""``graphc grad``: symbolic gradients, values at a point, standard input, exit codes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+
+from graphc.cli import main
+
+
+def run(capsys, *argv, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_grad_symbolic_and_at_a_point(capsys):
+    code, out, _ = run(capsys, "grad", "(x+y)z", "--at", "x=-2", "y=5", "z=-4")
+    assert code == 0
+    lines = out.splitlines()
+    assert "∂f/∂x = z" in lines and "∂f/∂z = x + y" in lines
+    assert "f = -12" in lines and "∂f/∂x = -4" in lines and "∂f/∂z = 3" in lines
+
+
+def test_grad_reads_standard_input(capsys, monkeypatch):
+    code, out, _ = run(
+        capsys, "grad", "-", "--wrt", "z", stdin="q = x + y\nf = q*z\n", monkeypatch=monkeypatch
+    )
+    assert code == 0 and "∂f/∂z = x + y" in out and "∂f/∂x" not in out
+
+
+def test_grad_vector_point(capsys):
+    code, out, _ = run(capsys, "grad", "sum = w*x", "--at", "w=1,2", "x=3")
+    plain = out.replace(".", "")
+    assert code == 0 and "∂sum/∂w = [3, 3]" in plain and "∂sum/∂x = 3" in plain
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["grad", "(x+y"], "'(' is never closed"),
+        (["grad", "x", "--at", "y=1"], "not an input"),
+        (["grad", "x", "--at", "x"], "NAME=VALUE"),
+    ],
+)
+def test_errors_exit_2_with_a_message(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_usage_error_is_one_line_exit_2():
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphc", "grad"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
