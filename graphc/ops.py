@@ -106,6 +106,12 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                     "        t += 1.0\n"
                     "        return np.divide(1.0, t, out=t)\n"
                 ),
+                "_logaddexp": (
+                    "def _logaddexp(a, b):\n"
+                    '    """log(exp(a) + exp(b)); exp of a large negative underflows to 0."""\n'
+                    '    with np.errstate(under="ignore"):\n'
+                    "        return np.logaddexp(a, b)\n"
+                ),
             }
         ),
         "math": MappingProxyType(
@@ -325,7 +331,7 @@ _ROWS = (
        "np.maximum({0}, 0.0)", "max({0}, 0.0)", "relu", r"\mathrm{{relu}}\left({0}\right)",
        function="relu", domain=((0.2, 3.0),)),
     Op("softplus", 1, softplus, (lambda F, o, a: F.sigmoid(a),),
-       "np.logaddexp(0.0, {0})", "_softplus({0})", "softplus",
+       "_logaddexp(0.0, {0})", "_softplus({0})", "softplus",
        r"\mathrm{{softplus}}\left({0}\right)", function="softplus", domain=(_R,)),
     Op("abs", 1, sp.Abs, (lambda F, o, a: F.sign(a),),
        "np.abs({0})", "abs({0})", "abs", r"\left|{0}\right|", function="abs",
@@ -345,7 +351,7 @@ _ROWS = (
        folded=("min {c}", "min {c}")),
     Op("logaddexp", 2, lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
        (lambda F, o, a, b: F.sigmoid(a - b), lambda F, o, a, b: F.sigmoid(b - a)),
-       "np.logaddexp({0}, {1})", "_logaddexp({0}, {1})", "logaddexp",
+       "_logaddexp({0}, {1})", "_logaddexp({0}, {1})", "logaddexp",
        r"\log\left(e^{{{0}}} + e^{{{1}}}\right)", function="logaddexp",
        domain=(_R, _R)),
     # ops graphc writes in gradients (users may call them too) ----------------------
