@@ -34,16 +34,18 @@ def node_names(graph: Graph) -> dict[str, str]:
     g = graph.nx
     used: set[str] = set()
     names: dict[str, str] = {}
+    start: dict[tuple[str, bool], int] = {}  # numbers below are taken: linear, not quadratic
 
     def claim(base: str, numbered: bool) -> str:
         base = _safe(base)
         if not numbered and base not in used:
             used.add(base)
             return base
-        k = 2 if not numbered else 1
+        k = start.get((base, numbered), 2 if not numbered else 1)
         while f"{base}_{k}" in used:
             k += 1
         used.add(f"{base}_{k}")
+        start[(base, numbered)] = k + 1
         return f"{base}_{k}"
 
     for name in graph.inputs:
