@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 
 torch = pytest.importorskip("torch")
 
 from test_oracles_common import (  # noqa: E402
+    DEGENERATE,
     SETTINGS,
     VARS,
     Kink,
@@ -45,9 +46,12 @@ TORCH = {
 }
 
 
+POINT = {"x": 0.75, "y": -1.25, "z": 1.5}
+
+
 def torch_value_and_grad(tree, point):
     xs = {v: torch.tensor(point[v], dtype=torch.float64, requires_grad=True) for v in VARS}
-    f = to_library(tree, xs, TORCH, value=lambda a: float(a))
+    f = to_library(tree, xs, TORCH, value=lambda a: float(a.detach()) if torch.is_tensor(a) else a)
     if not isinstance(f, torch.Tensor) or not f.requires_grad:
         return None
     grads = torch.autograd.grad(f, list(xs.values()), allow_unused=True)
@@ -56,6 +60,9 @@ def torch_value_and_grad(tree, point):
 
 @SETTINGS
 @given(trees(), points())
+@example(DEGENERATE[0], POINT)
+@example(DEGENERATE[1], POINT)
+@example(DEGENERATE[2], POINT)
 def test_random_expressions_match_torch_autograd(tree, point):
     try:
         got = torch_value_and_grad(tree, point)
