@@ -23,7 +23,7 @@ import networkx as nx
 import sympy as sp
 
 from .errors import GraphcError
-from .graph import Builder, Graph
+from .graph import Builder, Graph, gc_paused
 from .ops import OPS, SYMPY
 
 __all__ = ["Backward", "backward", "local_sympy", "to_sympy"]
@@ -138,6 +138,7 @@ def _needed(graph: Graph, wrt: Iterable[str]) -> set[str]:
     return down & (nx.ancestors(g, graph.output) | {graph.output})
 
 
+@gc_paused
 def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
     """Build the reverse-mode gradient graph of ``graph`` with respect to ``wrt``.
 
@@ -209,6 +210,7 @@ def _symbol(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
 
 
+@gc_paused
 def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
     """SymPy expressions of ``nodes``, in the graph's input symbols (real).
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from .autodiff import backward
 from .errors import GraphcError, InputError
-from .graph import Graph, parse
+from .graph import Graph, gc_paused, parse
 from .lower import lower
 from .ops import HELPERS, OPS
 from .rewrite import prepare
@@ -138,8 +138,9 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
         return "\n".join([*head, *body, f"    return {ret}"]) + "\n"
     unpack = f"({params},)" if len(inputs) == 1 else f"({params})"
     head.append(f"    _shape, _dtype, _like, {unpack} = _broadcast({params})")
-    head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
     body = ["    " + line.text("numpy") for line in lines]
+    if body:  # an output that is an input or a constant computes nothing
+        head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
     value = f"_value({out}, _shape, _dtype)"
     if grads:
         parts = "".join(
@@ -152,6 +153,7 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
     return "\n".join([*head, *body, f"    return {ret}"]) + "\n"
 
 
+@gc_paused
 def module_source(graph: Graph, wrt: Iterable[str] | None = None, target: str = "numpy") -> str:
     """The text of the standalone module for ``graph`` (what :func:`compile` loads)."""
     if target not in TARGETS:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .autodiff import Backward
 from .errors import DomainWarning, InputError
-from .graph import Graph
+from .graph import Graph, gc_paused
 from .ops import OPS, numpy_callable
 
 __all__ = ["Evaluation", "NodeEval", "evaluate", "sum_to_shape"]
@@ -166,6 +166,7 @@ def _where(graph: Graph, node: str, data: Mapping[str, Any]) -> str:
     return what
 
 
+@gc_paused
 def evaluate(
     graph: Graph, values: Mapping[str, Any], backward: Backward | None = None
 ) -> Evaluation:

@@ -291,3 +291,14 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         main(["codegen", "x*y", "--target", "fortran"])
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("text", ["x", "-(-(x))", "(3) * (0.5)", "x + 0*y"])
+@pytest.mark.parametrize("target", ["numpy", "math"])
+def test_outputs_that_compute_nothing_still_compile(text, target):
+    compiled = graphc.compile(text, target=target)
+    point = {n: 2.0 for n in compiled.inputs}
+    ev = graphc.parse(text).evaluate(**point)
+    value, grads = compiled.value_and_grad(**point)
+    assert float(value) == float(ev.value)
+    assert {k: float(v) for k, v in grads.items()} == {k: float(v) for k, v in ev.grads.items()}
