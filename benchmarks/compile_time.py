@@ -1,8 +1,9 @@
 """Text -> callable time for one implementation on one random DAG, in a fresh process.
 
 ``python -m benchmarks.compile_time PEER GATES [--seed S]`` prints one JSON line
-``{"peer": ..., "gates": ..., "seconds": ...}``. The runner starts it as a subprocess so
-that a peer that takes too long can be stopped (``subprocess`` timeout) and its memory
+``{"peer": ..., "gates": ..., "seconds": ..., "start": ..., "end": ...}`` (start and
+end are ``time.perf_counter`` readings). The runner starts it as a subprocess so that a
+peer that takes too long can be stopped (``subprocess`` timeout) and its memory
 freed. Imports and a warm-up on a 10-gate DAG happen before the clock starts; the clock
 covers text (or the peer's traced program) -> gradient function -> first gradient
 (every builder's callable returns ``(value, {input: gradient})``):
@@ -108,13 +109,14 @@ def _pytensor(dag: Dag) -> Callable[[], Result]:
 BUILDERS = {"graphc": _graphc, "sympy": _sympy, "jax.jit": _jax, "pytensor": _pytensor}
 
 
-def measure(peer: str, gates: int, seed: int = 0) -> float:
-    """Seconds from the DAG's program to its first gradient with ``peer`` (after warm-up)."""
+def measure(peer: str, gates: int, seed: int = 0) -> tuple[float, float]:
+    """``(start, end)`` perf_counter times of the DAG's program -> first gradient with
+    ``peer`` (after warm-up); the runner subtracts the machine's pauses in between."""
     BUILDERS[peer](random_dag(10, seed=seed + 10_000))()  # warm-up: imports, first jit
     build = BUILDERS[peer](random_dag(gates, seed=seed))
     t0 = time.perf_counter()
     build()
-    return time.perf_counter() - t0
+    return t0, time.perf_counter()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("gates", type=int)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    seconds = measure(args.peer, args.gates, args.seed)
-    json.dump({"peer": args.peer, "gates": args.gates, "seconds": seconds}, sys.stdout)
+    t0, t1 = measure(args.peer, args.gates, args.seed)
+    out = {"peer": args.peer, "gates": args.gates, "seconds": t1 - t0, "start": t0, "end": t1}
+    json.dump(out, sys.stdout)
     sys.stdout.write("\n")
     return 0
 

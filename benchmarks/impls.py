@@ -19,7 +19,7 @@ from .workloads import Result, Workload, namespace
 Call = Callable[[], Result]
 
 ARRAY_IMPLS = ("numpy (hand)", "graphc", "jax.jit", "torch", "autograd", "sympy", "pytensor")
-FLOAT_IMPLS = ("math (hand)", "graphc", "micrograd", "torch")
+FLOAT_IMPLS = ("math (hand)", "graphc", "graphc (checked)", "micrograd", "torch")
 
 
 class UnavailableError(Exception):
@@ -47,7 +47,17 @@ def _graphc(w: Workload, inputs: dict[str, Any]) -> Call:
         interpret.label = "graphc evaluate"  # type: ignore[attr-defined]
         return interpret
     compiled = compile_(w.text, target="math" if w.scalar else "numpy")
-    vg = compiled.value_and_grad
+    module = getattr(compiled, "module", None)  # the generated function itself
+    vg = compiled.value_and_grad if module is None else module.value_and_grad
+    return lambda: vg(**inputs)
+
+
+def _graphc_checked(w: Workload, inputs: dict[str, Any]) -> Call:
+    """``Compiled.value_and_grad``: the generated function behind graphc's argument checks."""
+    compile_ = graphc_compile()
+    if compile_ is None or not hasattr(compile_("x"), "module"):
+        raise UnavailableError("no separate checked call in this graphc")
+    vg = compile_(w.text, target="math" if w.scalar else "numpy").value_and_grad
     return lambda: vg(**inputs)
 
 
@@ -202,6 +212,7 @@ _ARRAY = {
 _FLOAT = {
     "math (hand)": _hand,
     "graphc": _graphc,
+    "graphc (checked)": _graphc_checked,
     "micrograd": _micrograd,
     "torch": _torch_floats,
 }

@@ -6,7 +6,7 @@ neuron-floats (Python floats), compile (text -> callable on random DAGs).
 
 Method: all implementations of a workload run in this one process, interleaved
 round-robin (the starting implementation rotates each round), single-threaded; each
-sample is the mean of enough calls to last ~10 ms (arrays: one call); the table shows
+sample is the mean of enough calls to last ~2 ms (arrays: one call); the table shows
 medians over rounds and the ratio to the hand-written reference measured in the same
 rounds. Text -> callable times run in a fresh subprocess per measurement, with a timeout.
 """
@@ -34,8 +34,11 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 from benchmarks import threads  # noqa: E402, F401  (first: single-thread environment)
 from benchmarks.compile_time import PEERS, graphc_parse_and_backward  # noqa: E402
 from benchmarks.impls import UnavailableError, label, names_for, setup  # noqa: E402
+from benchmarks.stalls import StallWatch  # noqa: E402
+from benchmarks.stalls import measure as measure_pauses  # noqa: E402
 from benchmarks.workloads import WORKLOADS, random_dag  # noqa: E402
 
+SAMPLE_S = 0.002  # short samples: a pause of the machine spoils few of them
 ARRAY_WORKLOADS = ("muladd", "neuron", "staged")
 ALL = (*ARRAY_WORKLOADS, "neuron-floats", "compile")
 VERSION_OF = {
@@ -76,15 +79,24 @@ def version(module: str) -> str:
 
 
 def calibrate(fn: Callable[[], Any], target_s: float) -> int:
-    """How many calls make one sample of about ``target_s`` seconds."""
-    number = 1
-    while True:
+    """How many calls make one sample of about ``target_s`` seconds.
+
+    The per-call time is the fastest of several short batches, so that a pause of the
+    machine during calibration does not shrink every later sample to one call.
+    """
+    batch, best = 1, float("inf")
+    deadline = time.perf_counter() + 20 * target_s
+    for _ in range(9):
         t0 = time.perf_counter()
-        for _ in range(number):
+        for _ in range(batch):
             fn()
-        if time.perf_counter() - t0 >= target_s or number >= 1 << 20:
-            return number
-        number *= 2
+        took = time.perf_counter() - t0
+        best = min(best, took / batch)
+        if took < target_s / 10:
+            batch *= 4
+        if time.perf_counter() > deadline:
+            break
+    return max(1, min(1 << 20, round(target_s / best)))
 
 
 def interleave(calls: dict[str, Callable[[], Any]], rounds: int, target_s: float) -> dict:
@@ -134,7 +146,7 @@ def run_workload(name: str, size: int, rounds: int) -> list[Row]:
         if labels[impl] != impl:
             notes[impl] = "graphc.compile not available"
         calls[labels[impl]] = call
-    times = interleave(calls, rounds, target_s=0.01)
+    times = interleave(calls, rounds, target_s=SAMPLE_S)
     ref_median = statistics.median(times[names_for(w)[0]])
     rows = []
     for impl in names_for(w):
@@ -147,8 +159,11 @@ def run_workload(name: str, size: int, rounds: int) -> list[Row]:
     return rows
 
 
-def compile_once(peer: str, gates: int, seed: int, timeout: float) -> float | str:
-    """Seconds, or ``"timeout"``, ``"missing"`` or ``"failed: ..."``, from a subprocess."""
+def compile_once(
+    peer: str, gates: int, seed: int, timeout: float, watch: StallWatch | None = None
+) -> tuple[float, float] | str:
+    """``(wall seconds, wall minus machine pauses)`` from a subprocess, or ``"timeout"``,
+    ``"missing"`` or ``"failed: ..."``."""
     cmd = [sys.executable, "-m", "benchmarks.compile_time", peer, str(gates), "--seed", str(seed)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     try:
@@ -160,15 +175,47 @@ def compile_once(peer: str, gates: int, seed: int, timeout: float) -> float | st
     if out.returncode != 0:
         err = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
         return "missing" if "ModuleNotFoundError" in err else f"failed: {err[:100]}"
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    seconds = float(got["seconds"])
+    paused = watch.stalled(got["start"], got["end"]) if watch and "start" in got else 0.0
+    return seconds, seconds - paused
 
 
 def run_compile(sizes: list[int], timeout: float, repeats: int) -> list[Row]:
-    """graphc's parse + gradient graph at 10,000 gates, then text -> callable per peer."""
+    """graphc's parse + gradient graph at 10,000 gates, then text -> callable per peer.
+
+    Rows carry wall-clock medians; the note gives the median with the machine's pauses
+    (seen by :class:`benchmarks.stalls.StallWatch`) taken out.
+    """
+    with StallWatch() as watch:
+        return _run_compile(sizes, timeout, repeats, watch)
+
+
+def _paused_note(walls: list[float], nets: list[float]) -> str:
+    net = statistics.median(nets)
+    share = 1 - sum(nets) / sum(walls) if sum(walls) else 0.0
+    return f"{net:.3g} s without machine pauses ({share:.0%} of the wall time)"
+
+
+def _run_compile(sizes: list[int], timeout: float, repeats: int, watch: StallWatch) -> list[Row]:
     graphc_parse_and_backward(random_dag(10, seed=1).text)  # warm-up
     text = random_dag(10_000, seed=0).text
-    ts = [graphc_parse_and_backward(text) for _ in range(repeats)]
-    rows = [Row("parse+backward 10,000", "graphc", statistics.median(ts), None, len(ts), "s")]
+    walls, nets = [], []
+    for _ in range(repeats):
+        wall, net = measure_pauses(lambda: graphc_parse_and_backward(text), watch)
+        walls.append(wall)
+        nets.append(net)
+    rows = [
+        Row(
+            "parse+backward 10,000",
+            "graphc",
+            statistics.median(walls),
+            None,
+            repeats,
+            "s",
+            _paused_note(walls, nets),
+        )
+    ]
     say(f"  graphc parse + gradient graph, 10,000 gates: {fmt_value(rows[0])}")
     for peer in PEERS:
         stop = ""
@@ -177,14 +224,26 @@ def run_compile(sizes: list[int], timeout: float, repeats: int) -> list[Row]:
             if stop:
                 rows.append(Row(wl, peer, None, None, 0, "s", stop))
                 continue
-            samples: list[float] = []
+            walls, nets = [], []
+            got: tuple[float, float] | str = "missing"
             for seed in range(repeats if peer == "graphc" else 1):
-                got = compile_once(peer, gates, seed, timeout)
+                got = compile_once(peer, gates, seed, timeout, watch)
                 if isinstance(got, str):
                     break
-                samples.append(got)
-            if samples:
-                rows.append(Row(wl, peer, statistics.median(samples), None, len(samples), "s"))
+                walls.append(got[0])
+                nets.append(got[1])
+            if walls:
+                rows.append(
+                    Row(
+                        wl,
+                        peer,
+                        statistics.median(walls),
+                        None,
+                        len(walls),
+                        "s",
+                        _paused_note(walls, nets),
+                    )
+                )
             elif got == "missing":
                 rows.append(Row(wl, peer, None, None, 0, "s", "skipped: not installed"))
                 say(f"  {wl:>14}  {peer:<10} {fmt_value(rows[-1])}")
@@ -236,14 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=ALL, action="append", help="run only this workload")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--size", type=int, help="array length (default 1,000,000)")
-    ap.add_argument("--rounds", type=int, help="samples per implementation (default 15)")
+    ap.add_argument("--rounds", type=int, help="samples per implementation (default 41)")
     ap.add_argument("--timeout", type=float, help="text -> callable limit per peer (s)")
     ap.add_argument(
         "--gates", type=int, nargs="+", help="DAG sizes for text -> callable (100 1000 10000)"
     )
     args = ap.parse_args(argv)
     size = args.size or (10_000 if args.quick else 1_000_000)
-    rounds = args.rounds or (3 if args.quick else 15)
+    rounds = args.rounds or (5 if args.quick else 41)
     timeout = args.timeout or (20.0 if args.quick else 60.0)
     gates = args.gates or ([30, 100] if args.quick else [100, 1_000, 10_000])
     only = args.only or list(ALL)

@@ -235,7 +235,12 @@ class Dag:
     """A random straight-line program: ``(name, op, args)`` statements, the last is f."""
 
     statements: tuple[tuple[str, str, tuple[str, ...]], ...]
-    inputs: tuple[str, ...] = DAG_INPUTS
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The program's inputs: those of ``DAG_INPUTS`` that some statement reads."""
+        used = {a for _, _, args in self.statements for a in args}
+        return tuple(k for k in DAG_INPUTS if k in used)
 
     @property
     def gates(self) -> int:

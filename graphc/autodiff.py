@@ -129,13 +129,18 @@ class _GraphAlgebra:
 
 
 def _needed(graph: Graph, wrt: Iterable[str]) -> set[str]:
-    """Nodes on a path from an input in ``wrt`` to the output."""
-    g = graph.nx
-    down: set[str] = set()
-    for name in wrt:
-        if name not in down:
-            down |= nx.descendants(g, name) | {name}
-    return down & (nx.ancestors(g, graph.output) | {graph.output})
+    """Nodes on a path from an input in ``wrt`` to the output (two linear sweeps)."""
+    nodes = graph.nx.nodes
+    order = graph.order
+    down = set(wrt)
+    for v in order:
+        if v not in down and any(a in down for a in nodes[v]["args"]):
+            down.add(v)
+    up = {graph.output}
+    for v in reversed(order):
+        if v in up:
+            up.update(nodes[v]["args"])
+    return down & up
 
 
 @gc_paused

@@ -21,6 +21,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import linecache
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +103,11 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
     args = ", ".join(graph.inputs)
     lines = []
     small = len(graph) <= _DOC_LIMIT
-    lines.append(f"{out}({args}) = {graph.to_sympy() if small else graph.to_text()}")
+    if small:
+        lines.append(f"{out}({args}) = {graph.to_sympy()}")
+    else:  # the code below is its own best description; inlined text can be huge
+        gates = sum(1 for _, d in graph.nx.nodes(data=True) if d["op"] not in ("input", "const"))
+        lines.append(f"{out}({args}): a graph of {gates:,} gates, computed line by line below.")
     if small and wrt:
         lines += ["", f"Gradients{' of sum(' + out + ')' if target == 'numpy' else ''}:"]
         lines += [f"    ∂{out}/∂{n} = {e}" for n, e in graph.gradients(wrt).items()]
@@ -186,6 +191,9 @@ class Compiled:
         inputs: the functions' parameters, in order.
         wrt: the inputs whose gradients ``value_and_grad`` returns.
         filename: the name tracebacks and :mod:`linecache` know the module by.
+        module: the generated module, loaded: ``module.value_and_grad`` is the function
+            a saved module exports, without the argument checks of the methods below
+            (the fastest call, for hot loops; bad argument names raise ``TypeError``).
     """
 
     source: str
@@ -193,19 +201,28 @@ class Compiled:
     inputs: tuple[str, ...]
     wrt: tuple[str, ...]
     filename: str
-    namespace: dict[str, Any] = field(repr=False, compare=False)
+    module: types.ModuleType = field(repr=False, compare=False)
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        """The generated module's globals."""
+        return self.module.__dict__
 
     def forward(self, *args: Any, **inputs: Any) -> Any:
         """f at the point, e.g. ``forward(x=-2, y=5, z=-4)``."""
         try:
-            return self.namespace["forward"](*args, **inputs)
+            return self.module.forward(*args, **inputs)
         except TypeError as e:
             raise self._input_error(args, inputs, e) from None
 
     def value_and_grad(self, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
-        """``(f, {input: ∂f/∂input})`` at the point (of ``sum(f)`` for arrays)."""
+        """``(f, {input: ∂f/∂input})`` at the point (of ``sum(f)`` for arrays).
+
+        Bad argument names raise :class:`~graphc.errors.InputError`; the unchecked
+        function is ``self.module.value_and_grad``.
+        """
         try:
-            return self.namespace["value_and_grad"](*args, **inputs)
+            return self.module.value_and_grad(*args, **inputs)
         except TypeError as e:
             raise self._input_error(args, inputs, e) from None
 
@@ -241,14 +258,15 @@ class Compiled:
         return path
 
 
-def _load(source: str, target: str) -> tuple[str, dict[str, Any]]:
+def _load(source: str, target: str) -> tuple[str, types.ModuleType]:
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     filename = f"graphc-generated-{target}-{digest}.py"
     lines = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines, filename)
-    namespace: dict[str, Any] = {"__name__": f"graphc_generated_{digest}"}
-    exec(builtins.compile(source, filename, "exec"), namespace)
-    return filename, namespace
+    module = types.ModuleType(f"graphc_generated_{digest}")
+    module.__file__ = filename
+    exec(builtins.compile(source, filename, "exec"), module.__dict__)
+    return filename, module
 
 
 def compile(
@@ -289,5 +307,5 @@ def compile(
         wrt = [w.strip() for w in wrt.split(",") if w.strip()]
     wrt_t = tuple(graph.inputs if wrt is None else wrt)
     source = module_source(graph, wrt_t, target)
-    filename, namespace = _load(source, target)
-    return Compiled(source, target, tuple(graph.inputs), wrt_t, filename, namespace)
+    filename, module = _load(source, target)
+    return Compiled(source, target, tuple(graph.inputs), wrt_t, filename, module)

@@ -97,19 +97,37 @@ class Builder:
     @classmethod
     def extending(cls, graph: Graph) -> Builder:
         """A sharing builder that starts from a copy of ``graph``'s nodes."""
-        return cls(share=True, nxgraph=graph.nx.copy())
+        return cls(share=True, nxgraph=_copy(graph.nx))
 
     @staticmethod
     def _key(op: str, args: tuple[str, ...], value: Any) -> tuple[Any, ...]:
         return (op, args, value) if op == "const" else (op, args)
 
     def _add(self, node: str, **data: Any) -> str:
+        """Add a new node and its argument edges (key and ``index`` = argument position).
+
+        Writes networkx's adjacency dicts directly, as ``add_node``/``add_edge`` would
+        for a node that is new and arguments that exist: graph building is graphc's hot
+        loop, and those methods' checks cost more than the insertion itself.
+        """
+        g = self.g
         data.setdefault("name", None)
         data.setdefault("pos", None)
-        self.g.add_node(node, role=self.role, **data)
-        self.created.add(node)
+        data["role"] = self.role
+        g._node[node] = data
+        g._succ[node] = {}
+        pred: dict[str, dict[int, dict[str, int]]] = {}
+        g._pred[node] = pred
         for i, arg in enumerate(data["args"]):
-            self.g.add_edge(arg, node, key=i, index=i)
+            keydict = pred.get(arg)
+            if keydict is None:
+                keydict = pred[arg] = {}
+                g._succ[arg][node] = keydict
+            keydict[i] = {"index": i}
+        self.created.add(node)
+        cache = getattr(g, "__networkx_cache__", None)
+        if cache:  # what networkx cached about the graph is stale now
+            cache.clear()
         return node
 
     def _new_id(self, prefix: str) -> str:
@@ -149,25 +167,28 @@ class Builder:
         if len(args) != row.arity:
             raise GraphcError(f"op {opname} takes {row.arity} arguments, got {len(args)}")
         if self.share:
-            consts = tuple(self.const_value(a) for a in args)
-            if all(c is not None for c in consts):
-                folded = sp.sympify(row.sympy(*consts))
-                if folded.is_Rational:
-                    return self.const(folded)
-            rewrite = row.simplify(consts)
-            if rewrite is not None:
-                if rewrite[0] == "arg":
-                    return args[rewrite[1]]
-                if rewrite[0] == "const":
-                    return self.const(rewrite[1])
-                return self.gate(rewrite[1], (args[i] for i in rewrite[2]), pos)
-            key = self._key(opname, args, None)
-            if key in self._cons:
-                return self._cons[key]
-        node = self._add(self._new_id(opname), op=opname, label=row.symbol, args=args, pos=pos)
-        if self.share:
-            self._cons[self._key(opname, args, None)] = node
-        return node
+            nodes = self.g._node
+            consts = tuple([nodes[a].get("value") for a in args])  # only constants have one
+            if any(c is not None for c in consts):  # rules fire only with a constant
+                if all(c is not None for c in consts):
+                    folded = sp.sympify(row.sympy(*consts))
+                    if folded.is_Rational:
+                        return self.const(folded)
+                rewrite = row.simplify(consts)
+                if rewrite is not None:
+                    if rewrite[0] == "arg":
+                        return args[rewrite[1]]
+                    if rewrite[0] == "const":
+                        return self.const(rewrite[1])
+                    return self.gate(rewrite[1], (args[i] for i in rewrite[2]), pos)
+            key = (opname, args)
+            hit = self._cons.get(key)
+            if hit is not None:
+                return hit
+            node = self._add(self._new_id(opname), op=opname, label=row.symbol, args=args, pos=pos)
+            self._cons[key] = node
+            return node
+        return self._add(self._new_id(opname), op=opname, label=row.symbol, args=args, pos=pos)
 
     def bind(self, node: str, name: str) -> None:
         """Record that the program named ``node`` ``name`` (the first name a gate gets wins)."""
@@ -180,6 +201,23 @@ class Builder:
         inputs = tuple(inputs)
         keep = nx.ancestors(self.g, output) | {output} | set(inputs)
         return Graph(_ordered_subgraph(self.g, keep), output, inputs, text)
+
+
+def _copy(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """A copy of ``g`` with fresh node, adjacency and edge-data dicts (fast ``g.copy()``)."""
+    out = nx.MultiDiGraph()
+    out.graph.update(g.graph)
+    out._node.update((n, dict(d)) for n, d in g._node.items())
+    for n in g._node:
+        out._succ[n] = {}
+        out._pred[n] = {}
+    for u, nbrs in g._succ.items():
+        su = out._succ[u]
+        for v, keydict in nbrs.items():
+            kd = {k: dict(d) for k, d in keydict.items()}
+            su[v] = kd
+            out._pred[v][u] = kd
+    return out
 
 
 def _ordered_subgraph(g: nx.MultiDiGraph, keep: set[str]) -> nx.MultiDiGraph:

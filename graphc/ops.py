@@ -176,7 +176,9 @@ class Op:
             arguments' constant values (``None`` where not constant). A rewrite is
             ``("arg", i)`` (the gate equals argument i), ``("const", value)`` or
             ``("op", name, (i, ...))`` (the gate equals op ``name`` of those arguments).
-            Used when graphc builds gates itself (gradient graphs), never on user text.
+            Used when graphc builds gates itself (gradient graphs), never on user text,
+            and consulted only when some argument is constant (rules keyed on
+            constants: the builder's hot path skips the call otherwise).
         commutative: whether the arguments may be swapped (labels ``+1``, ``*2``).
         folded: per argument, how a diagram labels the gate when that argument is a
             constant ``{c}`` and is drawn inside the gate (``"+{c}"``, ``"1/x"``), as
@@ -375,6 +377,8 @@ def _validate(rows: tuple[Op, ...]) -> Mapping[str, Op]:
             raise ValueError(f"op {row.name!r}: folded labels do not match arity")
         if row.domain and len(row.domain) != row.arity:
             raise ValueError(f"op {row.name!r}: domain does not match arity")
+        if row.simplify((None,) * row.arity) is not None:
+            raise ValueError(f"op {row.name!r}: simplify must need a constant argument")
         for target in ("numpy", "math"):
             template = row.numpy if target == "numpy" else row.math
             template.format(*(f"a{i}" for i in range(row.arity)))  # raises if malformed

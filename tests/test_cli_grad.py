@@ -54,8 +54,6 @@ def test_errors_exit_2_with_a_message(capsys, argv, message):
 
 
 def test_usage_error_is_one_line_exit_2():
-    proc = subprocess.run(
-        [sys.executable, "-m", "graphc", "grad"], capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-m", "graphc", "grad"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -108,6 +108,17 @@ def test_tracebacks_and_getsource_show_generated_lines() -> None:
         c.forward(x=1.0, y=2.0, z=3.0, w=1.0)
 
 
+def test_module_is_the_unchecked_generated_module() -> None:
+    c = graphc.compile(XYZ, target="math")
+    assert c.module.__doc__.startswith("f(x, y, z) = z*(x + y)")
+    assert inspect.getsource(c.module.value_and_grad) == inspect.getsource(
+        c.namespace["value_and_grad"]
+    )
+    assert c.module.value_and_grad(-2.0, 5.0, -4.0) == c.value_and_grad(x=-2.0, y=5.0, z=-4.0)
+    with pytest.raises(TypeError):  # unchecked: Python's own error, not InputError
+        c.module.forward(x=1.0, y=2.0, z=3.0, w=1.0)
+
+
 def _sympy_grads(text_expr: str, names: list[str], point: dict[str, float]) -> dict[str, float]:
     syms = {n: sp.Symbol(n, real=True) for n in names}
     expr = sp.sympify(text_expr, locals=syms)
@@ -302,3 +313,11 @@ def test_outputs_that_compute_nothing_still_compile(text, target):
     value, grads = compiled.value_and_grad(**point)
     assert float(value) == float(ev.value)
     assert {k: float(v) for k, v in grads.items()} == {k: float(v) for k, v in ev.grads.items()}
+
+
+def test_large_graph_docstring_counts_gates_instead_of_inlining() -> None:
+    text = "\n".join(["t0 = x * y", *(f"t{k} = sin(t{k - 1}) * t{k - 1}" for k in range(1, 30))])
+    c = graphc.compile(text)
+    assert c.module.__doc__.startswith("t29(x, y): a graph of 59 gates, computed line by line")
+    assert "∂t29/∂x =" not in c.module.__doc__  # no symbolic gradients for big graphs
+    assert c.value_and_grad(x=0.3, y=0.2)[1].keys() == {"x", "y"}
