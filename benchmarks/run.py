@@ -322,7 +322,11 @@ def main(argv: list[str] | None = None) -> int:
             rows += run_compile(gates, timeout, repeats=1 if args.quick else 3)
         else:
             say(f"{name} ...")
-            rows += run_workload(name, size, rounds)
+            done = run_workload(name, size, rounds)
+            for r in done:  # as they come: a run stopped later keeps these
+                ratio = f"  ratio {r.ratio:.2f}" if r.ratio is not None else ""
+                say(f"  {r.impl:<18} {fmt_value(r)}{ratio}")
+            rows += done
     say("")
     say(table(rows))
     if args.json:
