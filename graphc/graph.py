@@ -181,7 +181,7 @@ class Builder:
                     if rewrite[0] == "const":
                         return self.const(rewrite[1])
                     return self.gate(rewrite[1], (args[i] for i in rewrite[2]), pos)
-            key = (opname, args)
+            key = self._key(opname, args, None)
             hit = self._cons.get(key)
             if hit is not None:
                 return hit
