@@ -63,6 +63,8 @@ class Row:
     samples: int
     unit: str
     note: str = ""
+    min_s: float | None = None  # fastest sample
+    min_ratio: float | None = None  # fastest sample / the reference's fastest sample
 
 
 def say(*parts: Any) -> None:
@@ -148,6 +150,7 @@ def run_workload(name: str, size: int, rounds: int) -> list[Row]:
         calls[labels[impl]] = call
     times = interleave(calls, rounds, target_s=SAMPLE_S)
     ref_median = statistics.median(times[names_for(w)[0]])
+    ref_min = min(times[names_for(w)[0]])
     rows = []
     for impl in names_for(w):
         if impl in notes:
@@ -155,7 +158,9 @@ def run_workload(name: str, size: int, rounds: int) -> list[Row]:
         if impl in labels:
             ts = times[labels[impl]]
             med = statistics.median(ts)
-            rows.append(Row(name, labels[impl], med, med / ref_median, len(ts), unit))
+            row = Row(name, labels[impl], med, med / ref_median, len(ts), unit)
+            row.min_s, row.min_ratio = min(ts), min(ts) / ref_min
+            rows.append(row)
     return rows
 
 
@@ -258,21 +263,31 @@ def _run_compile(sizes: list[int], timeout: float, repeats: int, watch: StallWat
     return rows
 
 
+def _seconds(value: float, unit: str) -> str:
+    v = value * {"ms": 1e3, "us": 1e6, "s": 1.0}[unit]
+    return f"{v:.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
+
+
 def fmt_value(row: Row) -> str:
     if row.median_s is None:
         return row.note
-    scale = {"ms": 1e3, "us": 1e6, "s": 1.0}[row.unit]
-    v = row.median_s * scale
-    text = f"{v:.3g} {row.unit}" if v < 100 else f"{v:.0f} {row.unit}"
-    return text + (f"  ({row.note})" if row.note else "")
+    return _seconds(row.median_s, row.unit) + (f"  ({row.note})" if row.note else "")
 
 
 def table(rows: list[Row]) -> str:
     """The results as a Markdown table (medians and ratios to the hand-written code)."""
-    lines = ["| workload | implementation | median | ratio to hand-written |", "|---|---|---|---|"]
+    lines = [
+        "| workload | implementation | median | ratio to hand-written"
+        " | fastest | ratio of fastest |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else ""
-        lines.append(f"| {r.workload} | {r.impl} | {fmt_value(r)} | {ratio} |")
+        fastest = _seconds(r.min_s, r.unit) if r.min_s is not None else ""
+        min_ratio = f"{r.min_ratio:.2f}" if r.min_ratio is not None else ""
+        lines.append(
+            f"| {r.workload} | {r.impl} | {fmt_value(r)} | {ratio} | {fastest} | {min_ratio} |"
+        )
     return "\n".join(lines)
 
 
@@ -325,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             done = run_workload(name, size, rounds)
             for r in done:  # as they come: a run stopped later keeps these
                 ratio = f"  ratio {r.ratio:.2f}" if r.ratio is not None else ""
+                if r.min_s is not None:
+                    ratio += f"; fastest {_seconds(r.min_s, r.unit)}, ratio {r.min_ratio:.2f}"
                 say(f"  {r.impl:<18} {fmt_value(r)}{ratio}")
             rows += done
     say("")

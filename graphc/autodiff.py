@@ -52,10 +52,14 @@ class Backward:
 
     def branches(self, node: str) -> list[tuple[tuple[str, int], str]]:
         """The ``((consumer, i), contribution node)`` pairs that add up to ∂f/∂node."""
+        contributions = self.contributions
+        # the adjacency dict itself, in out_edges(node, keys=True) order (lowering
+        # asks this for every node; networkx's edge views cost more than the walk)
         return [
-            ((consumer, key), self.contributions[(consumer, key)])
-            for _, consumer, key in self.graph.nx.out_edges(node, keys=True)
-            if (consumer, key) in self.contributions
+            ((consumer, key), contributions[(consumer, key)])
+            for consumer, keydict in self.graph.nx._succ[node].items()
+            for key in keydict
+            if (consumer, key) in contributions
         ]
 
 

@@ -30,6 +30,8 @@ from .ops import OPS
 
 __all__ = ["Line", "lower"]
 
+_NONE: Mapping[int, str] = {}  # no substituted arguments
+
 #: Python operators of the lowering templates and the NumPy ufunc each one calls.
 _UFUNC = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide", "**": "np.power"}
 
@@ -89,10 +91,18 @@ class _Lowerer:
         self.wrt = tuple(wrt)
         self.names = bw.graph.names
         self.used = set(self.names.values())
+        self._literals: dict[str, str] = {}
 
     def ref(self, node: str) -> str:
         data = self.nd[node]
-        return _literal(data["value"]) if data["op"] == "const" else self.names[node]
+        return self.literal(node) if data["op"] == "const" else self.names[node]
+
+    def literal(self, node: str) -> str:
+        """A constant node's value as a Python float literal (computed once per node)."""
+        text = self._literals.get(node)
+        if text is None:
+            text = self._literals[node] = _literal(self.nd[node]["value"])
+        return text
 
     def claim(self, base: str) -> str:
         name, k = base, 2
@@ -101,12 +111,33 @@ class _Lowerer:
         self.used.add(name)
         return name
 
-    def gate_line(self, node: str, var: str, comment: str, subst: Mapping[int, str]) -> Line:
-        data = self.nd[node]
-        args = data["args"]
-        texts = tuple(subst.get(i, self.ref(a)) for i, a in enumerate(args))
-        nodes = tuple(None if self.nd[a]["op"] == "const" else a for a in args)
-        return Line(var, node, data["op"], texts, nodes, comment, [n for n in nodes if n])
+    def gate_line(
+        self,
+        node: str,
+        var: str,
+        comment: str,
+        subst: Mapping[int, str],
+        rename: Mapping[str, str] | None = None,
+    ) -> Line:
+        """The line ``var = op(args)``; ``subst`` replaces argument texts by position,
+        and an argument still written by its node name is written ``rename[arg]``."""
+        nd, names = self.nd, self.names
+        data = nd[node]
+        texts: list[str] = []
+        nodes: list[str | None] = []
+        uses: list[str] = []
+        for i, a in enumerate(data["args"]):
+            if nd[a]["op"] == "const":
+                nodes.append(None)
+                text = subst[i] if i in subst else self.literal(a)
+            else:
+                nodes.append(a)
+                uses.append(a)
+                text = subst[i] if i in subst else names[a]
+            if rename is not None and text == names[a]:
+                text = rename[a]
+            texts.append(text)
+        return Line(var, node, data["op"], tuple(texts), tuple(nodes), comment, uses)
 
     def forward_lines(self, needed: set[str]) -> list[Line]:
         lines = []
@@ -163,8 +194,11 @@ class _Back:
 def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     """Backward lines with the notes' names: ``dq = z``, ``dx = dx_1 + dx_2``."""
     bw, nd, names = low.bw, low.nd, low.names
-    order = [n for n in bw.graph.order if n in needed and nd[n]["role"] == "backward"]
-    order = [n for n in order if nd[n]["op"] not in ("input", "const")]
+    order = [
+        n
+        for n in bw.graph.order
+        if n in needed and nd[n]["role"] == "backward" and nd[n]["op"] not in ("input", "const")
+    ]
     # Which forward node's upstream gradient each needed node holds (first wins), and
     # the variable that will hold each upstream gradient.
     fwd_order = [v for v in fwd.order if v in bw.upstream and v != fwd.output]
@@ -231,12 +265,7 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     for node in order:
         comment = _comment(low, node, holder, branch, chains)
         target = chains.get(node) or alias.get(holder.get(node, ""), var[node])
-        line = low.gate_line(node, target, comment, subst.get(node, {}))
-        line.args = tuple(
-            var.get(a, t) if t == names.get(a) and a in var else t
-            for a, t in zip(nd[node]["args"], line.args, strict=True)
-        )
-        lines.append(line)
+        lines.append(low.gate_line(node, target, comment, subst.get(node, _NONE), var))
         for v in after.get(node, ()):
             if alias[v] != target:
                 lines.append(_alias_line(low, v, alias, holder))

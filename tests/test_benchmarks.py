@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import compile_time, run
+from benchmarks import compile_time, run, stages
 from benchmarks.impls import UnavailableError, names_for, setup
 from benchmarks.workloads import WORKLOADS, namespace, random_dag
 
@@ -113,3 +113,12 @@ def test_runner_prints_a_table_with_the_reference_at_ratio_one(capsys, tmp_path)
     results = json.loads(out.read_text())["results"]
     ref = [r for r in results if r["impl"] == "numpy (hand)"]
     assert ref and ref[0]["ratio"] == 1.0 and ref[0]["median_s"] > 0
+    assert ref[0]["min_ratio"] == 1.0 and 0 < ref[0]["min_s"] <= ref[0]["median_s"]
+
+
+def test_stage_table_sums_the_stages_of_one_compile(capsys):
+    got = stages.stages(20, runs=2)
+    assert all(got[k] > 0 for k in ("parse", "prepare", "backward", "module_source", "pycompile"))
+    assert got["total"] == pytest.approx(got["parse"] + got["module_source"] + got["pycompile"])
+    assert stages.main(["--gates", "10", "--runs", "1"]) == 0
+    assert "| 10 |" in capsys.readouterr().out

@@ -1,0 +1,83 @@
+"""graphc's text -> callable, stage by stage: the fastest of N runs of each stage.
+
+``python -m benchmarks.stages [--gates 100 1000] [--runs 15]`` prints, per random DAG
+size, the fastest run of each stage of ``graphc.compile(text)`` and their sum.
+
+Why the fastest run: on a virtual machine that the hypervisor pauses for 0.1-1.5 s at
+a time, a measurement of a whole 10,000-gate compile (about a second) almost never
+runs without a pause, but each stage of a 1,000-gate compile lasts 3-50 ms and some of
+N runs fit between pauses. The pauses only ever add time, so the fastest run is the
+estimate of the stage's own cost, and the sum over stages estimates one unpaused
+compile. Stages (all of ``graphc.compile`` except the generated module's ``exec``,
+which only defines two functions):
+
+* ``parse``: text -> graph; ``prepare``: hash-consing, folding, stability rewrites;
+* ``backward``: the gradient graph; ``lower``: both functions' source lines and text
+  (``module_source`` minus the two stages before it); ``pycompile``: Python's own
+  ``compile`` of the generated module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import threads  # noqa: F401  (single thread before numeric imports)
+from .workloads import random_dag
+
+
+def fastest(fn: Callable[[], Any], runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def stages(gates: int, runs: int) -> dict[str, float]:
+    """Fastest seconds of each stage of ``graphc.compile`` on a random DAG of ``gates``."""
+    import graphc
+    from graphc.autodiff import backward
+    from graphc.codegen import module_source
+    from graphc.rewrite import prepare
+
+    text = random_dag(gates, seed=0).text
+    g = graphc.parse(text)
+    p = prepare(g)
+    source = module_source(g)
+    out = {
+        "parse": fastest(lambda: graphc.parse(text), runs),
+        "prepare": fastest(lambda: prepare(g), runs),
+        "backward": fastest(lambda: backward(p), runs),
+        "module_source": fastest(lambda: module_source(g), runs),
+        "pycompile": fastest(lambda: compile(source, "generated.py", "exec"), runs),
+    }
+    out["lower"] = max(0.0, out["module_source"] - out["prepare"] - out["backward"])
+    out["total"] = out["parse"] + out["module_source"] + out["pycompile"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gates", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("--runs", type=int, default=15)
+    args = ap.parse_args(argv)
+    import graphc
+
+    graphc.compile(random_dag(10, seed=1).text)  # warm-up: imports, first calls
+    keys = ("parse", "prepare", "backward", "lower", "pycompile", "total")
+    print("| gates | " + " | ".join(keys) + " | total per gate |")
+    print("|---" * (len(keys) + 2) + "|")
+    for n in args.gates:
+        got = stages(n, args.runs)
+        cells = " | ".join(f"{got[k] * 1e3:.1f} ms" for k in keys)
+        print(f"| {n:,} | {cells} | {got['total'] / n * 1e6:.0f} µs |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
