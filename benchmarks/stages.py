@@ -8,13 +8,13 @@ a time, a measurement of a whole 10,000-gate compile (about a second) almost nev
 runs without a pause, but each stage of a 1,000-gate compile lasts 3-50 ms and some of
 N runs fit between pauses. The pauses only ever add time, so the fastest run is the
 estimate of the stage's own cost, and the sum over stages estimates one unpaused
-compile. Stages (all of ``graphc.compile`` except the generated module's ``exec``,
-which only defines two functions):
+compile. Stages (together, all of ``graphc.compile``):
 
 * ``parse``: text -> graph; ``prepare``: hash-consing, folding, stability rewrites;
 * ``backward``: the gradient graph; ``lower``: both functions' source lines and text
-  (``module_source`` minus the two stages before it); ``pycompile``: Python's own
-  ``compile`` of the generated module.
+  (``module_source`` minus the two stages before it); ``pycompile``: loading the
+  generated module (Python's own ``compile`` of it and its ``exec``; ``forward`` is
+  compiled on first use, so this is ``value_and_grad``'s part).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def stages(gates: int, runs: int) -> dict[str, float]:
     """Fastest seconds of each stage of ``graphc.compile`` on a random DAG of ``gates``."""
     import graphc
     from graphc.autodiff import backward
-    from graphc.codegen import module_source
+    from graphc.codegen import _load, module_source
     from graphc.rewrite import prepare
 
     text = random_dag(gates, seed=0).text
@@ -54,7 +54,7 @@ def stages(gates: int, runs: int) -> dict[str, float]:
         "prepare": fastest(lambda: prepare(g), runs),
         "backward": fastest(lambda: backward(p), runs),
         "module_source": fastest(lambda: module_source(g), runs),
-        "pycompile": fastest(lambda: compile(source, "generated.py", "exec"), runs),
+        "pycompile": fastest(lambda: _load(source, "numpy"), runs),
     }
     out["lower"] = max(0.0, out["module_source"] - out["prepare"] - out["backward"])
     out["total"] = out["parse"] + out["module_source"] + out["pycompile"]

@@ -205,7 +205,8 @@ class Compiled:
 
     @property
     def namespace(self) -> dict[str, Any]:
-        """The generated module's globals."""
+        """The generated module's globals (``forward`` compiled, if it was not yet)."""
+        self.module.forward  # noqa: B018  (compiled on first use; see _load)
         return self.module.__dict__
 
     def forward(self, *args: Any, **inputs: Any) -> Any:
@@ -265,7 +266,24 @@ def _load(source: str, target: str) -> tuple[str, types.ModuleType]:
     linecache.cache[filename] = (len(source), None, lines, filename)
     module = types.ModuleType(f"graphc_generated_{digest}")
     module.__file__ = filename
-    exec(builtins.compile(source, filename, "exec"), module.__dict__)
+    ns = module.__dict__
+    # ``forward`` is compiled on first use: a caller who wants gradients never pays for
+    # it (a third of Python's compile time for the module). Both code objects come from
+    # the one text in linecache: the other function's lines are blank in each, so line
+    # numbers, tracebacks and ``inspect.getsource`` are the module's own.
+    start = source.index("\ndef forward(") + 1
+    end = source.index("\ndef value_and_grad(") + 1
+    blank = source.count("\n", start, end)
+    exec(builtins.compile(source[:start] + "\n" * blank + source[end:], filename, "exec"), ns)
+    later = "\n" * source.count("\n", 0, start) + source[start:end]
+
+    def __getattr__(name: str) -> Any:  # noqa: N807  (PEP 562: for names the module lacks)
+        if name != "forward" or "forward" in ns:
+            raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
+        exec(builtins.compile(later, filename, "exec"), ns)
+        return ns["forward"]
+
+    ns["__getattr__"] = __getattr__
     return filename, module
 
 

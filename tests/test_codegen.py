@@ -108,6 +108,28 @@ def test_tracebacks_and_getsource_show_generated_lines() -> None:
         c.forward(x=1.0, y=2.0, z=3.0, w=1.0)
 
 
+@pytest.mark.parametrize("target", ["numpy", "math"])
+def test_forward_is_compiled_on_first_use_with_the_modules_line_numbers(target: str) -> None:
+    c = graphc.compile("q = x + y; f = log(q) * z", target=target)
+    assert "forward" not in c.module.__dict__  # value_and_grad alone was compiled
+    f, _ = c.module.value_and_grad(1.0, 2.0, 3.0)
+    assert c.module.forward(1.0, 2.0, 3.0) == f and "forward" in c.module.__dict__
+    lines = c.source.splitlines()
+    for fn in (c.module.forward, c.module.value_and_grad):
+        first = fn.__code__.co_firstlineno
+        assert lines[first - 1].startswith(f"def {fn.__name__}(")
+        assert inspect.getsource(fn).startswith(f"def {fn.__name__}(")
+    # a traceback through forward points at the generated line that failed
+    with pytest.raises((ValueError, FloatingPointError)) as err, np.errstate(all="raise"):
+        c.module.forward(-1.0, 0.0, 1.0)
+    line = err.traceback[-1].lineno + 1  # pytest's traceback lines count from 0
+    if target == "math":  # math.log raises from inside the helper or the line itself
+        line = next(e.lineno + 1 for e in err.traceback if e.name == "forward")
+    assert "log" in lines[line - 1]
+    with pytest.raises(AttributeError, match="no attribute 'backward'"):
+        c.module.backward  # noqa: B018
+
+
 def test_module_is_the_unchecked_generated_module() -> None:
     c = graphc.compile(XYZ, target="math")
     assert c.module.__doc__.startswith("f(x, y, z) = z*(x + y)")
