@@ -158,9 +158,10 @@ def run_workload(name: str, size: int, rounds: int) -> list[Row]:
         if impl in labels:
             ts = times[labels[impl]]
             med = statistics.median(ts)
-            row = Row(name, labels[impl], med, med / ref_median, len(ts), unit)
-            row.min_s, row.min_ratio = min(ts), min(ts) / ref_min
-            rows.append(row)
+            rows.append(
+                Row(name, labels[impl], med, med / ref_median, len(ts), unit,
+                    min_s=min(ts), min_ratio=min(ts) / ref_min)
+            )  # fmt: skip
     return rows
 
 

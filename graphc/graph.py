@@ -200,36 +200,30 @@ class Builder:
         """A :class:`Graph` of the nodes ``output`` needs, plus every input."""
         inputs = tuple(inputs)
         keep = nx.ancestors(self.g, output) | {output} | set(inputs)
-        return Graph(_ordered_subgraph(self.g, keep), output, inputs, text)
+        g = self.g if len(keep) == len(self.g) else _copy(self.g, keep)
+        return Graph(g, output, inputs, text)
 
 
-def _copy(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy of ``g`` with fresh node, adjacency and edge-data dicts (fast ``g.copy()``)."""
+def _copy(g: nx.MultiDiGraph, keep: set[str] | None = None) -> nx.MultiDiGraph:
+    """A copy of ``g`` (restricted to the nodes in ``keep``, if given), in ``g``'s node
+    order, with fresh node, adjacency and edge-data dicts: a fast ``g.copy()`` or
+    ``g.subgraph(keep).copy()`` that keeps the (topological) order."""
     out = nx.MultiDiGraph()
     out.graph.update(g.graph)
-    out._node.update((n, dict(d)) for n, d in g._node.items())
-    for n in g._node:
+    nodes = g._node if keep is None else [n for n in g._node if n in keep]
+    for n in nodes:
+        out._node[n] = dict(g._node[n])
         out._succ[n] = {}
         out._pred[n] = {}
-    for u, nbrs in g._succ.items():
-        su = out._succ[u]
-        for v, keydict in nbrs.items():
-            kd = {k: dict(d) for k, d in keydict.items()}
-            su[v] = kd
-            out._pred[v][u] = kd
+    succ, pred = out._succ, out._pred
+    for u in nodes:
+        su = succ[u]
+        for v, keydict in g._succ[u].items():
+            if keep is None or v in keep:
+                kd = {k: dict(d) for k, d in keydict.items()}
+                su[v] = kd
+                pred[v][u] = kd
     return out
-
-
-def _ordered_subgraph(g: nx.MultiDiGraph, keep: set[str]) -> nx.MultiDiGraph:
-    """A copy of ``g`` restricted to ``keep``, in ``g``'s (topological) node order."""
-    if len(keep) == len(g):
-        return g
-    sub = nx.MultiDiGraph()
-    sub.add_nodes_from((n, d) for n, d in g.nodes(data=True) if n in keep)
-    sub.add_edges_from(
-        (u, v, k, d) for u, v, k, d in g.edges(keys=True, data=True) if u in keep and v in keep
-    )
-    return sub
 
 
 def _number_text(value: sp.Rational) -> str:
