@@ -14,19 +14,22 @@ NumPy target, in place: every input has been broadcast to one shape and dtype
 before the body runs (see :mod:`graphc.codegen`), so every temporary the body makes
 is a fresh array of that shape and dtype. A temporary that no later line uses lends
 its memory to the gate that consumes it (``f = np.multiply(q, z, out=q)``,
-``dx += dx_3``), which saves the allocation and the page faults of a new array.
+``dx += dx_3``), and a temporary that died earlier lends its memory to the next gate
+that would allocate (``dw1 = np.multiply(ddot, x1, out=dot_2)``). That saves the
+allocation, the page faults of a new array and, with fewer arrays alive, memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
 
 from .autodiff import Backward
-from .ops import OPS
+from .ops import HELPERS, OPS
 
 __all__ = ["Line", "lower"]
 
@@ -48,6 +51,7 @@ class Line:
     comment: str = ""
     uses: list[str] = field(default_factory=list)
     out: int | None = None  # argument whose memory the result reuses
+    into: str | None = None  # else a dead temporary whose memory the result reuses
 
     def text(self, target: str) -> str:
         if self.op is None:  # an alias: a second name for a value
@@ -56,27 +60,46 @@ class Line:
             template = getattr(OPS[self.op], target)
             args = [f"({a})" if a.startswith("-") else a for a in self.args]
             code = f"{self.var} = {template.format(*args)}"
-            if self.out is not None and target == "numpy":
-                code = _in_place(template, args, self.out, self.var) or code
+            dest = self.into if self.out is None else args[self.out]
+            if dest is not None and target == "numpy":
+                code = _in_place(template, args, dest, self.var) or code
         return f"    {code}  # {self.comment}" if self.comment else f"    {code}"
 
 
-def _in_place(template: str, args: Sequence[str], out: int, var: str) -> str | None:
-    """The line as a ufunc call writing into argument ``out``, or ``None``."""
-    if template.startswith("np.") and template.endswith(")"):
-        name = template[3 : template.index("(")]
-        if not isinstance(getattr(np, name, None), np.ufunc):
-            return None
+def _in_place(template: str, args: Sequence[str], dest: str, var: str) -> str | None:
+    """The line as a call writing into the array named ``dest``, or ``None`` where the
+    lowering cannot (a NumPy function that is not a ufunc, a helper without ``out``)."""
+    head = template.partition("(")[0]
+    if template.endswith(")") and (_is_ufunc(head) or _helper_takes_out(head)):
         call = template.format(*args)
-        return f"{var} = {call[:-1]}, out={args[out]})"
+        return f"{var} = {call[:-1]}, out={dest})"
     if template == "-{0}":
-        return f"{var} = np.negative({args[0]}, out={args[0]})"
+        return f"{var} = np.negative({args[0]}, out={dest})"
     parts = template.split(" ")
     if len(parts) == 3 and parts[1] in _UFUNC:
-        if out == 0 and var == args[0]:
+        if dest == args[0] == var:
             return f"{var} {parts[1]}= {args[1]}"
-        return f"{var} = {_UFUNC[parts[1]]}({args[0]}, {args[1]}, out={args[out]})"
+        return f"{var} = {_UFUNC[parts[1]]}({args[0]}, {args[1]}, out={dest})"
     return None
+
+
+def _is_ufunc(head: str) -> bool:
+    return head.startswith("np.") and isinstance(getattr(np, head[3:], None), np.ufunc)
+
+
+def _helper_takes_out(head: str) -> bool:
+    """Whether ``head`` is a helper whose signature ends in ``out=None``."""
+    return HELPERS["numpy"].get(head, "").startswith(f"def {head}(") and (
+        HELPERS["numpy"][head].partition("\n")[0].endswith(", out=None):")
+    )
+
+
+@cache
+def _writes_into(op: str) -> bool:
+    """Whether op's NumPy lowering can write its result into a given array."""
+    row = OPS[op]
+    args = [f"a{i}" for i in range(row.arity)]
+    return _in_place(row.numpy, args, "buf", "v") is not None
 
 
 def _literal(value: Any) -> str:
@@ -120,7 +143,8 @@ class _Lowerer:
         rename: Mapping[str, str] | None = None,
     ) -> Line:
         """The line ``var = op(args)``; ``subst`` replaces argument texts by position,
-        and an argument still written by its node name is written ``rename[arg]``."""
+        and an argument still written by its node name is written ``rename[arg]``
+        (``rename`` maps every node: the backward pass starts it as ``dict(names)``)."""
         nd, names = self.nd, self.names
         data = nd[node]
         texts: list[str] = []
@@ -305,7 +329,8 @@ def _comment(
 
 
 def _reuse(lines: list[Line], returned: Sequence[str]) -> list[Line]:
-    """Mark, per line, an argument whose memory the result may take over."""
+    """Mark, per line, the memory its result may take over: an argument that dies at
+    the line, else the array of a temporary that died earlier (most recent first)."""
     last: dict[str, int] = {}
     for k, line in enumerate(lines):
         for n in line.uses:
@@ -315,16 +340,34 @@ def _reuse(lines: list[Line], returned: Sequence[str]) -> list[Line]:
     owned: set[str] = set()
     defined: set[str] = set()
     constant: set[str] = set()  # gates of constants only: NumPy scalars, not arrays
+    name: dict[str, str] = {}  # owned node -> the variable that holds its array
+    bound: dict[str, str] = {}  # variable -> the node it holds
+    free: dict[str, None] = {}  # variables holding arrays no later line reads, in order
     for k, line in enumerate(lines):
-        if line.op is None:
-            continue
-        if all(n is None or (n in defined and n in constant) for n in line.arg_nodes):
-            constant.add(line.node)
-        for i, n in enumerate(line.arg_nodes):
-            if n in owned and last.get(n) == k:
-                line.out = i
-                break
-        defined.add(line.node)
-        if line.node not in constant:
-            owned.add(line.node)
+        node = line.node
+        if line.op is not None:
+            if all(n is None or (n in defined and n in constant) for n in line.arg_nodes):
+                constant.add(node)
+            for i, n in enumerate(line.arg_nodes):
+                if n in owned and last.get(n) == k:
+                    line.out = i
+                    break
+            if line.out is None and free and node not in constant and _writes_into(line.op):
+                line.into = free.popitem()[0]
+            taken = None if line.out is None else line.arg_nodes[line.out]
+            name.pop(taken, None)  # its array now holds this line's result
+            for n in line.arg_nodes:
+                if n in owned and last.get(n) == k and n in name:
+                    free[name.pop(n)] = None  # dies here: its array is free after the line
+            defined.add(node)
+            if node not in constant:
+                owned.add(node)
+        # The line (re)binds line.var: an array only that name held is gone.
+        old = bound.get(line.var)
+        if old is not None and name.get(old) == line.var:
+            del name[old]
+        free.pop(line.var, None)
+        bound[line.var] = node
+        if line.op is not None and node in owned and last.get(node, -1) > k:
+            name[node] = line.var
     return lines

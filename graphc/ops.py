@@ -96,10 +96,10 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "numpy": MappingProxyType(
             {
                 "_sigmoid": (
-                    "def _sigmoid(x):\n"
+                    "def _sigmoid(x, out=None):\n"
                     '    """Logistic function; exp(-x) may overflow to inf, giving exactly 0."""\n'
                     '    with np.errstate(over="ignore", under="ignore"):\n'
-                    "        t = np.negative(x)\n"
+                    "        t = np.negative(x, out=out)\n"
                     "        if type(t) is not np.ndarray:\n"
                     "            return 1.0 / (1.0 + np.exp(t))\n"
                     "        np.exp(t, out=t)  # one buffer for the four steps\n"
@@ -107,10 +107,10 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                     "        return np.divide(1.0, t, out=t)\n"
                 ),
                 "_logaddexp": (
-                    "def _logaddexp(a, b):\n"
+                    "def _logaddexp(a, b, out=None):\n"
                     '    """log(exp(a) + exp(b)); exp of a large negative underflows to 0."""\n'
                     '    with np.errstate(under="ignore"):\n'
-                    "        return np.logaddexp(a, b)\n"
+                    "        return np.logaddexp(a, b, out=out)\n"
                 ),
             }
         ),

@@ -11,6 +11,7 @@ import inspect
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import mpmath
@@ -82,7 +83,7 @@ def test_source_reads_like_the_notes() -> None:
         assert line in body
     # the sigmoid neuron is fused into a sigmoid gate whose local gradient reuses f
     neuron = graphc.compile(NEURON).source.split("def value_and_grad")[1]
-    assert "_sigmoid(dot)" in neuron and "1.0 - f" in neuron
+    assert "f = _sigmoid(dot" in neuron and "np.subtract(1.0, f, " in neuron
     assert "dw2 = ddot" in neuron and "1.0 * " not in neuron
     # no gradient lines for inputs not asked for
     only_x = graphc.compile(XYZ, wrt="x").source.split("def value_and_grad")[1]
@@ -198,6 +199,46 @@ def test_random_expressions(text: str, values: list[float]) -> None:
         down = forward(**{**point, name: point[name] - h})
         fd = (float(up) - float(down)) / (2 * h)
         assert float(grads[name]) == pytest.approx(fd, rel=1e-4, abs=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(expressions(), st.integers(0, 2**32 - 1))
+def test_random_expressions_on_arrays_leave_inputs_alone(text: str, seed: int) -> None:
+    # Arrays exercise the in-place lines: a temporary lends its memory to a later
+    # gate, never an input. Each element must agree with the math target.
+    graph = graphc.parse(text)
+    rng = np.random.default_rng(seed)
+    point = {name: rng.uniform(-1.5, 1.5, size=5) for name in graph.inputs}
+    saved = {name: v.copy() for name, v in point.items()}
+    f, grads = graphc.compile(graph).value_and_grad(**point)
+    scalar = graphc.compile(graph, target="math")
+    for name, v in point.items():
+        np.testing.assert_array_equal(v, saved[name], err_msg=f"input {name} was written")
+    for k in range(5):
+        fk, gk = scalar.value_and_grad(**{name: float(v[k]) for name, v in point.items()})
+        assert f[k] == pytest.approx(fk, rel=1e-12, abs=1e-14)
+        for name in graph.inputs:
+            assert grads[name][k] == pytest.approx(gk[name], rel=1e-10, abs=1e-12), name
+
+
+@pytest.mark.parametrize("example", ["neuron", "patterns"])
+def test_temporaries_lend_memory_so_peak_is_the_returned_arrays(example: str) -> None:
+    # Every temporary of these two functions dies into a later gate's memory, so at
+    # the peak only the arrays the function returns are alive (NumPy reports its
+    # array memory to tracemalloc).
+    c = graphc.compile(EXAMPLES[example])
+    n = 50_000
+    rng = np.random.default_rng(0)
+    point = {name: rng.normal(size=n) for name in graphc.parse(EXAMPLES[example]).inputs}
+    c.value_and_grad(**point)
+    tracemalloc.start()
+    try:
+        f, grads = c.value_and_grad(**point)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    returned = {id(a): a for a in (f, *grads.values()) if not any(a is v for v in point.values())}
+    assert peak < (len(returned) + 0.5) * 8 * n
 
 
 # --- broadcasting and dtypes ----------------------------------------------------------

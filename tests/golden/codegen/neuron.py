@@ -69,10 +69,10 @@ def _grad(g, shape, like):
     return g[()] if g.ndim == 0 else g
 
 
-def _sigmoid(x):
+def _sigmoid(x, out=None):
     """Logistic function; exp(-x) may overflow to inf, giving exactly 0."""
     with np.errstate(over="ignore", under="ignore"):
-        t = np.negative(x)
+        t = np.negative(x, out=out)
         if type(t) is not np.ndarray:
             return 1.0 / (1.0 + np.exp(t))
         np.exp(t, out=t)  # one buffer for the four steps
@@ -88,7 +88,7 @@ def forward(w0, x0, w1, x1, w2):
         mul_2 = w1 * x1  # × gate
         add_1 = np.add(mul_1, mul_2, out=mul_1)  # + gate
         dot = np.add(add_1, w2, out=add_1)  # + gate
-        f = _sigmoid(dot)  # σ gate
+        f = _sigmoid(dot, out=dot)  # σ gate
     return _value(f, _shape, _dtype)
 
 
@@ -100,8 +100,8 @@ def value_and_grad(w0, x0, w1, x1, w2):
         mul_2 = w1 * x1  # × gate
         add_1 = np.add(mul_1, mul_2, out=mul_1)  # + gate
         dot = np.add(add_1, w2, out=add_1)  # + gate
-        f = _sigmoid(dot)  # σ gate
-        sub_1 = 1.0 - f  # −
+        f = _sigmoid(dot, out=dot)  # σ gate
+        sub_1 = np.subtract(1.0, f, out=mul_2)  # −
         ddot = np.multiply(f, sub_1, out=sub_1)  # ∂f/∂dot
         dw2 = ddot  # ∂f/∂w2
         dw1 = ddot * x1  # ∂f/∂w1

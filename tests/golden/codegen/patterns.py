@@ -86,7 +86,7 @@ def value_and_grad(x, y, z, w):
         max_1 = np.maximum(z, w)  # max gate
         add_1 = np.add(mul_1, max_1, out=mul_1)  # + gate
         f = np.multiply(2.0, add_1, out=add_1)  # × gate
-        sub_1 = z - w  # −
+        sub_1 = np.subtract(z, w, out=max_1)  # −
         dmax_1_dz = np.heaviside(sub_1, 0.5, out=sub_1)  # local gradient
         dz = np.multiply(2.0, dmax_1_dz, out=dmax_1_dz)  # ∂f/∂z
         sub_2 = w - z  # −

@@ -72,10 +72,10 @@ def _grad(g, shape, like):
     return g[()] if g.ndim == 0 else g
 
 
-def _sigmoid(x):
+def _sigmoid(x, out=None):
     """Logistic function; exp(-x) may overflow to inf, giving exactly 0."""
     with np.errstate(over="ignore", under="ignore"):
-        t = np.negative(x)
+        t = np.negative(x, out=out)
         if type(t) is not np.ndarray:
             return 1.0 / (1.0 + np.exp(t))
         np.exp(t, out=t)  # one buffer for the four steps
@@ -120,12 +120,12 @@ def value_and_grad(y, x):
         dsigx = dden  # ∂f/∂sigx
         dxpysqr_dxpy = np.multiply(2.0, xpy, out=xpy)  # local gradient
         dxpy = np.multiply(dxpysqr, dxpysqr_dxpy, out=dxpysqr_dxpy)  # ∂f/∂xpy
-        sub_1 = 1.0 - sigx  # −
+        sub_1 = np.subtract(1.0, sigx, out=dinvden_dden)  # −
         dsigx_dx = np.multiply(sigx, sub_1, out=sigx)  # local gradient
         dx_2 = np.multiply(dsigx, dsigx_dx, out=dsigx)  # branch of ∂f/∂x through sigx
         dx = np.add(dnum, dx_2, out=dx_2)  # gradients add at a fork
         dx += dxpy  # ∂f/∂x
-        sub_2 = 1.0 - sigy  # −
+        sub_2 = np.subtract(1.0, sigy, out=dsigx_dx)  # −
         dsigy_dy = np.multiply(sigy, sub_2, out=sigy)  # local gradient
         dy_1 = np.multiply(dsigy, dsigy_dy, out=dsigy)  # branch of ∂f/∂y through sigy
         dy = np.add(dy_1, dxpy, out=dy_1)  # ∂f/∂y
