@@ -29,6 +29,18 @@ from test_oracles_common import (  # noqa: E402
 )
 
 F = torch.nn.functional
+F64 = torch.float64
+
+
+def _on_tensors(fn):
+    """``fn`` with constant arguments (``exp(2)``) made float64 tensors, as torch needs."""
+
+    def call(*args):
+        return fn(*(a if torch.is_tensor(a) else torch.tensor(a, dtype=F64) for a in args))
+
+    return call
+
+
 TORCH = {
     "exp": torch.exp,
     "log": torch.log,
@@ -44,6 +56,7 @@ TORCH = {
     "max": torch.maximum,
     "min": torch.minimum,
 }
+TORCH = {name: _on_tensors(fn) for name, fn in TORCH.items()}
 
 
 POINT = {"x": 0.75, "y": -1.25, "z": 1.5}
