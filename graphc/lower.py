@@ -335,39 +335,46 @@ def _reuse(lines: list[Line], returned: Sequence[str]) -> list[Line]:
     for k, line in enumerate(lines):
         for n in line.uses:
             last[n] = k
+    end = len(lines)
     for n in returned:
-        last[n] = len(lines)
-    owned: set[str] = set()
-    defined: set[str] = set()
-    constant: set[str] = set()  # gates of constants only: NumPy scalars, not arrays
+        last[n] = end
+    owned: set[str] = set()  # gates whose result is a fresh array
+    scalar: set[str] = set()  # gates of constants only: NumPy scalars, not arrays
     name: dict[str, str] = {}  # owned node -> the variable that holds its array
     bound: dict[str, str] = {}  # variable -> the node it holds
     free: dict[str, None] = {}  # variables holding arrays no later line reads, in order
+    writes_into = _writes_into
     for k, line in enumerate(lines):
-        node = line.node
+        node, var = line.node, line.var
         if line.op is not None:
-            if all(n is None or (n in defined and n in constant) for n in line.arg_nodes):
-                constant.add(node)
-            for i, n in enumerate(line.arg_nodes):
-                if n in owned and last.get(n) == k:
-                    line.out = i
-                    break
-            if line.out is None and free and node not in constant and _writes_into(line.op):
-                line.into = free.popitem()[0]
-            taken = None if line.out is None else line.arg_nodes[line.out]
-            name.pop(taken, None)  # its array now holds this line's result
+            dying = []
+            is_scalar = True
             for n in line.arg_nodes:
-                if n in owned and last.get(n) == k and n in name:
-                    free[name.pop(n)] = None  # dies here: its array is free after the line
-            defined.add(node)
-            if node not in constant:
+                if n is None:
+                    continue
+                if n not in scalar:
+                    is_scalar = False
+                if last[n] == k and n in owned:
+                    dying.append(n)
+            if is_scalar:
+                scalar.add(node)
+            elif dying:
+                taken = dying[0]  # its array now holds this line's result
+                line.out = line.arg_nodes.index(taken)
+                name.pop(taken, None)
+                for n in dying[1:]:
+                    if n in name:  # dies here: its array is free after the line
+                        free[name.pop(n)] = None
+            elif free and writes_into(line.op):
+                line.into = free.popitem()[0]
+            if not is_scalar:
                 owned.add(node)
-        # The line (re)binds line.var: an array only that name held is gone.
-        old = bound.get(line.var)
-        if old is not None and name.get(old) == line.var:
+        # The line (re)binds var: an array only that name held is gone.
+        old = bound.get(var)
+        if old is not None and name.get(old) == var:
             del name[old]
-        free.pop(line.var, None)
-        bound[line.var] = node
+        free.pop(var, None)
+        bound[var] = node
         if line.op is not None and node in owned and last.get(node, -1) > k:
-            name[node] = line.var
+            name[node] = var
     return lines
