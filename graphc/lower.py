@@ -57,29 +57,33 @@ class Line:
         if self.op is None:  # an alias: a second name for a value
             code = f"{self.var} = {self.args[0]}"
         else:
-            template = getattr(OPS[self.op], target)
             args = [f"({a})" if a.startswith("-") else a for a in self.args]
-            code = f"{self.var} = {template.format(*args)}"
             dest = self.into if self.out is None else args[self.out]
-            if dest is not None and target == "numpy":
-                code = _in_place(template, args, dest, self.var) or code
+            form = _in_place(self.op) if dest is not None and target == "numpy" else None
+            if form is None:
+                code = f"{self.var} = {getattr(OPS[self.op], target).format(*args)}"
+            elif form[1] and dest == args[0] == self.var:
+                code = f"{self.var} {form[1]}= {args[1]}"
+            else:
+                code = f"{self.var} = {form[0].format(*args, out=dest)}"
         return f"    {code}  # {self.comment}" if self.comment else f"    {code}"
 
 
-def _in_place(template: str, args: Sequence[str], dest: str, var: str) -> str | None:
-    """The line as a call writing into the array named ``dest``, or ``None`` where the
-    lowering cannot (a NumPy function that is not a ufunc, a helper without ``out``)."""
+@cache
+def _in_place(op: str) -> tuple[str, str] | None:
+    """Op's NumPy lowering as a template that writes into the array ``{out}``, and the
+    operator of its augmented assignment (``"+"``: ``x += y``; ``""`` for a call);
+    ``None`` where it cannot (a NumPy function that is not a ufunc, a helper without
+    ``out``)."""
+    template = OPS[op].numpy
     head = template.partition("(")[0]
     if template.endswith(")") and (_is_ufunc(head) or _helper_takes_out(head)):
-        call = template.format(*args)
-        return f"{var} = {call[:-1]}, out={dest})"
+        return template[:-1] + ", out={out})", ""
     if template == "-{0}":
-        return f"{var} = np.negative({args[0]}, out={dest})"
+        return "np.negative({0}, out={out})", ""
     parts = template.split(" ")
     if len(parts) == 3 and parts[1] in _UFUNC:
-        if dest == args[0] == var:
-            return f"{var} {parts[1]}= {args[1]}"
-        return f"{var} = {_UFUNC[parts[1]]}({args[0]}, {args[1]}, out={dest})"
+        return f"{_UFUNC[parts[1]]}({parts[0]}, {parts[2]}, out={{out}})", parts[1]
     return None
 
 
@@ -94,12 +98,9 @@ def _helper_takes_out(head: str) -> bool:
     )
 
 
-@cache
 def _writes_into(op: str) -> bool:
     """Whether op's NumPy lowering can write its result into a given array."""
-    row = OPS[op]
-    args = [f"a{i}" for i in range(row.arity)]
-    return _in_place(row.numpy, args, "buf", "v") is not None
+    return _in_place(op) is not None
 
 
 def _literal(value: Any) -> str:
