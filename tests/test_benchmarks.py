@@ -8,10 +8,14 @@ reference itself agrees with central finite differences of the formula. Nothing 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from benchmarks import compile_time, run, stages
+from benchmarks import compile_time, instructions, run, stages
 from benchmarks.impls import UnavailableError, names_for, setup
 from benchmarks.workloads import WORKLOADS, namespace, random_dag
 
@@ -122,3 +126,20 @@ def test_stage_table_sums_the_stages_of_one_compile(capsys):
     assert got["total"] == pytest.approx(got["parse"] + got["module_source"] + got["pycompile"])
     assert stages.main(["--gates", "10", "--runs", "1"]) == 0
     assert "| 10 |" in capsys.readouterr().out
+
+
+def test_instruction_counts_run_the_compile_and_subtract_the_rest(monkeypatch, capsys):
+    # The counted program itself (without Valgrind, which takes minutes per count).
+    env = {**os.environ, "PYTHONPATH": str(instructions.ROOT)}
+    for mode in ("compile", "base"):
+        cmd = [sys.executable, "-c", instructions.CHILD, "20", mode]
+        assert subprocess.run(cmd, env=env, capture_output=True, check=False).returncode == 0
+    assert instructions.parse_count("==7== \n==7== I   refs:      2,507,287,054\n") == 2507287054
+    with pytest.raises(ValueError, match="I refs"):
+        instructions.parse_count("valgrind: no such tool")
+    # compile costs 2,000 instructions per gate above its baseline at both sizes
+    fake = {"compile": 3000, "base": 1000}
+    monkeypatch.setattr(instructions, "count", lambda n, mode: fake[mode] * n + 10**9)
+    assert instructions.main(["--gates", "10", "40", "--seconds-per-gigainstruction", "0.5"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 40 |")]
+    assert rows == ["| 40 | 0.000 G | 2 k | 1.00 | 0.00 s |"]
