@@ -15,7 +15,7 @@ before the body runs (see :mod:`graphc.codegen`), so every temporary the body ma
 is a fresh array of that shape and dtype. A temporary that no later line uses lends
 its memory to the gate that consumes it (``f = np.multiply(q, z, out=q)``,
 ``dx += dx_3``), and a temporary that died earlier lends its memory to the next gate
-that would allocate (``dw1 = np.multiply(ddot, x1, out=dot_2)``). That saves the
+that would allocate (``sub_1 = np.subtract(1.0, f, out=mul_2)``). That saves the
 allocation, the page faults of a new array and, with fewer arrays alive, memory.
 """
 
