@@ -7,6 +7,14 @@ contributions of all of u's consumers (gradients add at branches). Everything is
 built with the same ops as the forward graph, into one graph, so a gradient can be
 evaluated, drawn, lowered and differentiated again by the same code.
 
+Tensor programs: a row with vector-Jacobian products (``@``, ``sum``, ``softmax``...)
+gives each argument's contribution directly from the upstream gradient
+(``dA = dC @ Bᵀ``), and no local gradient is kept for it (the diagram shows the
+rule); an elementwise row keeps upstream × local, summed over the axes its argument
+was broadcast along (``db = sum(dscores, axis=0)``), so every upstream gradient has
+its node's shape. For an array-valued output the seed is an array of ones (the
+gradient of ``sum(f)``).
+
 The walk is one loop over the reversed topological order; each gate adds a constant
 number of nodes per argument, so the gradient graph is built in linear time.
 Whole-function SymPy expressions come from :func:`to_sympy`, only on request.
@@ -22,6 +30,7 @@ from typing import Any
 import networkx as nx
 import sympy as sp
 
+from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
 from .errors import GraphcError
 from .graph import Builder, Graph, gc_paused
 from .ops import OPS, SYMPY
@@ -120,8 +129,15 @@ class _GraphAlgebra:
             return value.id
         return self.b.const(sp.Rational(value))
 
-    def apply(self, opname: str, *args: Any) -> _Handle:
-        return _Handle(self, self.b.gate(opname, [self.node(a) for a in args]))
+    def apply(self, opname: str, *args: Any, **attrs: Any) -> _Handle:
+        nodes = [self.node(a) for a in args]
+        return _Handle(self, self.b.gate(opname, nodes, None, tuple(attrs.items())))
+
+    def ndim(self, value: Any) -> int:
+        return len(self.b.shape(self.node(value)))
+
+    def shape(self, value: Any) -> tuple[Any, ...]:
+        return self.b.shape(self.node(value))
 
     def is_const(self, value: Any, const: Any) -> bool:
         return self.b.const_value(self.node(value)) == const
@@ -129,7 +145,7 @@ class _GraphAlgebra:
     def __getattr__(self, opname: str) -> Any:
         if opname not in OPS:
             raise AttributeError(opname)
-        return lambda *args: self.apply(opname, *args)
+        return lambda *args, **attrs: self.apply(opname, *args, **attrs)
 
 
 def _needed(graph: Graph, wrt: Iterable[str]) -> set[str]:
@@ -156,7 +172,11 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
     >>> bw.grads["x"], bw.grads["z"]     # ∂f/∂x is the input z; ∂f/∂z is the gate q
     ('z', 'add#2')
     """
-    wrt = tuple(graph.inputs if wrt is None else wrt)
+    wrt = tuple(graph.differentiable if wrt is None else wrt)
+    for name in wrt:
+        if name in graph.labels:
+            raise GraphcError(f"'{name}' holds integer labels: it has no gradient")
+    tensor = graph.tensor
     b = Builder.extending(graph)
     b.role = "backward"
     F = _GraphAlgebra(b)
@@ -171,6 +191,8 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
             continue
         if v == graph.output:
             up = b.const(1)
+            if tensor and b.shape(v) != ():
+                up = b.gate("expand", (up, v))  # ∂sum(f)/∂f: ones of f's shape
         else:
             parts = pending.pop(v)[::-1]  # consumers in forward order
             up = parts[0]
@@ -184,12 +206,21 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
         row = OPS[data["op"]]
         args = data["args"]
         handles = [F.handle(a) for a in args]
+        attrs = row.attr_dict(data.get("attrs", ()))
         for i, a in enumerate(args):
             if a not in need:
                 continue
-            loc = F.node(row.partials[i](F, F.handle(v), *handles))
-            local[(v, i)] = loc
-            contrib = b.gate("mul", (up, loc))
+            if row.vjps is not None:
+                rule = row.vjps[i]
+                if rule is None:  # integer labels
+                    continue
+                contrib = F.node(rule(F, F.handle(up), F.handle(v), *handles, **attrs))
+            else:
+                loc = F.node(row.partials[i](F, F.handle(v), *handles))
+                local[(v, i)] = loc
+                contrib = b.gate("mul", (up, loc))
+                if tensor:
+                    contrib = _unbroadcast(b, contrib, b.shape(a))
             contributions[(v, i)] = contrib
             pending.setdefault(a, []).append(contrib)
     full = Graph(b.g, graph.output, graph.inputs, graph.text)
@@ -202,6 +233,21 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
         MappingProxyType(contributions),
         MappingProxyType(grads),
     )
+
+
+def _unbroadcast(b: Builder, node: str, shape: tuple[Any, ...]) -> str:
+    """``node`` summed over the axes along which ``shape`` was broadcast to its shape."""
+    full = b.shape(node)
+    if full == shape:
+        return node
+    lead, kept = S.sum_axes(full, shape)
+    if lead:
+        axis = lead[0] if len(lead) == 1 else lead
+        node = b.gate("sum", (node,), None, (("axis", axis),))
+    if kept:
+        axis = kept[0] if len(kept) == 1 else kept
+        node = b.gate("sum", (node,), None, (("axis", axis), ("keepdims", True)))
+    return node
 
 
 def _name_gradient(b: Builder, up: str, v: str, data: Mapping[str, Any]) -> None:

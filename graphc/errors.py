@@ -16,6 +16,7 @@ __all__ = [
     "GraphcWarning",
     "InputError",
     "ParseError",
+    "ShapeError",
     "did_you_mean",
 ]
 
@@ -58,6 +59,22 @@ class ParseError(GraphcError, SyntaxError):
 
     def __str__(self) -> str:
         return self._format()
+
+
+class ShapeError(InputError):
+    """Shapes that do not fit a gate: its name, position (with a caret) and the shapes.
+
+    Raised when the graph is built, where declarations decide the shapes, and when
+    values are given otherwise.
+    """
+
+    def __init__(self, message: str, line: int = 0, column: int = 0, source_line: str = "") -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        text = ParseError(message, line, column, source_line)._format() if line else message
+        super().__init__(text)
 
 
 class GraphcWarning(UserWarning):

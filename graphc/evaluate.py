@@ -6,6 +6,12 @@ arrays that broadcast together. For an array-valued output f, gradients are thos
 of ``sum(f)`` (as ``jax.grad`` of a sum, or PyTorch's ``backward(ones)``), and each
 gradient is summed over broadcast axes to its node's shape.
 
+Tensor programs: each input keeps its own shape (integer labels stay integers);
+declared shapes are checked and their symbols bound (``N`` must be one number in
+``X: (N, D)`` and ``y: (N,) int``); an undeclared input given an array takes that
+array's shape (:meth:`~graphc.graph.Graph.with_shapes`). Every upstream gradient has its
+node's shape.
+
 A gate that leaves its domain at the point (log of a negative, division by zero,
 overflow) gives NaN or inf and a :class:`~graphc.errors.DomainWarning` naming the gate
 and its position in the text; evaluation never stops for it.
@@ -20,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
 from .autodiff import Backward
-from .errors import DomainWarning, InputError
+from .errors import DomainWarning, InputError, ShapeError
 from .graph import Graph, gc_paused
 from .ops import OPS, numpy_callable
 
@@ -133,7 +140,54 @@ def sum_to_shape(g: Any, full: tuple[int, ...], shape: tuple[int, ...]) -> Any:
 _RAISE = {"divide": "raise", "invalid": "raise", "over": "raise", "under": "ignore"}
 
 
-def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any]) -> Any:
+def tensor_point(
+    graph: Graph, values: Mapping[str, Any]
+) -> tuple[Graph, dict[str, Any], dict[str, int]]:
+    """Validate ``values`` for a tensor program: the graph specialised to the shapes of
+    undeclared inputs, the values as arrays, and the dims the declarations' symbols take."""
+    for k in values:
+        graph.check_input(k)
+    missing = [k for k in graph.inputs if k not in values]
+    if missing:
+        raise InputError(
+            f"missing value for input{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        )
+    labels = set(graph.labels)
+    point: dict[str, Any] = {}
+    for k in graph.inputs:
+        if k in labels:
+            a = np.asarray(values[k])
+            if a.dtype.kind not in "iub":
+                raise InputError(f"input '{k}' holds integer labels; got dtype {a.dtype}")
+            point[k] = a.astype(np.intp, copy=False)
+        else:
+            point[k] = _as_value(k, values[k])
+    declared = graph.declared or {}
+    shapes = {k: tuple(np.shape(v)) for k, v in point.items()}
+    try:
+        dims = S.bind({k: declared[k][0] for k in declared}, shapes)
+    except S.ShapeMismatch as e:
+        raise ShapeError(str(e)) from None
+    undeclared = {k: shapes[k] for k in graph.inputs if k not in declared and shapes[k] != ()}
+    if undeclared:
+        graph = graph.with_shapes(undeclared)
+    return graph, point, dims
+
+
+def bind_attrs(attrs: Any, dims: Mapping[str, int]) -> dict[str, Any]:
+    """A gate's attributes with dim symbols replaced by their numbers."""
+    out = {}
+    for k, v in attrs:
+        if isinstance(v, tuple):
+            v = tuple(dims.get(d, d) if isinstance(d, str) else d for d in v)
+        elif isinstance(v, str):
+            v = dims.get(v, v)
+        out[k] = v
+    return out
+
+
+def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any],
+             attrs: Mapping[str, Any] | None = None) -> Any:  # fmt: skip
     """Apply the node's op; called with floating-point errors raising (underflow ignored).
 
     Gates of constants only get Python floats: they compute in float64 through NumPy
@@ -144,11 +198,12 @@ def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any]) 
     scalar = all(type(a) is float for a in args)
     if scalar:
         args = [np.float64(a) for a in args]
+    kw = attrs or {}
     try:
-        out = fn(*args)
+        out = fn(*args, **kw)
     except FloatingPointError as e:
         with np.errstate(all="ignore"):
-            out = fn(*args)
+            out = fn(*args, **kw)
         warnings.warn(DomainWarning(f"{_where(graph, node, data)}: {e}"), stacklevel=4)
     return float(out) if scalar else out
 
@@ -179,6 +234,8 @@ def evaluate(
     >>> float(ev["q"].upstream)
     -4.0
     """
+    if graph.tensor:
+        return _evaluate_tensor(graph, values, backward)
     point = check_point(graph, values)
     bw = graph.backward if backward is None else backward
     g = bw.graph.nx
@@ -215,6 +272,52 @@ def evaluate(
         grad = sum_to_shape(vals[bw.grads[name]], full, np.shape(point[name]))
         dtype = point[name].dtype
         grads[name] = _plain(np.asarray(grad, dtype=dtype)) if np.ndim(grad) else dtype.type(grad)
+    return Evaluation(graph, point, _plain(vals[graph.output]), grads, nodes)
+
+
+def _evaluate_tensor(
+    graph: Graph, values: Mapping[str, Any], backward: Backward | None
+) -> Evaluation:
+    specialised, point, dims = tensor_point(graph, values)
+    if specialised is not graph:
+        graph, backward = specialised, None
+    bw = graph.backward if backward is None else backward
+    vals: dict[str, Any] = {}
+    with np.errstate(**_RAISE):
+        for node, data in bw.graph.nx.nodes(data=True):
+            op = data["op"]
+            if op == "input":
+                vals[node] = point[node]
+            elif op == "const":
+                vals[node] = float(data["value"])
+            else:
+                args = [vals[a] for a in data["args"]]
+                attrs = bind_attrs(data.get("attrs", ()), dims)
+                vals[node] = _compute(bw.graph, node, data, args, attrs)
+
+    def at(node: str, like: str) -> Any:
+        v = vals[node]
+        shape = np.shape(vals[like])
+        return v if np.shape(v) == shape else np.broadcast_to(v, shape)
+
+    nodes: dict[str, NodeEval] = {}
+    for node, data in graph.nx.nodes(data=True):
+        args = data["args"]
+        nodes[node] = NodeEval(
+            node,
+            _plain(vals[node]),
+            at(bw.upstream[node], node) if node in bw.upstream else None,
+            tuple(
+                _plain(vals[bw.local[(node, i)]]) if (node, i) in bw.local else None
+                for i in range(len(args))
+            ),
+            tuple((edge, at(c, node)) for edge, c in bw.branches(node)),
+        )
+    grads = {}
+    for name in bw.wrt:
+        like = point[name]
+        grad = np.array(np.broadcast_to(vals[bw.grads[name]], like.shape), dtype=like.dtype)
+        grads[name] = _plain(grad)
     return Evaluation(graph, point, _plain(vals[graph.output]), grads, nodes)
 
 

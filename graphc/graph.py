@@ -12,6 +12,17 @@ creation order. ``#`` cannot occur in a name, so ids never collide. Node data:
 ``value``  constants only: the exact value (a SymPy Rational)
 ``role``   ``"forward"``, or ``"backward"`` for nodes of a gradient
 ``grad_of`` backward nodes holding ∂f/∂v: the forward node v
+``attrs``  gates of ops with attributes: ``((name, value), ...)`` (``(("axis", 1),)``)
+``shape``  tensor programs only: the node's shape, dims ints or symbols (``("N", 10)``)
+``dtype``  tensor programs' inputs: ``"float"``, or ``"int"`` for integer labels
+
+Tensor programs (a declaration such as ``W: (K, D)``, or a tensor op such as ``@`` or
+``sum``) carry a shape on every node, inferred gate by gate from the op table's shape
+rules as the graph is built; a gate whose arguments do not fit raises
+:class:`~graphc.errors.ShapeError` at its position. An undeclared input of a tensor
+program is a scalar unless values or ``shapes=`` say otherwise
+(:meth:`Graph.with_shapes`). Programs with neither stay scalar programs: their inputs
+broadcast together at evaluation, as before.
 
 Edges run from argument to gate; parallel edges are keyed by argument position, so
 ``x*x`` is two edges ``x -> mul#0`` with keys 0 and 1 (its gradient is 2x).
@@ -37,8 +48,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import networkx as nx
 import sympy as sp
 
-from .errors import GraphcError, InputError, did_you_mean
+from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
+from .errors import GraphcError, InputError, ShapeError, did_you_mean
 from .ops import OPS
+from .ops import REQUIRED as REQ
 from .parse import Call, Num, Program, Var, parse_program
 
 if TYPE_CHECKING:
@@ -81,9 +94,18 @@ class Builder:
     this way. User text is built with ``share=False``: the graph is what was written.
     """
 
-    def __init__(self, share: bool = False, nxgraph: nx.MultiDiGraph | None = None) -> None:
+    def __init__(
+        self,
+        share: bool = False,
+        nxgraph: nx.MultiDiGraph | None = None,
+        shapes: Mapping[str, tuple[S.Shape, str]] | None = None,
+        text: str | None = None,
+    ) -> None:
         self.g = nx.MultiDiGraph() if nxgraph is None else nxgraph
         self.share = share
+        #: tensor mode: each input's (shape, dtype); ``None`` for a scalar program
+        self.shapes = shapes
+        self.text = text
         self.role = "forward"
         self._count = 1 + max(
             (int(n.rsplit("#", 1)[1]) for n in self.g if "#" in n), default=len(self.g) - 1
@@ -97,11 +119,52 @@ class Builder:
     @classmethod
     def extending(cls, graph: Graph) -> Builder:
         """A sharing builder that starts from a copy of ``graph``'s nodes."""
-        return cls(share=True, nxgraph=_copy(graph.nx))
+        return cls(share=True, nxgraph=_copy(graph.nx), shapes=graph.declared, text=graph.text)
 
     @staticmethod
     def _key(op: str, args: tuple[str, ...], value: Any) -> tuple[Any, ...]:
         return (op, args, value) if op == "const" else (op, args)
+
+    def shape(self, node: str) -> S.Shape:
+        """The shape of ``node`` (tensor mode)."""
+        return self.g._node[node]["shape"]
+
+    def _shape_error(self, message: str, pos: Any) -> ShapeError:
+        if pos and self.text is not None:
+            lines = self.text.split("\n")
+            line = lines[pos[0] - 1] if 0 < pos[0] <= len(lines) else ""
+            return ShapeError(message, pos[0], pos[1], line)
+        return ShapeError(message)
+
+    def _infer(self, opname: str, args: tuple[str, ...], attrs: tuple[Any, ...], pos: Any) -> Any:
+        """The shape of gate ``opname(*args)``; checks labels and shapes at ``pos``."""
+        row = OPS[opname]
+        nodes = self.g._node
+        what = row.function or row.symbol
+        for i, a in enumerate(args):
+            is_int = nodes[a].get("dtype") == "int"
+            if i in row.labels and not is_int:
+                raise self._shape_error(
+                    f"{what}: argument {i + 1} must be integer labels (declare it: y: (N,) int)",
+                    pos,
+                )
+            if is_int and i not in row.labels:
+                raise self._shape_error(
+                    f"{what}: '{a}' holds integer labels, not numbers"
+                    " (pick(s, y) and one_hot(y, C) read labels)",
+                    pos,
+                )
+        arg_shapes = [nodes[a]["shape"] for a in args]
+        try:
+            if row.shape is None:
+                return S.broadcast(*arg_shapes)
+            return row.shape(arg_shapes, **dict(attrs))
+        except S.ShapeMismatch as e:
+            shown = ", ".join(
+                f"{nodes[a]['name'] or (a if nodes[a]['op'] == 'input' else what)} {S.fmt(sh)}"
+                for a, sh in zip(args, arg_shapes, strict=True)
+            )
+            raise self._shape_error(f"{what} gate: {e} (arguments: {shown})", pos) from None
 
     def _add(self, node: str, **data: Any) -> str:
         """Add a new node and its argument edges (key and ``index`` = argument position).
@@ -139,7 +202,12 @@ class Builder:
         """The input node called ``name`` (created on first use)."""
         if name not in self.g:
             self._count += 1
-            self._add(name, op="input", label=name, args=(), pos=pos)
+            if self.shapes is None:
+                self._add(name, op="input", label=name, args=(), pos=pos)
+            else:
+                shape, dtype = self.shapes.get(name, ((), "float"))
+                self._add(name, op="input", label=name, args=(), pos=pos, shape=shape,
+                          dtype=dtype)  # fmt: skip
         return name
 
     def const(self, value: sp.Rational | int, text: str | None = None, pos: Any = None) -> str:
@@ -152,6 +220,8 @@ class Builder:
         node = self._add(
             self._new_id("const"), op="const", label=label, args=(), value=value, pos=pos
         )
+        if self.shapes is not None:
+            self.g._node[node]["shape"] = ()
         if self.share:
             self._cons[key] = node
         return node
@@ -160,27 +230,46 @@ class Builder:
         data = self.g.nodes[node]
         return data["value"] if data["op"] == "const" else None
 
-    def gate(self, opname: str, args: Iterable[str], pos: Any = None) -> str:
+    def gate(
+        self, opname: str, args: Iterable[str], pos: Any = None, attrs: Iterable[Any] = ()
+    ) -> str:
         """A gate ``opname(*args)``; simplified and shared when the builder shares."""
         args = tuple(args)
         row = OPS[opname]
+        if attrs:  # one spelling per gate: defaults dropped, names sorted
+            defaults = dict(row.attrs)
+            attrs = tuple(sorted((k, v) for k, v in attrs if defaults.get(k, REQ) != v))
+        else:
+            attrs = ()
         if len(args) != row.arity:
             raise GraphcError(f"op {opname} takes {row.arity} arguments, got {len(args)}")
+        if self.shapes is not None:
+            shape = self._infer(opname, args, attrs, pos)
+            extra: dict[str, Any] = {"shape": shape}
+            if attrs:
+                extra["attrs"] = attrs
+            if self.share and not row.tensor:
+                folded = self._simplified(row, args, pos)
+                # a rewrite that would change the shape (x*0 -> 0) is not taken
+                if folded is not None and self.g._node[folded]["shape"] == shape:
+                    return folded
+            if self.share:
+                key = (opname, args, attrs)
+                hit = self._cons.get(key)
+                if hit is not None:
+                    return hit
+            node = self._add(
+                self._new_id(opname), op=opname, label=row.symbol, args=args, pos=pos, **extra
+            )
+            if self.share:
+                self._cons[key] = node
+            return node
+        if attrs:
+            raise GraphcError(f"op {opname}: attributes need a tensor program")
         if self.share:
-            nodes = self.g._node
-            consts = tuple([nodes[a].get("value") for a in args])  # only constants have one
-            if any(c is not None for c in consts):  # rules fire only with a constant
-                if all(c is not None for c in consts):
-                    folded = sp.sympify(row.sympy(*consts))
-                    if folded.is_Rational:
-                        return self.const(folded)
-                rewrite = row.simplify(consts)
-                if rewrite is not None:
-                    if rewrite[0] == "arg":
-                        return args[rewrite[1]]
-                    if rewrite[0] == "const":
-                        return self.const(rewrite[1])
-                    return self.gate(rewrite[1], (args[i] for i in rewrite[2]), pos)
+            folded = self._simplified(row, args, pos)
+            if folded is not None:
+                return folded
             key = self._key(opname, args, None)
             hit = self._cons.get(key)
             if hit is not None:
@@ -189,6 +278,24 @@ class Builder:
             self._cons[key] = node
             return node
         return self._add(self._new_id(opname), op=opname, label=row.symbol, args=args, pos=pos)
+
+    def _simplified(self, row: Any, args: tuple[str, ...], pos: Any) -> str | None:
+        """The node a gate of constants folds to, or a simplify rule rewrites it to."""
+        nodes = self.g._node
+        consts = tuple([nodes[a].get("value") for a in args])  # only constants have one
+        if any(c is not None for c in consts):  # rules fire only with a constant
+            if all(c is not None for c in consts):
+                folded = sp.sympify(row.sympy(*consts))
+                if folded.is_Rational:
+                    return self.const(folded)
+            rewrite = row.simplify(consts)
+            if rewrite is not None:
+                if rewrite[0] == "arg":
+                    return args[rewrite[1]]
+                if rewrite[0] == "const":
+                    return self.const(rewrite[1])
+                return self.gate(rewrite[1], (args[i] for i in rewrite[2]), pos)
+        return None
 
     def bind(self, node: str, name: str) -> None:
         """Record that the program named ``node`` ``name`` (the first name a gate gets wins)."""
@@ -201,7 +308,7 @@ class Builder:
         inputs = tuple(inputs)
         keep = nx.ancestors(self.g, output) | {output} | set(inputs)
         g = self.g if len(keep) == len(self.g) else _copy(self.g, keep)
-        return Graph(g, output, inputs, text)
+        return Graph(g, output, inputs, text, self.shapes)
 
 
 def _copy(g: nx.MultiDiGraph, keep: set[str] | None = None) -> nx.MultiDiGraph:
@@ -235,8 +342,16 @@ def _number_text(value: sp.Rational) -> str:
 
 @gc_paused
 def build(program: Program) -> Graph:
-    """Turn a parsed program into a :class:`Graph` (rebinding: later uses see the new binding)."""
-    b = Builder()
+    """Turn a parsed program into a :class:`Graph` (rebinding: later uses see the new binding).
+
+    A program with declarations or tensor ops is a tensor program: its declared inputs
+    come first, in declaration order, and every node gets a shape.
+    """
+    declared = {d.name: (d.shape, d.dtype) for d in program.declarations}
+    tensor = bool(declared) or _uses_tensor_ops(program)
+    b = Builder(shapes=declared if tensor else None, text=program.text)
+    for d in program.declarations:
+        b.input(d.name, d.pos)
     env: dict[str, str] = {}
     node = ""
     for st in program.statements:
@@ -261,11 +376,23 @@ def _build_expr(b: Builder, root: Any, env: Mapping[str, str]) -> str:
         elif isinstance(expr, Var):
             done[id(expr)] = env[expr.name] if expr.name in env else b.input(expr.name, expr.pos)
         elif isinstance(expr, Call) and ready:
-            done[id(expr)] = b.gate(expr.op, (done.pop(id(a)) for a in expr.args), expr.pos)
+            args = [done.pop(id(a)) for a in expr.args]
+            done[id(expr)] = b.gate(expr.op, args, expr.pos, expr.attrs)
         else:
             stack.append((expr, True))
             stack.extend((a, False) for a in reversed(expr.args))
     return done[id(root)]
+
+
+def _uses_tensor_ops(program: Program) -> bool:
+    stack: list[Any] = [st.expr for st in program.statements]
+    while stack:
+        expr = stack.pop()
+        if isinstance(expr, Call):
+            if OPS[expr.op].tensor:
+                return True
+            stack.extend(expr.args)
+    return False
 
 
 @gc_paused
@@ -290,17 +417,72 @@ class Graph:
     Attributes:
         nx: the ``networkx.MultiDiGraph`` itself (treat it as read-only).
         output: id of the output node.
-        inputs: input names, in order of first appearance.
+        inputs: input names: declared ones in declaration order, then the others in
+            order of first appearance.
         text: the program text it was parsed from, if any.
+        declared: tensor programs: ``{input: (shape, dtype)}`` for the inputs whose
+            shape was declared or given; ``None`` for a scalar program.
     """
 
     def __init__(
-        self, g: nx.MultiDiGraph, output: str, inputs: tuple[str, ...], text: str | None = None
+        self,
+        g: nx.MultiDiGraph,
+        output: str,
+        inputs: tuple[str, ...],
+        text: str | None = None,
+        declared: Mapping[str, tuple[S.Shape, str]] | None = None,
     ) -> None:
         self.nx = g
         self.output = output
         self.inputs = inputs
         self.text = text
+        self.declared = declared
+
+    @property
+    def tensor(self) -> bool:
+        """Whether this is a tensor program (every node has a shape)."""
+        return self.declared is not None
+
+    def shape(self, key: str) -> S.Shape:
+        """The shape of a node, input or bound name of a tensor program (``()``: scalar)."""
+        data = self.nx.nodes[self.node(key)]
+        return data.get("shape", ())
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Inputs that hold integer labels (``y: (N,) int``): never differentiated."""
+        nodes = self.nx.nodes
+        return tuple(n for n in self.inputs if nodes[n].get("dtype") == "int")
+
+    @property
+    def differentiable(self) -> tuple[str, ...]:
+        """Inputs that gradients are taken for by default (all but integer labels)."""
+        labels = self.labels
+        return tuple(n for n in self.inputs if n not in labels)
+
+    def with_shapes(self, shapes: Mapping[str, Any]) -> Graph:
+        """This tensor program with the given inputs' shapes (``{"x": (3,)}``); shapes
+        are inferred again, so a mismatch raises :class:`ShapeError` at its gate."""
+        declared = dict(self.declared or {})
+        for name, shape in shapes.items():
+            self.check_input(name)
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            dtype = declared.get(name, ((), "float"))[1]
+            declared[name] = (shape, dtype)
+        b = Builder(shapes=declared, text=self.text)
+        new: dict[str, str] = {}
+        for node, data in self.nx.nodes(data=True):
+            op = data["op"]
+            if op == "input":
+                new[node] = b.input(node, data["pos"])
+            elif op == "const":
+                new[node] = b.const(data["value"], data["label"], data["pos"])
+            else:
+                args = [new[a] for a in data["args"]]
+                new[node] = b.gate(op, args, data["pos"], data.get("attrs", ()))
+            if data["name"]:
+                b.bind(new[node], data["name"])
+        return b.finish(new[self.output], self.inputs, self.text)
 
     # -- structure ------------------------------------------------------------------
     def __len__(self) -> int:

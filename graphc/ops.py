@@ -19,13 +19,17 @@ op with shapes (matmul, reductions) adds a row with its own rules.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import sympy as sp
+
+from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
+from .errors import GraphcError
+from .shapes import Shape
 
 __all__ = ["BINARY", "FUNCTIONS", "HELPERS", "OPS", "SYMPY", "Op", "numpy_callable", "op"]
 
@@ -87,6 +91,104 @@ class softplus(sp.Function):  # noqa: N801
         return self.args[0].is_real
 
 
+# --- Helpers of the tensor ops --------------------------------------------------------
+# Each is the cs231n assignments' vectorised code for one layer, stable by construction
+# (scores shifted by their maximum before exp).
+
+_TENSOR_SOURCE = '''
+def _logsumexp(s, axis=None, keepdims=False):
+    """log(sum(exp(s))) over axis, from s - max(s): no overflow for large scores."""
+    m = np.max(s, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(under="ignore", divide="ignore"):
+        out = np.log(np.sum(np.exp(s - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _softmax(s, axis=-1):
+    """exp(s) / sum(exp(s)) over axis, from s - max(s): no overflow for large scores."""
+    m = np.max(s, axis=axis, keepdims=True)
+    with np.errstate(under="ignore"):
+        e = np.exp(s - np.where(np.isfinite(m), m, 0.0))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(s, axis=-1):
+    """s - logsumexp(s) over axis, from s - max(s): no overflow for large scores."""
+    m = np.max(s, axis=axis, keepdims=True)
+    t = s - np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(under="ignore", divide="ignore"):
+        return t - np.log(np.sum(np.exp(t), axis=axis, keepdims=True))
+
+
+def _pick(s, y, keepdims=False):
+    """s[i, y[i]] for every row i: the score each integer label picks."""
+    out = np.take_along_axis(s, np.expand_dims(y, -1), axis=-1)
+    return out if keepdims else out[..., 0]
+
+
+def _unpick(g, s, y, keepdims=False):
+    """Gradient of _pick: g at each row's labelled entry, zeros elsewhere."""
+    out = np.zeros(np.shape(s), dtype=np.result_type(g, s))
+    g = g if keepdims else np.expand_dims(g, -1)
+    np.put_along_axis(out, np.expand_dims(y, -1), g, axis=-1)
+    return out
+
+
+def _one_hot(y, depth):
+    """Rows of zeros with a 1 at each integer label."""
+    return (np.expand_dims(y, -1) == np.arange(depth)).astype(np.float64)
+
+
+def _expand(g, like, axis=None, keepdims=False, mean=False):
+    """Gradient of a sum (or mean) of like over axis: g spread back over those axes."""
+    shape = np.shape(like)
+    axes = tuple(range(len(shape))) if axis is None else tuple(
+        a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,)))
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axes)
+    if mean:
+        g = g / np.prod([shape[a] for a in axes])
+    return np.broadcast_to(g, shape)
+
+
+def _max_mask(x, m, axis=None, keepdims=False):
+    """1/k where x equals its slice's maximum m (k ties share the gradient), else 0."""
+    if axis is not None and not keepdims:
+        m = np.expand_dims(m, axis)
+    hit = (x == m).astype(np.result_type(x, 0.5))
+    return hit / np.sum(hit, axis=axis, keepdims=True)
+
+
+def _softmax_ce(s, y):
+    """Mean over rows of -log softmax(s)[y]: the softmax classifier's loss."""
+    return np.mean(_logsumexp(s, axis=-1) - _pick(s, y))
+
+
+def _softmax_ce_grad(s, y, g):
+    """Gradient of _softmax_ce times g: (softmax(s) - one_hot(y)) * g / N."""
+    p = _softmax(s, axis=-1)
+    if p.ndim == 1:
+        p[y] -= 1.0
+        return p * g
+    p[np.arange(p.shape[0]), y] -= 1.0
+    p *= g / p.shape[0]
+    return p
+'''
+
+
+def _split_helpers(source: str) -> dict[str, str]:
+    """``{name: source}`` of each top-level ``def`` in ``source``."""
+    out: dict[str, str] = {}
+    for chunk in source.strip("\n").split("\n\n\n"):
+        name = chunk.partition("def ")[2].partition("(")[0]
+        out[name] = chunk + "\n"
+    return out
+
+
+_TENSOR_HELPERS = _split_helpers(_TENSOR_SOURCE)
+
+
 # --- Helpers that generated code carries with it --------------------------------------
 
 #: Source of the small functions that lowerings call, per target. Generated modules
@@ -112,6 +214,7 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                     '    with np.errstate(under="ignore"):\n'
                     "        return np.logaddexp(a, b, out=out)\n"
                 ),
+                **_TENSOR_HELPERS,
             }
         ),
         "math": MappingProxyType(
@@ -153,6 +256,17 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
 )
 
 Rule = Callable[..., Any]
+#: An attribute that has no default: the user must give it (``one_hot(y, C)``).
+REQUIRED = "<required>"
+_NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
+
+
+def _attr_text(value: Any) -> str:
+    """An attribute as generated code writes it: numbers, booleans, None, dim names."""
+    if isinstance(value, tuple):
+        inner = ", ".join(_attr_text(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return value if isinstance(value, str) else repr(value)
 
 
 @dataclass(frozen=True)
@@ -204,11 +318,50 @@ class Op:
     commutative: bool = False
     domain: tuple[tuple[float, float], ...] = ()
     folded: tuple[str, ...] = ()
+    attrs: tuple[tuple[str, Any], ...] = ()
+    shape: Callable[..., Shape] | None = None
+    vjps: tuple[Rule | None, ...] | None = None
+    tensor: bool = False
+    labels: tuple[int, ...] = ()
+    positional: int = 0
 
     def helpers(self, target: str) -> tuple[str, ...]:
-        """Names of the helper functions this op's lowering calls on ``target``."""
+        """Names of the helper functions this op's lowering calls on ``target``,
+        with the helpers those call."""
+        text = self.numpy if target == "numpy" else self.math
+        found: list[str] = []
+        while True:
+            new = [h for h in HELPERS[target] if h + "(" in text and h not in found]
+            if not new:
+                return tuple(h for h in HELPERS[target] if h in found)
+            found += new
+            text = "".join(HELPERS[target][h] for h in new)
+
+    def lower(self, target: str, args: Sequence[str], attrs: Mapping[str, Any] = _NO_ATTRS) -> str:
+        """The lowering on ``target`` of this op applied to argument texts ``args``.
+
+        Attributes that differ from their defaults are written as keyword arguments
+        (``np.sum(x, axis=0)``); an op's first ``positional`` attributes go in by name
+        (``_one_hot(y, 10)``).
+        """
         template = self.numpy if target == "numpy" else self.math
-        return tuple(h for h in HELPERS[target] if h + "(" in template)
+        if not self.attrs:
+            return template.format(*args)
+        given = dict(self.attrs)
+        given.update(attrs)
+        named = {k: _attr_text(v) for k, v in given.items()}
+        kw = "".join(
+            f", {k}={named[k]}"
+            for k, default in self.attrs[self.positional :]
+            if given[k] != default
+        )
+        return template.format(*args, kw=kw, **named)
+
+    def attr_dict(self, attrs: Iterable[tuple[str, Any]] = ()) -> dict[str, Any]:
+        """Every attribute of the op: the given ones, the defaults for the rest."""
+        out = dict(self.attrs)
+        out.update(attrs)
+        return out
 
 
 class _SympyAlgebra:
@@ -366,12 +519,242 @@ _ROWS = (
 )  # fmt: skip
 
 
+# --- Tensor ops ---------------------------------------------------------------------
+# Each row states its shape rule and, per argument, its vector-Jacobian product
+# ``vjp(F, g, out, *args, **attrs)``: the contribution of the upstream gradient ``g``
+# to ∂f/∂argument (``None``: labels, not differentiated). Elementwise rows above need
+# no VJP: theirs is upstream × local, summed back over broadcast axes.
+
+_AXIS = (("axis", None), ("keepdims", False))
+
+
+def _obj(a: Any) -> Any:
+    return np.asarray(a, dtype=object) if isinstance(a, np.ndarray) else a
+
+
+def _obj_reduce(a: Any, axis: Any, keepdims: bool, fn: Callable[..., Any]) -> Any:
+    """Reduce an object array of SymPy expressions with ``fn(*entries)``."""
+    a = np.asarray(a, dtype=object)
+    axes = S.norm_axes(axis, a.ndim)
+    rest = [i for i in range(a.ndim) if i not in axes]
+    moved = np.transpose(a, rest + list(axes))
+    flat = moved.reshape([a.shape[i] for i in rest] + [-1])
+    out = np.empty(flat.shape[:-1], dtype=object)
+    for idx in np.ndindex(out.shape):
+        out[idx] = fn(*flat[idx])
+    if keepdims:
+        out = out.reshape([1 if i in axes else n for i, n in enumerate(a.shape)])
+    return out[()] if out.ndim == 0 else out
+
+
+def _sym_sum(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return _obj_reduce(a, axis, keepdims, lambda *v: sp.Add(*v))
+
+
+def _sym_mean(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    n = math.prod(np.shape(a)[i] for i in S.norm_axes(axis, np.ndim(a)))
+    return _obj_reduce(a, axis, keepdims, lambda *v: sp.Add(*v) / n)
+
+
+def _sym_logsumexp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return _obj_reduce(a, axis, keepdims, lambda *v: sp.log(sp.Add(*(sp.exp(t) for t in v))))
+
+
+def _sym_softmax(a: Any, axis: Any = -1) -> Any:
+    e = np.vectorize(sp.exp, otypes=[object])(_obj(a))
+    return e / _sym_sum(e, axis, True)
+
+
+def _sym_log_softmax(a: Any, axis: Any = -1) -> Any:
+    return _obj(a) - _sym_logsumexp(a, axis, True)
+
+
+def _sym_pick(s: Any, y: Any, keepdims: bool = False) -> Any:
+    out = np.take_along_axis(_obj(s), np.expand_dims(np.asarray(y), -1), axis=-1)
+    out = out if keepdims else out[..., 0]
+    return out[()] if out.ndim == 0 else out
+
+
+def _sym_one_hot(y: Any, depth: int) -> Any:
+    return (np.expand_dims(np.asarray(y), -1) == np.arange(depth)).astype(int).astype(object)
+
+
+def _sym_outer(a: Any, b: Any) -> Any:
+    return np.multiply.outer(_obj(a), _obj(b))
+
+
+def _sym_matmul(a: Any, b: Any) -> Any:
+    out = _obj(a) @ _obj(b)
+    return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out
+
+
+def _no_closed_form(*args: Any, **attrs: Any) -> Any:
+    raise NotImplementedError("graphc writes this op only inside gradient code")
+
+
+def _matmul_da(F: Any, g: Any, o: Any, a: Any, b: Any) -> Any:
+    if F.ndim(b) == 1:  # (M,K)@(K,) -> (M,): da = outer(g, b); (K,)@(K,) -> (): g*b
+        return F.outer(g, b) if F.ndim(a) == 2 else g * b
+    return F.matmul(g, F.transpose(b))  # dA = dC @ Bᵀ
+
+
+def _matmul_db(F: Any, g: Any, o: Any, a: Any, b: Any) -> Any:
+    if F.ndim(a) == 1:  # (K,)@(K,N) -> (N,): db = outer(a, g)
+        return F.outer(a, g) if F.ndim(b) == 2 else g * a
+    return F.matmul(F.transpose(a), g)  # dB = Aᵀ @ dC
+
+
+def _shape_pick(sh: Sequence[Shape], keepdims: bool = False) -> Shape:
+    s, y = sh
+    if not s:
+        raise S.ShapeMismatch("pick needs scores with at least one dim, got a scalar")
+    if tuple(y) != tuple(s[:-1]):
+        raise S.ShapeMismatch(
+            f"labels of shape {S.fmt(y)} do not match scores of shape {S.fmt(s)}"
+            f" (labels need shape {S.fmt(s[:-1])}: one per row)"
+        )
+    return s[:-1] + ((1,) if keepdims else ())
+
+
+def _shape_outer(sh: Sequence[Shape]) -> Shape:
+    a, b = sh
+    if len(a) != 1 or len(b) != 1:
+        raise S.ShapeMismatch(f"outer takes two vectors, got {S.fmt(a)} and {S.fmt(b)}")
+    return (a[0], b[0])
+
+
+def _shape_transpose(sh: Sequence[Shape]) -> Shape:
+    if len(sh[0]) > 2:
+        raise S.ShapeMismatch(f"transpose takes vectors and matrices, got {S.fmt(sh[0])}")
+    return tuple(reversed(sh[0]))
+
+
+def _shape_reshape(sh: Sequence[Shape], shape: Any) -> Shape:
+    new = shape if isinstance(shape, tuple) else (shape,)
+    old = sh[0]
+    if all(isinstance(d, int) for d in old + new):
+        size = math.prod(old)
+        if new.count(-1) == 1:
+            rest = math.prod(d for d in new if d != -1)
+            if rest and size % rest == 0:
+                return tuple(size // rest if d == -1 else d for d in new)
+        elif math.prod(new) == size and all(d >= 0 for d in new):
+            return tuple(new)
+    elif -1 not in new and sorted(map(str, (d for d in old if d != 1))) == sorted(
+        map(str, (d for d in new if d != 1))
+    ):
+        return tuple(new)
+    raise S.ShapeMismatch(f"cannot reshape {S.fmt(old)} to {S.fmt(tuple(new))}")
+
+
+def _shape_one_hot(sh: Sequence[Shape], depth: Any) -> Shape:
+    if not (isinstance(depth, str) or (isinstance(depth, int) and depth > 0)):
+        raise S.ShapeMismatch(f"one_hot needs a positive number of classes, got {depth!r}")
+    return (*tuple(sh[0]), depth)
+
+
+def _reduce_rule(sh: Sequence[Shape], axis: Any = None, keepdims: bool = False) -> Shape:
+    return S.reduce(sh[0], axis, keepdims)
+
+
+def _same(k: int) -> Callable[..., Shape]:
+    return lambda sh, **attrs: tuple(sh[k])
+
+
+def _not_twice(F: Any, *args: Any, **attrs: Any) -> Any:
+    raise GraphcError(
+        "the fused softmax cross-entropy gradient has no derivative of its own; "
+        "differentiate the program (Graph.derivative) instead of compiled code"
+    )
+
+
+_TENSOR_ROWS = (
+    Op("matmul", 2, _sym_matmul, (), "{0} @ {1}", "", "@", r"{0} {1}", infix=2,
+       shape=lambda sh: S.matmul(*sh), vjps=(_matmul_da, _matmul_db), tensor=True),
+    Op("dot", 2, _sym_matmul, (), "np.dot({0}, {1})", "", "dot", r"{0} \cdot {1}",
+       function="dot", shape=lambda sh: S.matmul(*sh), vjps=(_matmul_da, _matmul_db),
+       tensor=True),
+    Op("outer", 2, _sym_outer, (), "np.outer({0}, {1})", "", "outer", r"{0} {1}^T",
+       function="outer", shape=_shape_outer,
+       vjps=(lambda F, g, o, a, b: F.matmul(g, b), lambda F, g, o, a, b: F.matmul(a, g)),
+       tensor=True),
+    Op("transpose", 1, lambda a: _obj(a).T, (), "{0}.T", "", "ᵀ", r"{0}^T",
+       function="transpose", shape=_shape_transpose,
+       vjps=(lambda F, g, o, a: F.transpose(g),), tensor=True),
+    Op("sum", 1, _sym_sum, (), "np.sum({0}{kw})", "", "Σ", r"\sum {0}", function="sum",
+       attrs=_AXIS, shape=_reduce_rule, tensor=True,
+       vjps=(lambda F, g, o, a, axis, keepdims: F.expand(g, a, axis=axis, keepdims=keepdims),)),
+    Op("mean", 1, _sym_mean, (), "np.mean({0}{kw})", "", "mean", r"\operatorname{{mean}} {0}",
+       function="mean", attrs=_AXIS, shape=_reduce_rule, tensor=True,
+       vjps=(lambda F, g, o, a, axis, keepdims:
+             F.expand(g, a, axis=axis, keepdims=keepdims, mean=True),)),
+    Op("amax", 1, lambda a, axis=None, keepdims=False: _obj_reduce(a, axis, keepdims, sp.Max),
+       (), "np.max({0}{kw})", "", "max", r"\max {0}", attrs=_AXIS, shape=_reduce_rule,
+       tensor=True,
+       vjps=(lambda F, g, o, a, axis, keepdims: F.expand(g, a, axis=axis, keepdims=keepdims)
+             * F.max_mask(a, o, axis=axis, keepdims=keepdims),)),
+    Op("amin", 1, lambda a, axis=None, keepdims=False: _obj_reduce(a, axis, keepdims, sp.Min),
+       (), "np.min({0}{kw})", "", "min", r"\min {0}", attrs=_AXIS, shape=_reduce_rule,
+       tensor=True,
+       vjps=(lambda F, g, o, a, axis, keepdims: F.expand(g, a, axis=axis, keepdims=keepdims)
+             * F.max_mask(a, o, axis=axis, keepdims=keepdims),)),
+    Op("logsumexp", 1, _sym_logsumexp, (), "_logsumexp({0}{kw})", "", "logsumexp",
+       r"\log \sum e^{{{0}}}", function="logsumexp", attrs=_AXIS, shape=_reduce_rule,
+       tensor=True,
+       vjps=(lambda F, g, o, a, axis, keepdims: F.softmax(a, axis=axis)
+             * F.expand(g, a, axis=axis, keepdims=keepdims),)),
+    Op("softmax", 1, _sym_softmax, (), "_softmax({0}{kw})", "", "softmax",
+       r"\operatorname{{softmax}}\left({0}\right)", function="softmax",
+       attrs=(("axis", -1),), shape=_same(0), tensor=True,
+       vjps=(lambda F, g, o, a, axis: o * (g - F.sum(g * o, axis=axis, keepdims=True)),)),
+    Op("log_softmax", 1, _sym_log_softmax, (), "_log_softmax({0}{kw})", "", "log softmax",
+       r"\log \operatorname{{softmax}}\left({0}\right)", function="log_softmax",
+       attrs=(("axis", -1),), shape=_same(0), tensor=True,
+       vjps=(lambda F, g, o, a, axis: g - F.exp(o) * F.sum(g, axis=axis, keepdims=True),)),
+    Op("pick", 2, _sym_pick, (), "_pick({0}, {1}{kw})", "", "pick", r"{0}_{{{1}}}",
+       function="pick", attrs=(("keepdims", False),), shape=_shape_pick, tensor=True,
+       labels=(1,),
+       vjps=(lambda F, g, o, s, y, keepdims: F.unpick(g, s, y, keepdims=keepdims), None)),
+    Op("one_hot", 1, _sym_one_hot, (), "_one_hot({0}, {depth})", "", "one-hot",
+       r"\operatorname{{onehot}}\left({0}\right)", function="one_hot",
+       attrs=(("depth", REQUIRED),), positional=1, shape=_shape_one_hot, tensor=True,
+       labels=(0,), vjps=(None,)),
+    Op("reshape", 1, lambda a, shape: np.reshape(_obj(a), shape), (),
+       "np.reshape({0}, {shape})", "", "reshape", r"{0}", function="reshape",
+       attrs=(("shape", REQUIRED),), positional=1, shape=_shape_reshape, tensor=True,
+       vjps=(lambda F, g, o, a, shape: F.reshape(g, shape=F.shape(a)),)),
+    # ops graphc writes in tensor gradients ---------------------------------------
+    Op("expand", 2, _no_closed_form, (), "_expand({0}, {1}{kw})", "", "expand",
+       r"{0}", attrs=(*_AXIS, ("mean", False)), shape=_same(1), tensor=True,
+       vjps=(lambda F, G, o, g, like, axis, keepdims, mean:
+             (F.mean if mean else F.sum)(G, axis=axis, keepdims=keepdims), None)),
+    Op("max_mask", 2, _no_closed_form, (), "_max_mask({0}, {1}{kw})", "", "argmax",
+       r"{0}", attrs=_AXIS, shape=_same(0), tensor=True, vjps=(None, None)),
+    Op("unpick", 3, _no_closed_form, (), "_unpick({0}, {1}, {2}{kw})", "", "unpick",
+       r"{0}", attrs=(("keepdims", False),), shape=_same(1), tensor=True, labels=(2,),
+       vjps=(lambda F, G, o, g, s, y, keepdims: F.pick(G, y, keepdims=keepdims), None, None)),
+    Op("softmax_ce", 2, lambda s, y: _sym_mean(_sym_logsumexp(s, -1) - _sym_pick(s, y)), (),
+       "_softmax_ce({0}, {1})", "", "softmax CE", r"\operatorname{{CE}}\left({0}\right)",
+       shape=lambda sh: S.reduce(_shape_pick(sh), None, False), tensor=True, labels=(1,),
+       vjps=(lambda F, g, o, s, y: F.softmax_ce_grad(s, y, g), None)),
+    Op("softmax_ce_grad", 3, _no_closed_form, (), "_softmax_ce_grad({0}, {1}, {2})", "",
+       "(softmax − onehot)/N", r"{0}", shape=_same(0), tensor=True, labels=(1,),
+       vjps=(_not_twice, None, _not_twice)),
+)  # fmt: skip
+
+#: Function names that mean a reduction when called with one argument
+#: (``max(x, axis=1)``) and the elementwise op with two (``max(x, 0)``).
+REDUCTIONS: Mapping[str, str] = MappingProxyType({"max": "amax", "min": "amin"})
+
+
 def _validate(rows: tuple[Op, ...]) -> Mapping[str, Op]:
     table: dict[str, Op] = {}
     for row in rows:
         if row.name in table:
             raise ValueError(f"op {row.name!r} defined twice")
-        if len(row.partials) != row.arity:
+        if row.vjps is not None and len(row.vjps) != row.arity:
+            raise ValueError(f"op {row.name!r}: {len(row.vjps)} VJPs for arity {row.arity}")
+        if row.vjps is None and len(row.partials) != row.arity:
             raise ValueError(f"op {row.name!r}: {len(row.partials)} partials for arity {row.arity}")
         if row.folded and len(row.folded) != row.arity:
             raise ValueError(f"op {row.name!r}: folded labels do not match arity")
@@ -380,21 +763,20 @@ def _validate(rows: tuple[Op, ...]) -> Mapping[str, Op]:
         if row.simplify((None,) * row.arity) is not None:
             raise ValueError(f"op {row.name!r}: simplify must need a constant argument")
         for target in ("numpy", "math"):
-            template = row.numpy if target == "numpy" else row.math
-            template.format(*(f"a{i}" for i in range(row.arity)))  # raises if malformed
+            row.lower(target, [f"a{i}" for i in range(row.arity)])  # raises if malformed
         table[row.name] = row
     return MappingProxyType(table)
 
 
 #: Every op, by name.
-OPS: Mapping[str, Op] = _validate(_ROWS)
+OPS: Mapping[str, Op] = _validate(_ROWS + _TENSOR_ROWS)
 #: Ops users call by name in expressions, by that name.
 FUNCTIONS: Mapping[str, Op] = MappingProxyType(
-    {o.function: o for o in _ROWS if o.function is not None}
+    {o.function: o for o in _ROWS + _TENSOR_ROWS if o.function is not None}
 )
 #: Binary operator tokens of the language, and the op each one means.
 BINARY: Mapping[str, str] = MappingProxyType(
-    {"+": "add", "-": "sub", "*": "mul", "/": "div", "^": "pow", "**": "pow"}
+    {"+": "add", "-": "sub", "*": "mul", "/": "div", "^": "pow", "**": "pow", "@": "matmul"}
 )
 
 
@@ -410,8 +792,10 @@ def _compile_numpy(row: Op) -> Callable[..., Any]:
     namespace: dict[str, Any] = {"np": np, "math": math}
     for helper in row.helpers("numpy"):
         exec(HELPERS["numpy"][helper], namespace)
-    body = row.numpy.format(*params)
-    exec(f"def _op_{row.name}({', '.join(params)}):\n    return {body}\n", namespace)
+    body = row.lower("numpy", params, {k: k for k, _ in row.attrs})  # attributes by name
+    kwonly = [k if v == REQUIRED else f"{k}={v!r}" for k, v in row.attrs]
+    sig = ", ".join(params + (["*", *kwonly] if kwonly else []))
+    exec(f"def _op_{row.name}({sig}):\n    return {body}\n", namespace)
     return namespace[f"_op_{row.name}"]
 
 

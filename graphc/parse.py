@@ -3,12 +3,21 @@
 The language::
 
     program    := statement ((NEWLINE | ';') statement)*
-    statement  := NAME ('=' | '+=' | '-=' | '*=' | '/=') expr  |  expr
-    expr       := numbers, names, + - * / ** ^, unary -, ( ), f(args), implicit *
+    statement  := NAME ('=' | '+=' | '-=' | '*=' | '/=') expr  |  expr  |  declaration
+    declaration:= NAME ':' ( '(' [dim (',' dim)* [',']] ')' [int | float]  |  int | float )
+    expr       := numbers, names, + - * / ** ^ @, unary -, ( ), f(args, attr=value), x.T,
+                  implicit *
 
-Precedence, lowest first: ``+ -``; ``* /`` and implicit multiplication (``2x``,
+A declaration gives an input's shape, dims numbers or symbols (``X: (N, D)``, ``b: (3,)``,
+``reg: ()``), and ``int`` for integer labels (``y: (N,) int``). Functions with
+attributes take them by keyword (``sum(x, axis=1, keepdims=True)``), and the ones whose
+attribute has no default also by position (``one_hot(y, 10)``, ``reshape(x, (N, 1))``);
+an attribute is an integer, a dim symbol, ``True``/``False``/``None`` or a tuple of them.
+
+Precedence, lowest first: ``+ -``; ``* / @`` and implicit multiplication (``2x``,
 ``(x+y)z``, ``2(x+1)``, ``(a)(b)``, ``x y``); unary minus; ``^``/``**`` (right
-associative, so ``-x^2`` is ``-(x^2)`` and ``2^-x`` is ``2^(-x)``). ``xy`` is one name.
+associative, so ``-x^2`` is ``-(x^2)`` and ``2^-x`` is ``2^(-x)``); ``.T`` binds
+tightest. ``xy`` is one name.
 Newlines inside parentheses continue the statement; ``#`` starts a comment.
 
 The parser is an operator-precedence (shunting-yard) loop with explicit stacks, so
@@ -23,12 +32,22 @@ import keyword
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import ParseError, did_you_mean
-from .ops import BINARY, FUNCTIONS
+from .ops import BINARY, FUNCTIONS, OPS, REDUCTIONS, REQUIRED, Op
 
-__all__ = ["MAX_DEPTH", "Call", "Expr", "Num", "Program", "Statement", "Var", "parse_program"]
+__all__ = [
+    "MAX_DEPTH",
+    "Call",
+    "Declaration",
+    "Expr",
+    "Num",
+    "Program",
+    "Statement",
+    "Var",
+    "parse_program",
+]
 
 #: Deepest nesting of parentheses and calls accepted.
 MAX_DEPTH = 100_000
@@ -69,6 +88,7 @@ class Call:
     op: str
     args: tuple[Expr, ...]
     pos: Pos
+    attrs: tuple[tuple[str, Any], ...] = ()
 
 
 Expr = Num | Var | Call
@@ -84,11 +104,22 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class Declaration:
+    """``name: shape [int]``: an input's shape (dims: ints or symbols) and kind."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str  # "float" | "int"
+    pos: Pos
+
+
+@dataclass(frozen=True)
 class Program:
-    """The statements of a text, and the text itself (for error messages)."""
+    """The statements of a text, its declarations, and the text itself."""
 
     statements: tuple[Statement, ...]
     text: str
+    declarations: tuple[Declaration, ...] = ()
 
 
 # --- Tokens ---------------------------------------------------------------------------
@@ -100,7 +131,7 @@ _TOKEN = re.compile(
   | (?P<newline>\n)
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<op>\*\*|[-+*/]=|[-+*/^(),;=])
+  | (?P<op>\*\*|[-+*/]=|[-+*/^(),;=@:.])
   | (?P<bad>.)
     """,
     re.VERBOSE,
@@ -165,7 +196,7 @@ def tokenize(text: str, src: _Source) -> list[Token]:
 # --- Expressions ------------------------------------------------------------------------
 
 # Operators on the stack: (precedence, right-associative)
-_PREC = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
+_PREC = {"add": 1, "sub": 1, "mul": 2, "div": 2, "matmul": 2, "neg": 3, "pow": 4}
 _RIGHT = {"pow"}
 _ENDS = {"\n", ";", "end"}
 
@@ -178,6 +209,7 @@ class _Frame:
     func: str | None
     func_pos: Pos = (0, 0)
     nargs: int = 1
+    attrs: dict[str, Any] | None = None
 
 
 def _number(tok: Token) -> Num:
@@ -187,9 +219,10 @@ def _number(tok: Token) -> Num:
 class _ExprParser:
     """Shunting-yard over tokens[start:], stopping at a statement end."""
 
-    def __init__(self, tokens: list[Token], src: _Source) -> None:
+    def __init__(self, tokens: list[Token], src: _Source, bound: set[str] | None = None) -> None:
         self.tokens = tokens
         self.src = src
+        self.bound = bound or set()
         self.operands: list[Expr] = []
         self.ops: list[tuple[str, Pos] | _Frame] = []
 
@@ -232,7 +265,7 @@ class _ExprParser:
             return i + 1, True
         if tok.kind == "name":
             nxt = self.tokens[i + 1]
-            if tok.text in FUNCTIONS:
+            if tok.text in FUNCTIONS and not (tok.text in self.bound and nxt.text != "("):
                 if nxt.text != "(":
                     raise self.src.error(
                         f"function '{tok.text}' needs its arguments in parentheses: "
@@ -265,11 +298,94 @@ class _ExprParser:
             f"expected a number, a name or '(' but found {_describe(tok)}", tok.pos
         )
 
+    @staticmethod
+    def _row(func: str, nargs: int) -> Op:
+        """The op a call of ``func`` with ``nargs`` arguments means (``max(x)`` reduces)."""
+        if func in REDUCTIONS and nargs == 1:
+            return OPS[REDUCTIONS[func]]
+        return FUNCTIONS[func]
+
     def _check_arity(self, func: str, nargs: int, pos: Pos) -> None:
-        arity = FUNCTIONS[func].arity
+        arity = self._row(func, nargs).arity
         if nargs != arity:
             plural = "argument" if arity == 1 else "arguments"
             raise self.src.error(f"{func}() takes {arity} {plural}, got {nargs}", pos)
+
+    def _attrs(self, i: int, frame: _Frame) -> int:
+        """Read a call's attributes from token i up to its ')' (not consumed)."""
+        assert frame.func is not None
+        row = self._row(frame.func, frame.nargs)
+        names = [k for k, _ in row.attrs]
+        if not names:
+            raise self.src.error(f"{frame.func}() takes no keyword arguments", self.tokens[i].pos)
+        attrs = frame.attrs = {}
+        k_pos = 0
+        tokens = self.tokens
+        while True:
+            tok = tokens[i]
+            if tok.kind == "name" and tokens[i + 1].text == "=":
+                key = tok.text
+                if key not in names:
+                    raise self.src.error(
+                        f"{frame.func}() has no argument '{key}'{did_you_mean(key, names)}"
+                        f" (it takes {', '.join(names)})",
+                        tok.pos,
+                    )
+                i += 2
+            elif k_pos < row.positional:
+                key = names[k_pos]
+                k_pos += 1
+            else:
+                raise self.src.error(
+                    f"write {frame.func}()'s options by name: {names[0]}=...", tok.pos
+                )
+            if key in attrs:
+                raise self.src.error(f"{frame.func}() got '{key}' twice", tok.pos)
+            value, i = self._attr_value(i)
+            if key == "keepdims" and not isinstance(value, bool):
+                raise self.src.error("keepdims is True or False", tokens[i - 1].pos)
+            attrs[key] = value
+            if tokens[i].text == ",":
+                i += 1
+                if tokens[i].text == ")":
+                    return i
+            elif tokens[i].text == ")":
+                return i
+            else:
+                raise self.src.error(
+                    f"expected ',' or ')' but found {_describe(tokens[i])}", tokens[i].pos
+                )
+
+    def _attr_value(self, i: int) -> tuple[Any, int]:
+        """An attribute: an integer, a dim symbol, True/False/None, or a tuple of them."""
+        tok = self.tokens[i]
+        if tok.text == "(":
+            items: list[Any] = []
+            i += 1
+            while self.tokens[i].text != ")":
+                value, i = self._attr_value(i)
+                items.append(value)
+                if self.tokens[i].text == ",":
+                    i += 1
+                elif self.tokens[i].text != ")":
+                    raise self.src.error(
+                        f"expected ',' or ')' but found {_describe(self.tokens[i])}",
+                        self.tokens[i].pos,
+                    )
+            return tuple(items), i + 1
+        sign = 1
+        if tok.text == "-":
+            sign, i = -1, i + 1
+            tok = self.tokens[i]
+        if tok.kind == "number" and tok.text.isdigit():
+            return sign * int(tok.text), i + 1
+        if tok.kind == "name" and sign == 1:
+            constants = {"True": True, "False": False, "None": None}
+            return (constants.get(tok.text, tok.text)), i + 1
+        raise self.src.error(
+            f"expected an integer, a dim name, True, False or None but found {_describe(tok)}",
+            tok.pos,
+        )
 
     def parse(self, i: int) -> tuple[Expr, int]:
         """Parse the expression at token i; return it and the index of its end token."""
@@ -294,15 +410,40 @@ class _ExprParser:
                     n = frame.nargs
                     args = tuple(self.operands[-n:])
                     del self.operands[-n:]
-                    self.operands.append(Call(FUNCTIONS[frame.func].name, args, frame.func_pos))
+                    row = self._row(frame.func, n)
+                    attrs = frame.attrs or {}
+                    for key, default in row.attrs:
+                        if default == REQUIRED and key not in attrs:
+                            raise self.src.error(
+                                f"{frame.func}() needs its {key}: "
+                                f"{frame.func}({', '.join('...' for _ in args)}, {key})",
+                                frame.func_pos,
+                            )
+                    self.operands.append(
+                        Call(row.name, args, frame.func_pos, tuple(sorted(attrs.items())))
+                    )
                 i += 1
             elif tok.text == ",":
                 frame = self._close(tok)
                 if frame.func is None:
                     raise self.src.error("',' outside a function call", tok.pos)
+                if frame.attrs is not None:
+                    raise self.src.error("arguments after options are not allowed", tok.pos)
+                nxt = self.tokens[i + 1]
+                row = self._row(frame.func, frame.nargs)
+                keyword = nxt.kind == "name" and self.tokens[i + 2].text == "="
+                if keyword or (row.positional and frame.nargs == row.arity):
+                    i = self._attrs(i + 1, frame)
+                    continue
                 frame.nargs += 1
                 expect_operand = True
                 i += 1
+            elif tok.text == ".":
+                nxt = self.tokens[i + 1]
+                if nxt.text != "T":
+                    raise self.src.error("after '.' graphc reads only T (transpose): x.T", nxt.pos)
+                self.operands.append(Call("transpose", (self.operands.pop(),), tok.pos))
+                i += 2
             elif tok.kind == "name" or tok.text == "(":
                 self._push_binary("mul", tok.pos)  # implicit multiplication
                 expect_operand = True
@@ -345,6 +486,8 @@ def parse_program(text: str) -> Program:
     src = _Source(text)
     tokens = tokenize(text, src)
     statements: list[Statement] = []
+    declarations: dict[str, Declaration] = {}
+    bound: set[str] = set()
     i = 0
     while tokens[i].kind != "end":
         tok = tokens[i]
@@ -352,20 +495,36 @@ def parse_program(text: str) -> Program:
             i += 1
             continue
         nxt = tokens[i + 1]
+        if tok.kind == "name" and nxt.text == ":":
+            _check_target(tok, src)
+            if tok.text in declarations:
+                raise src.error(f"'{tok.text}' is declared twice", tok.pos)
+            decl, i = _declaration(tokens, i, src)
+            declarations[decl.name] = decl
+            continue
         name = None
         if tok.kind == "name" and nxt.kind == "op" and (nxt.text == "=" or nxt.text in _AUGMENTED):
             _check_target(tok, src)
             name = tok.text
             i += 2
-        expr, i = _ExprParser(tokens, src).parse(i)
+        expr, i = _ExprParser(tokens, src, bound).parse(i)
         end = tokens[i]
         if end.text == "=" or end.text in _AUGMENTED:
             raise src.error("only a single name can be assigned to", end.pos)
         if name is not None and nxt.text in _AUGMENTED:
             expr = Call(_AUGMENTED[nxt.text], (Var(name, tok.pos), expr), nxt.pos)
         statements.append(Statement(name, expr, tok.pos))
+        if name is not None:
+            bound.add(name)
     if not statements:
         raise src.error("empty program: write an expression such as (x+y)*z", tokens[-1].pos)
+    for st in statements:
+        if st.name in declarations:
+            d = declarations[st.name]
+            raise src.error(
+                f"'{st.name}' is declared as an input (line {d.pos[0]}) and cannot be assigned to",
+                st.pos,
+            )
     for st in statements[:-1]:
         if st.name is None:
             raise src.error(
@@ -373,11 +532,59 @@ def parse_program(text: str) -> Program:
                 " so it has no effect",
                 st.pos,
             )
-    return Program(tuple(statements), text)
+    return Program(tuple(statements), text, tuple(declarations.values()))
+
+
+def _declaration(tokens: list[Token], i: int, src: _Source) -> tuple[Declaration, int]:
+    """``name: (d1, d2) [int]`` at token i; returns it and the index after it."""
+    name_tok = tokens[i]
+    i += 2
+    dims: list[int | str] = []
+    tok = tokens[i]
+    if tok.text == "(":
+        i += 1
+        while tokens[i].text != ")":
+            t = tokens[i]
+            if t.kind == "number" and t.text.isdigit() and int(t.text) > 0:
+                dims.append(int(t.text))
+            elif t.kind == "name" and not keyword.iskeyword(t.text):
+                dims.append(t.text)
+            else:
+                raise src.error(
+                    f"expected a dim (a positive integer or a name) but found {_describe(t)}",
+                    t.pos,
+                )
+            i += 1
+            if tokens[i].text == ",":
+                i += 1
+            elif tokens[i].text != ")":
+                raise src.error(
+                    f"expected ',' or ')' in the shape but found {_describe(tokens[i])}",
+                    tokens[i].pos,
+                )
+        i += 1
+        tok = tokens[i]
+    elif tok.text not in ("int", "float"):
+        raise src.error(
+            f"expected a shape such as (N, D) or () after '{name_tok.text}:'"
+            f" but found {_describe(tok)}",
+            tok.pos,
+        )
+    dtype = "float"
+    if tok.kind == "name" and tok.text in ("int", "float"):
+        dtype = tok.text
+        i += 1
+    end = tokens[i]
+    if end.text not in ("\n", ";") and end.kind != "end":
+        raise src.error(f"expected the end of the declaration but found {_describe(end)}", end.pos)
+    return Declaration(name_tok.text, tuple(dims), dtype, name_tok.pos), i
 
 
 def _check_target(tok: Token, src: _Source) -> None:
-    if tok.text in FUNCTIONS:
+    # The tensor functions (dot, sum, mean...) came after programs that bind these
+    # words as names (the cs231n notes' `dot = w0*x0 + ...`): they may be bound, and
+    # the name then means its value wherever no '(' follows it.
+    if tok.text in FUNCTIONS and not FUNCTIONS[tok.text].tensor:
         raise src.error(f"'{tok.text}' is a function and cannot be assigned to", tok.pos)
     if keyword.iskeyword(tok.text):
         raise src.error(f"'{tok.text}' is reserved and cannot be assigned to", tok.pos)

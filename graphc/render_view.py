@@ -137,7 +137,7 @@ def _fusable() -> tuple[str, ...]:
     z = sp.Symbol("z", real=True)
     found = []
     for name, row in OPS.items():
-        if row.arity != 1 or row.function is None:
+        if row.arity != 1 or row.function is None or row.tensor:
             continue
         whole = sp.sympify(row.sympy(z))
         spelled = whole.rewrite(sp.exp)

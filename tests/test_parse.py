@@ -106,7 +106,7 @@ def test_program_output_is_last_statement():
         ("x + * y", "expected a number, a name or '('", 1, 5),
         ("sigmod(x)", "did you mean 'sigmoid'", 1, 1),
         ("exp x", "needs its arguments in parentheses", 1, 5),
-        ("max(x)", "max() takes 2 arguments, got 1", 1, 1),
+        ("max(x, y, z)", "max() takes 2 arguments, got 3", 1, 1),
         ("exp(x, y)", "exp() takes 1 argument, got 2", 1, 1),
         ("x $ y", "unexpected character '$'", 1, 3),
         ("a = 1\nb = a +\nc = 2", "expected a number", 2, 8),
