@@ -223,7 +223,7 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
                     contrib = _unbroadcast(b, contrib, b.shape(a))
             contributions[(v, i)] = contrib
             pending.setdefault(a, []).append(contrib)
-    full = Graph(b.g, graph.output, graph.inputs, graph.text)
+    full = Graph(b.g, graph.output, graph.inputs, graph.text, graph.declared)
     grads = {n: upstream[n] if n in upstream else b.const(0) for n in wrt}
     return Backward(
         full,

@@ -22,11 +22,12 @@ import builtins
 import hashlib
 import linecache
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import shapes as S  # noqa: N812
 from .autodiff import backward
 from .errors import GraphcError, InputError
 from .graph import Graph, gc_paused, parse
@@ -98,11 +99,64 @@ def _grad(g, shape, like):
 '''
 
 
+_TENSOR_SUPPORT = '''
+def _inputs(spec, *values):
+    """The inputs as arrays, labels as integers and the rest in one float dtype, each
+    checked against its declared shape; returns them and the numbers the dims take."""
+    arrays, floats = [], []
+    for (name, shape, kind), v in zip(spec, values):
+        a = np.asarray(v)
+        if kind == "int" and a.dtype.kind not in "iub":
+            raise TypeError(f"{name} holds integer labels, got an array of dtype {a.dtype}")
+        if kind != "int" and a.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected real numbers, got an array of dtype {a.dtype}")
+        if kind != "int" and a.dtype.kind == "f" and not isinstance(v, (int, float)):
+            floats.append(a.dtype)
+        arrays.append(a)
+    dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+    dims, out = {}, []
+    for (name, shape, kind), a in zip(spec, arrays):
+        ok = a.ndim == len(shape)
+        for d, n in zip(shape, a.shape) if ok else ():
+            ok = ok and (dims.setdefault(d, n) == n if isinstance(d, str) else d == n)
+        if not ok:
+            given = ", ".join(f"{d}={n}" for d, n in dims.items())
+            raise ValueError(f"{name} has shape {a.shape} but the program declares "
+                             f"{name}: {shape}" + (f" (with {given})" if given else ""))
+        out.append(a.astype(np.intp if kind == "int" else dtype, copy=False))
+    return out, dims
+
+
+def _value(f):
+    """f as a fresh array (a NumPy scalar for a scalar f)."""
+    f = np.array(f)
+    return f[()] if f.ndim == 0 else f
+
+
+def _grad(g, like):
+    """∂sum(f)/∂input as a fresh array of the input's shape and dtype."""
+    g = np.array(np.broadcast_to(g, like.shape), dtype=like.dtype)
+    return g[()] if g.ndim == 0 else g
+'''
+
+
+def _spec(graph: Graph) -> str:
+    """The inputs' declared shapes as the literal ``_inputs`` checks values against."""
+    nodes = graph.nx.nodes
+    items = []
+    for n in graph.inputs:
+        shape = tuple(nodes[n].get("shape", ()))
+        items.append(f"({n!r}, {shape!r}, {nodes[n].get('dtype', 'float')!r})")
+    return "_SPEC = (\n" + "".join(f"    {i},\n" for i in items) + ")\n"
+
+
 def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
     out = graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
     args = ", ".join(graph.inputs)
     lines = []
     small = len(graph) <= _DOC_LIMIT
+    if graph.tensor:
+        return _tensor_docstring(graph, wrt, out, args)
     if small:
         lines.append(f"{out}({args}) = {graph.to_sympy()}")
     else:  # the code below is its own best description; inlined text can be huge
@@ -129,6 +183,30 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
     return f'"""{text}\n"""\n'
 
 
+def _tensor_docstring(graph: Graph, wrt: tuple[str, ...], out: str, args: str) -> str:
+    from .pretty import tensor_gradients
+
+    nodes = graph.nx.nodes
+    lines = [f"{out}({args}): a tensor program, computed line by line below.", "", "Inputs:"]
+    for n in graph.inputs:
+        kind = " int (labels)" if nodes[n].get("dtype") == "int" else ""
+        lines.append(f"    {n}: {S.fmt(nodes[n]['shape'])}{kind}")
+    if wrt and len(graph) <= 4 * _DOC_LIMIT:
+        lines += ["", f"Gradients (of sum({out}) where {out} is an array):"]
+        lines += [f"    d{n} = {t}" for n, t in tensor_gradients(graph, wrt).items()]
+    if graph.text:
+        lines += ["", "Program:"] + [f"    {t.strip()}" for t in graph.text.strip().splitlines()]
+    grads = ", ".join(f'"{n}": ∂{out}/∂{n}' for n in wrt)
+    lines += [
+        "",
+        f"forward({args}) returns {out}; value_and_grad({args}) returns ({out}, {{{grads}}}).",
+        "Inputs: NumPy arrays of the declared shapes (labels: integer arrays). Each gradient",
+        "is a fresh array of its input's shape and dtype.",
+    ]
+    text = "\n".join(lines).replace("\\", "\\\\").replace('"""', r"\"\"\"")
+    return f'"""{text}\n"""\n'
+
+
 def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: str,
               grads: bool) -> str:  # fmt: skip
     lines, out, grad_text = lower(bw, wrt, grads)
@@ -142,6 +220,8 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
         ret = ret.replace("'", '"')
         return "\n".join([*head, *body, f"    return {ret}"]) + "\n"
     unpack = f"({params},)" if len(inputs) == 1 else f"({params})"
+    if bw.graph.tensor:
+        return _tensor_function(bw, lines, out, grad_text, wrt, inputs, head, grads)
     head.append(f"    _shape, _dtype, _like, {unpack} = _broadcast({params})")
     body = ["    " + line.text("numpy") for line in lines]
     if body:  # an output that is an input or a constant computes nothing
@@ -158,21 +238,67 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
     return "\n".join([*head, *body, f"    return {ret}"]) + "\n"
 
 
+def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, str],
+                     wrt: tuple[str, ...], inputs: tuple[str, ...], head: list[str],
+                     grads: bool) -> str:  # fmt: skip
+    """A tensor program's function: inputs checked against the declarations, the dims
+    that attributes name bound from them (``N, D = ...``), one line per gate."""
+    params = ", ".join(inputs)
+    unpack = f"({params},)" if len(inputs) == 1 else f"({params})"
+    used: list[str] = []
+    for line in lines:
+        for _, v in line.attrs:
+            for d in v if isinstance(v, tuple) else (v,):
+                if isinstance(d, str) and d not in used:
+                    used.append(d)
+    taken = set(bw.graph.names.values()) | set(inputs)
+    clash = [d for d in used if d in taken]
+    if clash:
+        raise GraphcError(
+            f"dim {clash[0]!r} is also the name of an input or a value; rename one of them"
+        )
+    dims = "_" if not used else ", ".join(f"{d}" for d in used)
+    if used:
+        head.append(f"    {unpack}, _dims = _inputs(_SPEC, {params})")
+        head.append(f"    {dims}{',' if len(used) == 1 else ''} = " +
+                    ", ".join(f'_dims["{d}"]' for d in used))  # fmt: skip
+    else:
+        head.append(f"    {unpack}, _ = _inputs(_SPEC, {params})")
+    body = ["    " + line.text("numpy") for line in lines]
+    if body:
+        head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
+    value = f"_value({out})"
+    if grads:
+        parts = "".join(f'\n        "{n}": _grad({grad_text[n]}, {n}),' for n in wrt)
+        ret = f"{value}, {{{parts}\n    }}" if wrt else f"{value}, {{}}"
+    else:
+        ret = value
+    return "\n".join([*head, *body, f"    return {ret}"]) + "\n"
+
+
 @gc_paused
 def module_source(graph: Graph, wrt: Iterable[str] | None = None, target: str = "numpy") -> str:
     """The text of the standalone module for ``graph`` (what :func:`compile` loads)."""
     if target not in TARGETS:
         raise GraphcError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    wrt = tuple(graph.inputs if wrt is None else wrt)
+    wrt = tuple(graph.differentiable if wrt is None else wrt)
     for name in wrt:
         graph.check_input(name)
+    if graph.tensor and target != "numpy":
+        raise GraphcError(
+            f"the {target} target computes on Python floats; this is a tensor program"
+            " (declarations or tensor ops such as @ and sum): use target='numpy'"
+        )
     prepared = prepare(graph)
     bw = backward(prepared, wrt=wrt)
     ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
     used = sorted({h for op in ops for h in OPS[op].helpers(target)})
     module = "numpy as np" if target == "numpy" else "math"
     parts = [HEADER + "\n" + _docstring(graph, wrt, target), f"import {module}\n"]
-    if target == "numpy":
+    if target == "numpy" and graph.tensor:
+        parts.append(_TENSOR_SUPPORT.lstrip("\n"))
+        parts.append(_spec(graph))
+    elif target == "numpy":
         parts.append(_NUMPY_SUPPORT.lstrip("\n"))
     parts += [HELPERS[target][h] for h in used]
     inputs = tuple(graph.inputs)
@@ -288,7 +414,11 @@ def _load(source: str, target: str) -> tuple[str, types.ModuleType]:
 
 
 def compile(
-    graph: Graph | str, wrt: Iterable[str] | str | None = None, *, target: str = "numpy"
+    graph: Graph | str,
+    wrt: Iterable[str] | str | None = None,
+    *,
+    target: str = "numpy",
+    shapes: Mapping[str, Any] | None = None,
 ) -> Compiled:
     """Compile ``graph`` (or program text) to Python code for f and its gradients.
 
@@ -296,6 +426,8 @@ def compile(
         graph: a :class:`~graphc.graph.Graph`, or text to parse.
         wrt: inputs to differentiate for (default: all), a list or ``"x,y"``.
         target: ``"numpy"`` (arrays, broadcasting) or ``"math"`` (Python floats).
+        shapes: tensor programs: shapes of inputs the program does not declare
+            (``{"x": (3,)}``); undeclared inputs are scalars otherwise.
 
     Raises:
         ParseError: for text graphc cannot read.
@@ -323,7 +455,9 @@ def compile(
         graph = parse(graph)
     if isinstance(wrt, str):
         wrt = [w.strip() for w in wrt.split(",") if w.strip()]
-    wrt_t = tuple(graph.inputs if wrt is None else wrt)
+    if shapes:
+        graph = graph.with_shapes(shapes)
+    wrt_t = tuple(graph.differentiable if wrt is None else wrt)
     source = module_source(graph, wrt_t, target)
     filename, module = _load(source, target)
     return Compiled(source, target, tuple(graph.inputs), wrt_t, filename, module)

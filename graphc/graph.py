@@ -543,14 +543,19 @@ class Graph:
         return backward(self)
 
     def gradients(self, wrt: Iterable[str] | None = None) -> dict[str, sp.Expr]:
-        """``{input: ∂f/∂input}`` as SymPy expressions (built on request).
+        """``{input: ∂f/∂input}`` as SymPy expressions (built on request); for a tensor
+        program, as text in matrix notation (``hᵀ @ ((softmax(s) - onehot(y))/N)``).
 
         >>> parse("(x+y)*z").gradients()
         {'x': z, 'y': z, 'z': x + y}
         """
-        names = self.inputs if wrt is None else tuple(wrt)
+        names = self.differentiable if wrt is None else tuple(wrt)
         for name in names:
             self.check_input(name)
+        if self.tensor:
+            from .pretty import tensor_gradients
+
+            return tensor_gradients(self, names)  # type: ignore[return-value]
         from .autodiff import to_sympy
 
         bw = self.backward
@@ -568,7 +573,7 @@ class Graph:
         from .autodiff import backward
 
         bw = backward(self, wrt=(name,))
-        b = Builder(nxgraph=bw.graph.nx)
+        b = Builder(nxgraph=bw.graph.nx, shapes=self.declared)
         return b.finish(bw.grads[name], self.inputs, None)
 
     def evaluate(self, **values: Any) -> Evaluation:

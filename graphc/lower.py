@@ -52,6 +52,7 @@ class Line:
     uses: list[str] = field(default_factory=list)
     out: int | None = None  # argument whose memory the result reuses
     into: str | None = None  # else a dead temporary whose memory the result reuses
+    attrs: tuple[tuple[str, Any], ...] = ()
 
     def text(self, target: str) -> str:
         if self.op is None:  # an alias: a second name for a value
@@ -61,7 +62,7 @@ class Line:
             dest = self.into if self.out is None else args[self.out]
             form = _in_place(self.op) if dest is not None and target == "numpy" else None
             if form is None:
-                code = f"{self.var} = {getattr(OPS[self.op], target).format(*args)}"
+                code = f"{self.var} = {OPS[self.op].lower(target, args, dict(self.attrs))}"
             elif form[1] and dest == args[0] == self.var:
                 code = f"{self.var} {form[1]}= {args[1]}"
             else:
@@ -162,7 +163,10 @@ class _Lowerer:
             if rename is not None and text == names[a]:
                 text = rename[a]
             texts.append(text)
-        return Line(var, node, data["op"], tuple(texts), tuple(nodes), comment, uses)
+        line = Line(var, node, data["op"], tuple(texts), tuple(nodes), comment, uses)
+        if "attrs" in data:
+            line.attrs = data["attrs"]
+        return line
 
     def forward_lines(self, needed: set[str]) -> list[Line]:
         lines = []
@@ -194,16 +198,18 @@ def lower(bw: Backward, wrt: Sequence[str], grads: bool) -> tuple[list[Line], st
     low = _Lowerer(bw, wrt)
     out = bw.graph.output
     fwd = bw.graph  # forward nodes have role "forward"
+    # Tensor programs' temporaries have many shapes: no memory is lent between them.
+    reuse = _reuse if not bw.graph.tensor else (lambda lines, returned: lines)
     if not grads:
         lines = low.forward_lines(_ancestors(low.nd, [out]))
-        return _reuse(lines, [out]), low.ref(out), {}
+        return reuse(lines, [out]), low.ref(out), {}
     roots = [out, *(bw.grads[n] for n in wrt)]
     needed = _ancestors(low.nd, roots)
     lines = low.forward_lines(needed)
     back = _backward_lines(low, needed, fwd)
     lines += back.lines
     grad_text = {n: back.grad_ref(n) for n in wrt}
-    return _reuse(lines, [out, *(bw.grads[n] for n in wrt)]), low.ref(out), grad_text
+    return reuse(lines, [out, *(bw.grads[n] for n in wrt)]), low.ref(out), grad_text
 
 
 @dataclass

@@ -23,7 +23,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-__all__ = ["pretty"]
+__all__ = ["pretty", "tensor_gradients"]
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 #: Function names printed differently from their SymPy name (σ comes from the op table).
@@ -145,3 +145,84 @@ class _Printer(StrPrinter):
 def pretty(expr: Any) -> str:
     """Short readable text of a SymPy expression (``·`` for products, ``σ`` for sigmoid)."""
     return _Printer().doprint(expr if isinstance(expr, sp.Basic) else sp.Float(expr))
+
+
+# --- Tensor programs: gradients in matrix notation --------------------------------
+
+_MAX_TENSOR_TEXT = 2000
+
+
+def _tensor_text(
+    row: Any, node_args: list[tuple[str, int]], attrs: dict[str, Any]
+) -> tuple[str, int]:
+    """One gate as (text, precedence) in matrix notation; 9 is an atom."""
+    from .ops import _attr_text
+
+    def wrap(k: int, prec: int) -> str:
+        t, p = node_args[k]
+        return t if p >= prec else f"({t})"
+
+    name = row.name
+    if name == "transpose":
+        return wrap(0, 9) + "ᵀ", 9
+    if name == "expand":
+        kept = {k: v for k, v in attrs.items() if k in ("axis",) and v is not None}
+        t = node_args[0][0]
+        if attrs.get("mean"):
+            return f"{wrap(0, 2)}/count", 2
+        return (f"expand({t}, axis={_attr_text(kept['axis'])})", 9) if kept else node_args[0]
+    if name == "softmax_ce_grad":
+        s, y, g = (t for t, _ in node_args)
+        core = f"(softmax({s}) - onehot({y}))/N"
+        return (core, 2) if g in ("1", "1.0") else (f"{core} * {wrap(2, 2)}", 2)
+    if name == "heaviside":
+        return f"[{node_args[0][0]} > 0]", 9
+    if name == "unpick":
+        return f"unpick({node_args[0][0]}, {node_args[2][0]})", 9
+    if row.infix:
+        texts = [wrap(0, row.infix + (1 if name == "pow" else 0))]
+        texts.append(wrap(1, row.infix + (0 if name == "pow" else 1)) if len(node_args) > 1 else "")
+        if name == "neg":
+            return "-" + wrap(0, 3), 3
+        return row.numpy.format(*texts).replace(" ** ", "^"), row.infix
+    kw = "".join(f", {k}={_attr_text(v)}" for k, v in attrs.items() if dict(row.attrs).get(k) != v)
+    fname = row.function or {"amax": "max", "amin": "min"}.get(name, name)
+    return f"{fname}({', '.join(t for t, _ in node_args)}{kw})", 9
+
+
+def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
+    """``{input: ∂f/∂input}`` of a tensor program in matrix notation, as text.
+
+    Forward values the program named appear by their names (``h``, ``s``); the rest
+    is inlined. Too long a formula reads "too large to print; use the gradient graph".
+
+    >>> from graphc import parse
+    >>> tensor_gradients(parse("W: (K, D); x: (D,); b: (K,); s = W @ x + b; f = sum(s)"))
+    {'W': 'outer(1, x)', 'x': 'Wᵀ @ 1', 'b': '1'}
+    """
+    from .autodiff import backward
+    from .ops import OPS
+    from .rewrite import prepare
+
+    prepared = prepare(graph)
+    wrt = tuple(graph.differentiable if wrt is None else wrt)
+    bw = backward(prepared, wrt)
+    g = bw.graph.nx
+    text: dict[str, tuple[str, int]] = {}
+    for v in bw.graph.order:
+        data = g.nodes[v]
+        op = data["op"]
+        if op == "input":
+            text[v] = (v, 9)
+        elif op == "const":
+            label = data["label"]
+            text[v] = (label, 3 if label.startswith("-") else 9)
+        elif data["role"] == "forward" and data["name"] and v != prepared.output:
+            text[v] = (data["name"], 9)
+        else:
+            row = OPS[op]
+            args = [text[a] for a in data["args"]]
+            text[v] = _tensor_text(row, args, row.attr_dict(data.get("attrs", ())))
+            if len(text[v][0]) > _MAX_TENSOR_TEXT:
+                text[v] = ("(too large to print; use the gradient graph)", 9)
+    return {n: text[bw.grads[n]][0] for n in wrt}

@@ -73,8 +73,8 @@ _MAX_CASCADE = 8
 class _Rebuilder:
     """A sharing builder that applies :data:`REWRITES` to every gate it makes."""
 
-    def __init__(self) -> None:
-        self.b = Builder(share=True)
+    def __init__(self, graph: Graph) -> None:
+        self.b = Builder(share=True, shapes=graph.declared, text=graph.text)
 
     def _match(self, pattern: Pattern, node: str, env: dict[str, str]) -> bool:
         g = self.b.g
@@ -109,16 +109,44 @@ class _Rebuilder:
         op, *subs = pattern
         return self.gate(op, [self._build(p, env, depth) for p in subs], None, depth + 1)
 
-    def gate(self, op: str, args: list[str], pos: Any, depth: int = 0) -> str:
+    def gate(
+        self, op: str, args: list[str], pos: Any, depth: int = 0, attrs: tuple[Any, ...] = ()
+    ) -> str:
         """The gate ``op(*args)``, rewritten into a stable form where a rewrite applies."""
-        node = self.b.gate(op, args, pos)
+        node = self.b.gate(op, args, pos, attrs)
         if depth >= _MAX_CASCADE or self.b.g.nodes[node]["op"] in ("input", "const"):
             return node
+        if op == "mean":
+            fused = self._softmax_ce(node)
+            if fused is not None:
+                return fused
         for rw in REWRITES:
             env: dict[str, str] = {}
             if self._match(rw.pattern, node, env):
                 return self._build(rw.replacement, env, depth)
         return node
+
+    def _softmax_ce(self, node: str) -> str | None:
+        """``mean(logsumexp(s, axis=1) - pick(s, y))`` of 2-d scores as one fused gate,
+        whose gradient is the cs231n form ``(softmax(s) - one_hot(y)) / N``."""
+        nodes = self.b.g.nodes
+        data = nodes[node]
+        if data.get("attrs"):
+            return None
+        (diff,) = data["args"]
+        if nodes[diff]["op"] != "sub":
+            return None
+        lse, picked = nodes[diff]["args"]
+        if nodes[lse]["op"] != "logsumexp" or nodes[picked]["op"] != "pick":
+            return None
+        (s,) = nodes[lse]["args"]
+        s2, y = nodes[picked]["args"]
+        axis = dict(nodes[lse].get("attrs", ())).get("axis")
+        if s2 != s or nodes[picked].get("attrs") or len(nodes[s]["shape"]) != 2:
+            return None
+        if axis not in (1, -1) or dict(nodes[lse]["attrs"]).get("keepdims"):
+            return None
+        return self.b.gate("softmax_ce", (s, y), data["pos"])
 
 
 def prepare(graph: Graph) -> Graph:
@@ -136,7 +164,7 @@ def prepare(graph: Graph) -> Graph:
     >>> len(prepare(parse("exp(a) + exp(a)")))   # a, exp(a), the sum
     3
     """
-    rb = _Rebuilder()
+    rb = _Rebuilder(graph)
     b = rb.b
     new: dict[str, str] = {}
     for node, data in graph.nx.nodes(data=True):
@@ -146,7 +174,8 @@ def prepare(graph: Graph) -> Graph:
         elif op == "const":
             new[node] = b.const(data["value"], data["label"], data["pos"])
         else:
-            new[node] = rb.gate(op, [new[a] for a in data["args"]], data["pos"])
+            args = [new[a] for a in data["args"]]
+            new[node] = rb.gate(op, args, data["pos"], 0, data.get("attrs", ()))
         if data["name"]:
             b.bind(new[node], data["name"])
     return b.finish(new[graph.output], graph.inputs, graph.text)
