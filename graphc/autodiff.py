@@ -35,7 +35,7 @@ from .errors import GraphcError
 from .graph import Builder, Graph, gc_paused
 from .ops import OPS, SYMPY
 
-__all__ = ["Backward", "backward", "local_sympy", "to_sympy"]
+__all__ = ["Backward", "backward", "local_sympy", "tensor_sympy", "to_sympy"]
 
 
 @dataclass(frozen=True)
@@ -295,6 +295,38 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
             "this graph is too deep for a SymPy expression; evaluate or compile it instead"
         ) from None
     return [exprs[n] for n in nodes]
+
+
+def tensor_sympy(graph: Graph, nodes: Sequence[str], inputs: Mapping[str, Any]) -> list[Any]:
+    """Nodes of a tensor program with numeric shapes as SymPy, entry by entry: each
+    input is an object array of SymPy symbols (``inputs``), each op its SymPy rule
+    applied to object arrays. Raises ``NotImplementedError`` for ops without one."""
+    import numpy as np
+
+    g = graph.nx
+    keep = set(nodes)
+    for n in nodes:
+        keep |= nx.ancestors(g, n)
+    vals: dict[str, Any] = {}
+    for v in graph.order:
+        if v not in keep:
+            continue
+        data = g.nodes[v]
+        op = data["op"]
+        if op == "input":
+            vals[v] = inputs[v]
+        elif op == "const":
+            vals[v] = data["value"]
+        else:
+            row = OPS[op]
+            args = [vals[a] for a in data["args"]]
+            if row.tensor:
+                vals[v] = row.sympy(*args, **dict(data.get("attrs", ())))
+            elif any(isinstance(a, np.ndarray) for a in args):
+                vals[v] = np.vectorize(row.sympy, otypes=[object])(*args)
+            else:
+                vals[v] = row.sympy(*args)
+    return [vals[n] for n in nodes]
 
 
 def local_sympy(graph: Graph, gate: str, i: int) -> sp.Expr:

@@ -47,8 +47,9 @@ import sympy as sp
 
 from .domain import Domain, as_domain
 from .errors import InputError
-from .graph import Graph
+from .graph import Graph, parse
 from .ops import sigmoid, softplus
+from .parse import parse_program
 from .pretty import pretty
 from .targets import Target, as_claim, as_target
 
@@ -204,14 +205,18 @@ class CheckResult:
         }
 
 
-def _num(v: float) -> str:
+def _num(v: Any) -> str:
+    if np.ndim(v):
+        return np.array2string(np.asarray(v), precision=4, separator=", ").replace("\n", "")
     return f"{v:.6g}"
 
 
-def _pair(a: float | None, b: float | None) -> tuple[str, str]:
+def _pair(a: Any, b: Any) -> tuple[str, str]:
     """Both values with as few digits (4 or more) as tell them apart."""
     if a is None or b is None:
         return (str(a), str(b))
+    if np.ndim(a) or np.ndim(b):
+        return _num(a), _num(b)
     for digits in range(4, 17):
         sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
         if sa != sb:
@@ -230,6 +235,7 @@ def check(
     rtol: float = 1e-7,
     atol: float = 1e-10,
     budget: float = 10.0,
+    shapes: Mapping[str, Any] | None = None,
 ) -> CheckResult:
     """Check claimed partial derivatives of ``expr``.
 
@@ -246,6 +252,8 @@ def check(
             ``{"x": (0, None)}`` (open intervals).
         points: random points for the numeric step. seed: their seed.
         rtol, atol: numeric tolerance. budget: seconds for the symbolic step (soft).
+        shapes: tensor programs: shapes of inputs (``{"w": (3,)}``) or numbers of dim
+            symbols (``{"D": 3}``); see :mod:`graphc.check_tensor`.
 
     Returns:
         a :class:`CheckResult`.
@@ -260,7 +268,18 @@ def check(
     """
     if points < 1:
         raise InputError(f"points must be at least 1, got {points}")
-    target = as_target(expr)
+    given = dict(shapes or {})
+    if isinstance(expr, str):
+        names = _names_used(parse_program(expr))
+        graph = parse(expr, {k: v for k, v in given.items() if k in names})
+    else:
+        graph = expr
+    if isinstance(graph, Graph) and graph.tensor:
+        from .check_tensor import check_tensor
+
+        return check_tensor(graph, _pairs(wrt, claimed), shapes=shapes, points=points,
+                            seed=seed, rtol=rtol, atol=atol, budget=budget)  # fmt: skip
+    target = as_target(graph)
     pairs = _pairs(wrt, claimed)
     dom = as_domain(domain)
     unknown = sorted(dom.names - set(target.inputs))
@@ -278,6 +297,22 @@ def check(
         results.append(_check_one(target, ctx, name, claim, dom, point, n, rtol, atol, budget))
     settings = {"rtol": rtol, "atol": atol, "budget": budget}
     return CheckResult(tuple(results), target.text, dom.describe(), points, seed, settings)
+
+
+def _names_used(program: Any) -> set[str]:
+    """Every name a program's statements read or bind (dim symbols are not among them)."""
+    from .parse import Call, Var
+
+    names: set[str] = set()
+    stack = [st.expr for st in program.statements]
+    names |= {st.name for st in program.statements if st.name}
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Var):
+            names.add(e.name)
+        elif isinstance(e, Call):
+            stack.extend(e.args)
+    return names
 
 
 def _pairs(

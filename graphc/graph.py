@@ -341,13 +341,16 @@ def _number_text(value: sp.Rational) -> str:
 
 
 @gc_paused
-def build(program: Program) -> Graph:
+def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
     """Turn a parsed program into a :class:`Graph` (rebinding: later uses see the new binding).
 
     A program with declarations or tensor ops is a tensor program: its declared inputs
     come first, in declaration order, and every node gets a shape.
     """
     declared = {d.name: (d.shape, d.dtype) for d in program.declarations}
+    for name, shape in (shapes or {}).items():
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        declared[name] = (shape, declared.get(name, ((), "float"))[1])
     tensor = bool(declared) or _uses_tensor_ops(program)
     b = Builder(shapes=declared if tensor else None, text=program.text)
     for d in program.declarations:
@@ -396,11 +399,15 @@ def _uses_tensor_ops(program: Program) -> bool:
 
 
 @gc_paused
-def parse(text: str) -> Graph:
+def parse(text: str, shapes: Mapping[str, Any] | None = None) -> Graph:
     """Parse an expression or a program into a :class:`Graph`.
+
+    ``shapes`` gives inputs' shapes as declarations would (``{"w": (3,)}``), making
+    the program a tensor program.
 
     Raises:
         ParseError: for text graphc cannot read, with line, column and caret.
+        ShapeError: for shapes that do not fit a gate.
 
     >>> g = parse("(x+y)z")
     >>> g.inputs
@@ -408,7 +415,7 @@ def parse(text: str) -> Graph:
     >>> float(g.evaluate(x=-2, y=5, z=-4).value)
     -12.0
     """
-    return build(parse_program(text))
+    return build(parse_program(text), shapes)
 
 
 class Graph:
@@ -459,6 +466,38 @@ class Graph:
         """Inputs that gradients are taken for by default (all but integer labels)."""
         labels = self.labels
         return tuple(n for n in self.inputs if n not in labels)
+
+    def parameters(
+        self, data: Iterable[str] | None = None, params: Iterable[str] | None = None
+    ) -> list[tuple[str, S.Shape, int | None]]:
+        """The learnable parameters: ``[(name, shape, size), ...]`` (size ``None`` while
+        a dim is a symbol).
+
+        Integer labels and inputs named like data (``x``, ``X``, ``y``, ``Y``, alone or
+        followed by digits or ``_`` and a suffix: ``x0``, ``X_train``) are data; every
+        other input is a parameter. ``data`` and ``params`` name inputs to move.
+
+        >>> g = parse("x: (3,); W1: (4, 3); b1: (4,); W2: (2, 4); b2: (2,); f = W1 @ x")
+        >>> [(n, s) for n, s, _ in g.parameters()], sum(k for *_, k in g.parameters())
+        ([('W1', (4, 3)), ('b1', (4,)), ('W2', (2, 4)), ('b2', (2,))], 26)
+        """
+        import math
+        import re
+
+        data_set = set(data or ())
+        param_set = set(params or ())
+        for name in data_set | param_set:
+            self.check_input(name)
+        labels = set(self.labels)
+        out = []
+        for name in self.inputs:
+            is_data = name in labels or re.fullmatch(r"[xXyY](\d+|_\w+)?", name) is not None
+            if (is_data or name in data_set) and name not in param_set:
+                continue
+            shape = tuple(self.nx.nodes[name].get("shape", ()))
+            size = math.prod(shape) if all(isinstance(d, int) for d in shape) else None
+            out.append((name, shape, size))
+        return out
 
     def with_shapes(self, shapes: Mapping[str, Any]) -> Graph:
         """This tensor program with the given inputs' shapes (``{"x": (3,)}``); shapes

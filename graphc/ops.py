@@ -588,6 +588,27 @@ def _sym_matmul(a: Any, b: Any) -> Any:
     return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out
 
 
+def _sym_expand(
+    g: Any, like: Any, axis: Any = None, keepdims: bool = False, mean: bool = False
+) -> Any:
+    shape = np.shape(like)
+    axes = S.norm_axes(axis, len(shape))
+    g = _obj(g) if isinstance(g, np.ndarray) else np.asarray(g, dtype=object)
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axes)
+    if mean:
+        g = g / math.prod(shape[a] for a in axes)
+    return np.broadcast_to(g, shape).copy()
+
+
+def _sym_unpick(g: Any, s: Any, y: Any, keepdims: bool = False) -> Any:
+    out = np.zeros(np.shape(s), dtype=object)
+    g = np.asarray(g, dtype=object)
+    np.put_along_axis(out, np.expand_dims(np.asarray(y), -1), g if keepdims else
+                      np.expand_dims(g, -1), axis=-1)  # fmt: skip
+    return out
+
+
 def _no_closed_form(*args: Any, **attrs: Any) -> Any:
     raise NotImplementedError("graphc writes this op only inside gradient code")
 
@@ -724,13 +745,13 @@ _TENSOR_ROWS = (
        attrs=(("shape", REQUIRED),), positional=1, shape=_shape_reshape, tensor=True,
        vjps=(lambda F, g, o, a, shape: F.reshape(g, shape=F.shape(a)),)),
     # ops graphc writes in tensor gradients ---------------------------------------
-    Op("expand", 2, _no_closed_form, (), "_expand({0}, {1}{kw})", "", "expand",
+    Op("expand", 2, _sym_expand, (), "_expand({0}, {1}{kw})", "", "expand",
        r"{0}", attrs=(*_AXIS, ("mean", False)), shape=_same(1), tensor=True,
        vjps=(lambda F, G, o, g, like, axis, keepdims, mean:
              (F.mean if mean else F.sum)(G, axis=axis, keepdims=keepdims), None)),
     Op("max_mask", 2, _no_closed_form, (), "_max_mask({0}, {1}{kw})", "", "argmax",
        r"{0}", attrs=_AXIS, shape=_same(0), tensor=True, vjps=(None, None)),
-    Op("unpick", 3, _no_closed_form, (), "_unpick({0}, {1}, {2}{kw})", "", "unpick",
+    Op("unpick", 3, _sym_unpick, (), "_unpick({0}, {1}, {2}{kw})", "", "unpick",
        r"{0}", attrs=(("keepdims", False),), shape=_same(1), tensor=True, labels=(2,),
        vjps=(lambda F, G, o, g, s, y, keepdims: F.pick(G, y, keepdims=keepdims), None, None)),
     Op("softmax_ce", 2, lambda s, y: _sym_mean(_sym_logsumexp(s, -1) - _sym_pick(s, y)), (),

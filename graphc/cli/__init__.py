@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import GraphcError, InputError
 
-__all__ = ["fmt", "main", "parse_point", "read_expr"]
+__all__ = ["fmt", "main", "parse_point", "parse_shapes", "read_expr"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +51,24 @@ def parse_point(items: Sequence[str] | None) -> dict[str, Any]:
     return point
 
 
+def parse_shapes(items: Sequence[str] | None) -> dict[str, tuple[int, ...] | int]:
+    """``["w=3", "W=3,4", "N=5"]`` -> ``{"w": (3,), "W": (3, 4), "N": 5}`` (a name that is
+    not an input is a dim symbol: its number)."""
+    shapes: dict[str, tuple[int, ...] | int] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        try:
+            dims = tuple(int(v) for v in value.strip().strip("()").split(",") if v.strip())
+        except ValueError:
+            dims = ()
+        if not sep or not name.strip() or not dims or min(dims) < 1:
+            raise InputError(f"--shape expects NAME=DIMS such as w=3 or W=3,4; got {item!r}")
+        if name.strip() in shapes:
+            raise InputError(f"--shape gives {name.strip()} twice")
+        shapes[name.strip()] = dims
+    return shapes
+
+
 def fmt(value: Any, digits: int = 10) -> str:
     """A value for the terminal: ``-12``, ``0.7310585786``, or an array."""
     a = np.asarray(value)
@@ -62,9 +80,9 @@ def fmt(value: Any, digits: int = 10) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphc", description="symbolic computation-graph compiler")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    from . import check, codegen, grad, render
+    from . import check, codegen, grad, params, render
 
-    for module in (grad, codegen, render, check):
+    for module in (grad, codegen, render, check, params):
         module.add(sub)
     return parser
 

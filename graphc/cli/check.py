@@ -16,7 +16,7 @@ from typing import Any
 
 from ..check import check
 from ..errors import InputError
-from . import read_expr
+from . import parse_shapes, read_expr
 
 _NAMED = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)(.*)$", re.S)
 _EXIT = {"proved": 0, "agrees numerically": 0, "wrong": 1, "undecided": 3}
@@ -65,6 +65,7 @@ def _check(args: argparse.Namespace) -> int:
         seed=args.seed,
         rtol=args.rtol,
         budget=args.budget,
+        shapes=parse_shapes(args.shape),
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
@@ -114,5 +115,11 @@ def add(sub: Any) -> None:
     p.add_argument("--rtol", type=float, default=1e-7, help="relative tolerance (1e-7)")
     p.add_argument("--budget", type=float, default=10.0, help="seconds for SymPy (10)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--shape",
+        nargs="+",
+        metavar="NAME=DIMS",
+        help="tensor programs: an input's shape (w=3, W=3,4) or a dim's number (D=3)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="print the method's steps")
     p.set_defaults(func=_check)

@@ -1,0 +1,233 @@
+"""Claims about tensor programs: ``∂e/∂w = -2 x (y - wᵀx)``, proved or refuted.
+
+:func:`check_tensor` is :func:`graphc.check`'s path for tensor programs. The claim is
+text in graphc's language over the program's inputs and bound names (``-2*x*(y - w@x)``);
+it is built as one more statement of the program, so it sees the same declarations.
+
+1. **Shapes.** Dim symbols take the numbers given (``shapes={"w": (3,)}`` or
+   ``{"D": 3}``), else small distinct sizes (3, 4, 2, 5, ...). Integer labels are
+   drawn below the number of classes of the scores they pick from.
+2. **Symbolic.** Every input becomes an array of SymPy symbols (``w[0]``, ``W[1,2]``);
+   graphc's gradient graph and the claim are expanded entry by entry
+   (:meth:`~graphc.graph.Graph.to_sympy`) and each difference is simplified: all zero
+   is *proved*. Programs with labels or ops without a closed form skip this step.
+3. **Numeric.** Both sides at random points (standard normal entries, seeded); a
+   claim of the wrong shape, or a difference beyond ``rtol``/``atol``, is *wrong*, with
+   the point as the counterexample.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from . import shapes as S  # noqa: N812
+from .errors import InputError, ParseError
+from .graph import Graph, build
+from .parse import Program, parse_program
+
+__all__ = ["check_tensor", "concrete_shapes"]
+
+_SIZES = (3, 4, 2, 5, 6, 7, 8, 9)
+
+
+def concrete_shapes(graph: Graph, given: Mapping[str, Any] | None = None) -> Graph:
+    """``graph`` with every dim a number: ``given`` maps inputs to shapes or dim symbols
+    to numbers; other symbols take small distinct sizes."""
+    given = dict(given or {})
+    dims = {
+        k: int(v[0] if isinstance(v, tuple) else v)
+        for k, v in given.items()
+        if k not in graph.inputs
+    }
+    shapes = {k: v for k, v in given.items() if k in graph.inputs}
+    nodes = graph.nx.nodes
+    for name, shape in shapes.items():
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        declared = nodes[name].get("shape", ())
+        if len(declared) == len(shape):
+            for d, n in zip(declared, shape, strict=True):
+                if isinstance(d, str):
+                    dims.setdefault(d, n)
+    free = iter(n for n in _SIZES if n not in dims.values())
+    out = {}
+    for name in graph.inputs:
+        if name in shapes:
+            shape = shapes[name]
+            out[name] = (shape,) if isinstance(shape, int) else tuple(shape)
+            continue
+        declared = nodes[name].get("shape", ())
+        for d in declared:
+            if isinstance(d, str) and d not in dims:
+                dims[d] = next(free)
+        out[name] = S.substitute(declared, dims)
+    return graph.with_shapes(out)
+
+
+def _label_bounds(graph: Graph) -> dict[str, int]:
+    """Per label input, the number of classes its consumers allow."""
+    g = graph.nx
+    bounds: dict[str, int] = {}
+    for _, data in g.nodes(data=True):
+        if data["op"] == "pick":
+            s, y = data["args"]
+            bounds[y] = min(bounds.get(y, 1 << 30), int(g.nodes[s]["shape"][-1]))
+        elif data["op"] == "one_hot":
+            (y,) = data["args"]
+            depth = dict(data.get("attrs", ())).get("depth")
+            if isinstance(depth, int):
+                bounds[y] = min(bounds.get(y, 1 << 30), depth)
+    return bounds
+
+
+def _claim_graph(graph: Graph, claim: str) -> Graph:
+    """The claim as the last statement of the program (same declarations and names)."""
+    if graph.text is None:
+        raise InputError("tensor claims need the program as text")
+    program = parse_program(graph.text)
+    try:
+        claim_program = parse_program(claim)
+    except ParseError as e:
+        raise ParseError(f"in the claim: {e.message}", e.line, e.column, e.source_line) from None
+    kept = tuple(st for st in program.statements if st.name is not None)
+    combined = Program(kept + claim_program.statements, claim, program.declarations)
+    shapes = {n: graph.nx.nodes[n]["shape"] for n in graph.inputs}
+    return build(combined, shapes)
+
+
+def _symbols(graph: Graph) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in graph.inputs:
+        shape = graph.nx.nodes[name]["shape"]
+        if not shape:
+            out[name] = sp.Symbol(name, real=True)
+            continue
+        arr = np.empty(shape, dtype=object)
+        for idx in np.ndindex(*shape):
+            arr[idx] = sp.Symbol(f"{name}[{','.join(map(str, idx))}]", real=True)
+        out[name] = arr
+    return out
+
+
+def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float) -> bool | None:
+    """True when every entry of graphc's ∂f/∂wrt and the claim simplify to the same;
+    ``None`` when there is no closed form or the budget ran out."""
+    from .autodiff import backward, tensor_sympy
+
+    if graph.labels:
+        return None
+    start = time.monotonic()
+    try:
+        syms = _symbols(graph)
+        bw = backward(graph, (wrt,))
+        true = tensor_sympy(bw.graph, [bw.grads[wrt]], syms)[0]
+        claim = tensor_sympy(claim_graph, [claim_graph.output], syms)[0]
+    except NotImplementedError:
+        return None
+    true = np.broadcast_to(np.asarray(true, dtype=object), np.shape(syms[wrt]))
+    try:
+        claim = np.broadcast_to(np.asarray(claim, dtype=object), np.shape(true))
+    except ValueError:
+        return False
+    for a, b in zip(true.flat, claim.flat, strict=True):
+        if time.monotonic() - start > budget:
+            return None
+        diff = sp.sympify(a - b)
+        if diff != 0 and sp.simplify(diff.rewrite(sp.exp)) != 0:
+            return None
+    return True
+
+
+def check_tensor(
+    graph: Graph,
+    pairs: Sequence[tuple[str, Any]],
+    *,
+    shapes: Mapping[str, Any] | None,
+    points: int,
+    seed: int,
+    rtol: float,
+    atol: float,
+    budget: float,
+) -> Any:
+    """Check claims about a tensor program; returns a :class:`graphc.check.CheckResult`."""
+    from .check import CheckResult, PartialCheck
+    from .pretty import tensor_gradients
+
+    graph = concrete_shapes(graph, shapes)
+    rng = np.random.default_rng(seed)
+    bounds = _label_bounds(graph)
+    trials = max(1, min(points, 20))
+    samples = []
+    for _ in range(trials):
+        vals: dict[str, Any] = {}
+        for name in graph.inputs:
+            shape = graph.nx.nodes[name]["shape"]
+            if name in graph.labels:
+                vals[name] = rng.integers(0, bounds.get(name, 2), size=shape)
+            else:
+                vals[name] = np.round(rng.normal(size=shape), 2)
+        samples.append(vals)
+    evals = [graph.evaluate(**v) for v in samples]
+    out_name = graph.nx.nodes[graph.output]["name"] or "f"
+    results = []
+    for wrt, claim in pairs:
+        graph.check_input(wrt)
+        if not isinstance(claim, str):
+            raise InputError("claims about tensor programs are text, e.g. '-2*x*(y - w@x)'")
+        cg = _claim_graph(graph, claim)
+        derivative_text = tensor_gradients(graph, [wrt])[wrt]
+        method = [f"shapes: {', '.join(f'{n}{S.fmt(graph.shape(n))}' for n in graph.inputs)}"]
+        bad = None
+        for vals, ev in zip(samples, evals, strict=True):
+            got = cg.evaluate(**{n: vals[n] for n in cg.inputs}).value
+            true = ev.grads[wrt]
+            if np.shape(got) != np.shape(true) and np.shape(got) != ():
+                why = f"the claim has shape {np.shape(got)}, ∂{out_name}/∂{wrt} {np.shape(true)}"
+                bad = (vals, got, true, why)
+                break
+            if not np.allclose(got, true, rtol=rtol, atol=atol, equal_nan=True):
+                bad = (vals, got, true, None)
+                break
+        if bad is not None:
+            vals, got, true, why = bad
+            results.append(
+                PartialCheck(
+                    wrt,
+                    claim,
+                    "wrong",
+                    None,
+                    derivative_text,
+                    (*method, f"numeric: differs at a random point of {trials}"),
+                    dict(vals),
+                    got,
+                    true,
+                    why,
+                    trials,
+                    0,
+                    out_name,
+                )
+            )
+            continue
+        proved = _prove(graph, cg, wrt, budget)
+        verdict = "proved" if proved else "agrees numerically"
+        step = "every entry simplified to 0" if proved else "not attempted or not decided"
+        method.append(f"symbolic: {step}")
+        method.append(f"numeric: equal at {trials} random points")
+        results.append(
+            PartialCheck(
+                wrt,
+                claim,
+                verdict,
+                None,
+                derivative_text,
+                tuple(method),
+                tested=trials,
+                output=out_name,
+            )
+        )
+    settings = {"rtol": rtol, "atol": atol, "budget": budget}
+    return CheckResult(tuple(results), graph.text or "", "", trials, seed, settings)
