@@ -174,9 +174,12 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
     """
     wrt = tuple(graph.differentiable if wrt is None else wrt)
     for name in wrt:
+        graph.check_input(name)
         if name in graph.labels:
             raise GraphcError(f"'{name}' holds integer labels: it has no gradient")
     tensor = graph.tensor
+    if tensor and graph.unknown_shapes():
+        graph = graph.resolved()
     b = Builder.extending(graph)
     b.role = "backward"
     F = _GraphAlgebra(b)
@@ -194,7 +197,10 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
             if tensor and b.shape(v) != ():
                 up = b.gate("expand", (up, v))  # ∂sum(f)/∂f: ones of f's shape
         else:
-            parts = pending.pop(v)[::-1]  # consumers in forward order
+            parts = pending.pop(v, None)
+            if parts is None:  # its consumers read only its shape or labels (zero)
+                continue
+            parts = parts[::-1]  # consumers in forward order
             up = parts[0]
             for p in parts[1:]:
                 up = b.gate("add", (up, p))
@@ -295,6 +301,29 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
             "this graph is too deep for a SymPy expression; evaluate or compile it instead"
         ) from None
     return [exprs[n] for n in nodes]
+
+
+def tensor_symbols(graph: Graph) -> dict[str, Any]:
+    """Each input of a tensor program with numeric shapes as an object array of real
+    SymPy symbols named by their entries (``W[0,1]``); a scalar input as one symbol."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for name in graph.inputs:
+        shape = graph.nx.nodes[name]["shape"]
+        if any(not isinstance(d, int) for d in shape):
+            raise GraphcError(
+                f"{name} has shape {S.fmt(shape)}: give numbers for its dims"
+                " (Graph.with_shapes) to expand it into SymPy"
+            )
+        if not shape:
+            out[name] = _symbol(name)
+            continue
+        arr = np.empty(shape, dtype=object)
+        for idx in np.ndindex(*shape):
+            arr[idx] = _symbol(f"{name}[{','.join(map(str, idx))}]")
+        out[name] = arr
+    return out
 
 
 def tensor_sympy(graph: Graph, nodes: Sequence[str], inputs: Mapping[str, Any]) -> list[Any]:

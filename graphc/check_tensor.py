@@ -53,6 +53,8 @@ def concrete_shapes(graph: Graph, given: Mapping[str, Any] | None = None) -> Gra
             for d, n in zip(declared, shape, strict=True):
                 if isinstance(d, str):
                     dims.setdefault(d, n)
+    graph = graph.resolved(shapes)
+    nodes = graph.nx.nodes
     free = iter(n for n in _SIZES if n not in dims.values())
     out = {}
     for name in graph.inputs:
@@ -99,30 +101,16 @@ def _claim_graph(graph: Graph, claim: str) -> Graph:
     return build(combined, shapes)
 
 
-def _symbols(graph: Graph) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in graph.inputs:
-        shape = graph.nx.nodes[name]["shape"]
-        if not shape:
-            out[name] = sp.Symbol(name, real=True)
-            continue
-        arr = np.empty(shape, dtype=object)
-        for idx in np.ndindex(*shape):
-            arr[idx] = sp.Symbol(f"{name}[{','.join(map(str, idx))}]", real=True)
-        out[name] = arr
-    return out
-
-
 def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float) -> bool | None:
     """True when every entry of graphc's ∂f/∂wrt and the claim simplify to the same;
     ``None`` when there is no closed form or the budget ran out."""
-    from .autodiff import backward, tensor_sympy
+    from .autodiff import backward, tensor_symbols, tensor_sympy
 
     if graph.labels:
         return None
     start = time.monotonic()
     try:
-        syms = _symbols(graph)
+        syms = tensor_symbols(graph)
         bw = backward(graph, (wrt,))
         true = tensor_sympy(bw.graph, [bw.grads[wrt]], syms)[0]
         claim = tensor_sympy(claim_graph, [claim_graph.output], syms)[0]

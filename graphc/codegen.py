@@ -29,7 +29,7 @@ from typing import Any
 
 from . import shapes as S  # noqa: N812
 from .autodiff import backward
-from .errors import GraphcError, InputError
+from .errors import GraphcError, InputError, ShapeError
 from .graph import Graph, gc_paused, parse
 from .lower import lower
 from .ops import HELPERS, OPS
@@ -289,6 +289,8 @@ def module_source(graph: Graph, wrt: Iterable[str] | None = None, target: str = 
             f"the {target} target computes on Python floats; this is a tensor program"
             " (declarations or tensor ops such as @ and sum): use target='numpy'"
         )
+    if graph.tensor:
+        graph = graph.resolved()
     prepared = prepare(graph)
     bw = backward(prepared, wrt=wrt)
     ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
@@ -341,6 +343,8 @@ class Compiled:
             return self.module.forward(*args, **inputs)
         except TypeError as e:
             raise self._input_error(args, inputs, e) from None
+        except ValueError as e:  # a tensor program's shape check
+            raise ShapeError(str(e)) from None
 
     def value_and_grad(self, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
         """``(f, {input: ∂f/∂input})`` at the point (of ``sum(f)`` for arrays).
@@ -352,6 +356,8 @@ class Compiled:
             return self.module.value_and_grad(*args, **inputs)
         except TypeError as e:
             raise self._input_error(args, inputs, e) from None
+        except ValueError as e:  # a tensor program's shape check
+            raise ShapeError(str(e)) from None
 
     def _input_error(self, args: tuple[Any, ...], inputs: dict[str, Any], e: Exception) -> Any:
         names = set(self.inputs[: len(args)]) | set(inputs)
@@ -455,8 +461,8 @@ def compile(
         graph = parse(graph)
     if isinstance(wrt, str):
         wrt = [w.strip() for w in wrt.split(",") if w.strip()]
-    if shapes:
-        graph = graph.with_shapes(shapes)
+    if graph.tensor or shapes:
+        graph = graph.resolved(shapes)
     wrt_t = tuple(graph.differentiable if wrt is None else wrt)
     source = module_source(graph, wrt_t, target)
     filename, module = _load(source, target)

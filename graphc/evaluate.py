@@ -168,7 +168,9 @@ def tensor_point(
         dims = S.bind({k: declared[k][0] for k in declared}, shapes)
     except S.ShapeMismatch as e:
         raise ShapeError(str(e)) from None
-    undeclared = {k: shapes[k] for k in graph.inputs if k not in declared and shapes[k] != ()}
+    nodes = graph.nx.nodes
+    undeclared = {k: shapes[k] for k in graph.inputs if nodes[k].get("shape") != shapes[k]}
+    undeclared = {k: v for k, v in undeclared.items() if k not in declared}
     if undeclared:
         graph = graph.with_shapes(undeclared)
     return graph, point, dims

@@ -20,8 +20,8 @@ Tensor programs (a declaration such as ``W: (K, D)``, or a tensor op such as ``@
 ``sum``) carry a shape on every node, inferred gate by gate from the op table's shape
 rules as the graph is built; a gate whose arguments do not fit raises
 :class:`~graphc.errors.ShapeError` at its position. An undeclared input of a tensor
-program is a scalar unless values or ``shapes=`` say otherwise
-(:meth:`Graph.with_shapes`). Programs with neither stay scalar programs: their inputs
+program has no shape until values or ``shapes=`` give one (:meth:`Graph.with_shapes`);
+gates that depend on it are checked then. Programs with neither stay scalar programs: their inputs
 broadcast together at evaluation, as before.
 
 Edges run from argument to gate; parallel edges are keyed by argument position, so
@@ -46,6 +46,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import networkx as nx
+import numpy as np
 import sympy as sp
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
@@ -155,6 +156,8 @@ class Builder:
                     pos,
                 )
         arg_shapes = [nodes[a]["shape"] for a in args]
+        if any(sh is None for sh in arg_shapes):
+            return None  # inferred when values (or shapes=) give the inputs' shapes
         try:
             if row.shape is None:
                 return S.broadcast(*arg_shapes)
@@ -205,7 +208,7 @@ class Builder:
             if self.shapes is None:
                 self._add(name, op="input", label=name, args=(), pos=pos)
             else:
-                shape, dtype = self.shapes.get(name, ((), "float"))
+                shape, dtype = self.shapes.get(name, (None, "float"))  # None: not known yet
                 self._add(name, op="input", label=name, args=(), pos=pos, shape=shape,
                           dtype=dtype)  # fmt: skip
         return name
@@ -450,10 +453,37 @@ class Graph:
         """Whether this is a tensor program (every node has a shape)."""
         return self.declared is not None
 
-    def shape(self, key: str) -> S.Shape:
-        """The shape of a node, input or bound name of a tensor program (``()``: scalar)."""
+    def shape(self, key: str) -> S.Shape | None:
+        """The shape of a node, input or bound name (``()``: a scalar; ``None``: not known
+        until values give the shapes of undeclared inputs)."""
         data = self.nx.nodes[self.node(key)]
         return data.get("shape", ())
+
+    def unknown_shapes(self) -> tuple[str, ...]:
+        """Inputs of a tensor program whose shapes are not known yet."""
+        nodes = self.nx.nodes
+        return tuple(n for n in self.inputs if self.tensor and nodes[n].get("shape") is None)
+
+    def resolved(self, shapes: Mapping[str, Any] | None = None) -> Graph:
+        """This tensor program with every input's shape known: ``shapes`` where given,
+        a scalar ``()`` for the other undeclared inputs (the way ``reg`` in
+        ``0.5 * reg * sum(W^2)`` is meant). When scalars do not fit the program
+        (``sum(W @ x)``), raises :class:`InputError` asking for the shapes."""
+        given = dict(shapes or {})
+        unknown = [n for n in self.unknown_shapes() if n not in given]
+        if not given and not unknown:
+            return self
+        try:
+            return self.with_shapes({**{n: () for n in unknown}, **given})
+        except ShapeError:
+            if not unknown:
+                raise
+            listed = ", ".join(unknown)
+            raise InputError(
+                f"the shape of {listed} is needed: declare it in the program"
+                f" ({unknown[0]}: (3,), or {unknown[0]}: () for a scalar) or give"
+                f" shapes={{{unknown[0]!r}: (3,)}}"
+            ) from None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -494,8 +524,10 @@ class Graph:
             is_data = name in labels or re.fullmatch(r"[xXyY](\d+|_\w+)?", name) is not None
             if (is_data or name in data_set) and name not in param_set:
                 continue
-            shape = tuple(self.nx.nodes[name].get("shape", ()))
-            size = math.prod(shape) if all(isinstance(d, int) for d in shape) else None
+            shape = self.nx.nodes[name].get("shape", ())
+            shape = tuple(shape) if shape is not None else None
+            known = shape is not None and all(isinstance(d, int) for d in shape)
+            size = math.prod(shape) if known else None
             out.append((name, shape, size))
         return out
 
@@ -562,11 +594,23 @@ class Graph:
         """The function computed at ``node`` (default: the output) as one SymPy expression.
 
         Built only when asked: on DAGs with fan-out, SymPy's closed forms can grow
-        exponentially. Input symbols are real.
+        exponentially. Input symbols are real. A tensor program with numeric shapes
+        expands entry by entry (symbols ``W[0,1]``, ``x[2]``) into a SymPy matrix (a
+        column for a vector) or, for a scalar, an expression.
         """
+        target = self.output if node is None else self.node(node)
+        if self.tensor:
+            from .autodiff import tensor_symbols, tensor_sympy
+
+            value = tensor_sympy(self, [target], tensor_symbols(self))[0]
+            if not isinstance(value, np.ndarray):
+                return sp.sympify(value)
+            if value.ndim <= 2:
+                return sp.Matrix(value.tolist())
+            return sp.Array(value.tolist())
         from .autodiff import to_sympy
 
-        return to_sympy(self, [self.output if node is None else self.node(node)])[0]
+        return to_sympy(self, [target])[0]
 
     def to_text(self) -> str:
         """The output as one expression in graphc's language (inlined, as a string)."""
@@ -614,6 +658,27 @@ class Graph:
         bw = backward(self, wrt=(name,))
         b = Builder(nxgraph=bw.graph.nx, shapes=self.declared)
         return b.finish(bw.grads[name], self.inputs, None)
+
+    def vjp(self, name: str, cotangent: str) -> Graph:
+        """∂/∂name of ``sum(f * cotangent)``, a new input of f's shape, as a Graph: a
+        vector-Jacobian product. Of a gradient it is a Hessian-vector product:
+        ``g.derivative("W").vjp("W", "v")`` is H·v.
+
+        >>> hv = parse("x: (2,); f = sum(x^3)").derivative("x").vjp("x", "v")
+        >>> [float(t) for t in hv.evaluate(x=[1.0, 2.0], v=[1.0, 1.0]).value]
+        [6.0, 12.0]
+        """
+        self.check_input(name)
+        if cotangent in self.inputs or cotangent in set(self.names.values()):
+            raise InputError(f"'{cotangent}' is already a name of this graph; choose another")
+        base = self if self.tensor else self.with_shapes({})
+        out_shape = base.nx.nodes[base.output]["shape"]
+        declared = dict(base.declared or {})
+        declared[cotangent] = (out_shape, "float")
+        b = Builder(nxgraph=_copy(base.nx), shapes=declared, text=None)
+        v = b.input(cotangent)
+        total = b.gate("sum", (b.gate("mul", (base.output, v)),))
+        return b.finish(total, (*base.inputs, cotangent), None).derivative(name)
 
     def evaluate(self, **values: Any) -> Evaluation:
         """Values and gradients at a point; see :class:`graphc.evaluate.Evaluation`."""

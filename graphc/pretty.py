@@ -204,6 +204,7 @@ def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
     from .ops import OPS
     from .rewrite import prepare
 
+    graph = graph.resolved()
     prepared = prepare(graph)
     wrt = tuple(graph.differentiable if wrt is None else wrt)
     bw = backward(prepared, wrt)

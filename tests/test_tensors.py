@@ -1,0 +1,418 @@
+"""Tensor programs: the lecture's classifiers, losses and networks against independent oracles.
+
+Oracles: NumPy forward functions written here by hand (their central finite differences
+check graphc's gradients), SymPy (the worked derivations are proved), PyTorch and JAX
+where installed. graphc's evaluation and its generated code are each compared with
+those oracles, never only with each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc.errors import ShapeError
+
+RNG = np.random.default_rng(20261127)
+
+
+def fd_grad(fn, point, name, eps=1e-6):
+    """Central finite differences of the scalar fn(**point) with respect to point[name]."""
+    base = np.array(point[name], dtype=np.float64)
+    grad = np.zeros_like(base)
+    for idx in np.ndindex(base.shape):
+        up, down = base.copy(), base.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        grad[idx] = (fn(**{**point, name: up}) - fn(**{**point, name: down})) / (2 * eps)
+    return grad
+
+
+def lse(s, axis):
+    m = s.max(axis=axis, keepdims=True)
+    return (np.log(np.exp(s - m).sum(axis=axis, keepdims=True)) + m).squeeze(axis)
+
+
+# --- the workloads: program text, a NumPy forward written independently, a point ---
+
+
+def _two_layer(act):
+    np_act = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh,
+              "sigmoid": lambda z: 1 / (1 + np.exp(-z))}[act]  # fmt: skip
+    text = f"""
+    X: (N, D); y: (N,) int
+    W1: (D, H); b1: (H,); W2: (H, C); b2: (C,)
+    h = {act}(X @ W1 + b1)
+    s = h @ W2 + b2
+    loss = mean(logsumexp(s, axis=1) - pick(s, y)) + 0.5 * reg * (sum(W1^2) + sum(W2^2))
+    """
+
+    def forward(X, y, W1, b1, W2, b2, reg):
+        h = np_act(X @ W1 + b1)
+        s = h @ W2 + b2
+        data = np.mean(lse(s, 1) - s[np.arange(len(y)), y])
+        return data + 0.5 * reg * ((W1**2).sum() + (W2**2).sum())
+
+    N, D, H, C = 6, 4, 5, 3
+    point = dict(X=RNG.normal(size=(N, D)), y=RNG.integers(0, C, N),
+                 W1=RNG.normal(size=(D, H)), b1=RNG.normal(size=H) + 0.3,
+                 W2=RNG.normal(size=(H, C)), b2=RNG.normal(size=C),
+                 reg=np.float64(0.1))  # fmt: skip
+    return text, forward, point
+
+
+def _softmax_ce():
+    text = "S: (N, C); y: (N,) int\nL = mean(logsumexp(S, axis=1) - pick(S, y))"
+
+    def forward(S, y):
+        return np.mean(lse(S, 1) - S[np.arange(len(y)), y])
+
+    return text, forward, dict(S=RNG.normal(size=(5, 4)), y=RNG.integers(0, 4, 5))
+
+
+def _hinge():
+    # The lecture's multiclass SVM loss, Σ_{j≠y_i} max(0, s_j - s_{y_i} + 1), from the
+    # ops: the j = y_i term of the sum is max(0, 1) = 1, subtracted.
+    text = """
+    X: (N, D); y: (N,) int; W: (D, C)
+    s = X @ W
+    margins = max(0, s - pick(s, y, keepdims=True) + 1)
+    L = mean(sum(margins, axis=1) - 1)
+    """
+
+    def forward(X, y, W):
+        s = X @ W
+        correct = s[np.arange(len(y)), y][:, None]
+        m = np.maximum(0, s - correct + 1)
+        m[np.arange(len(y)), y] = 0
+        return m.sum() / len(y)
+
+    point = dict(X=RNG.normal(size=(6, 3)), y=RNG.integers(0, 4, 6), W=RNG.normal(size=(3, 4)))
+    return text, forward, point
+
+
+def _squared_error():
+    text = "X: (N, D); Y: (N,); w: (D,)\nE = sum((Y - X @ w)^2)"
+
+    def forward(X, Y, w):
+        return np.sum((Y - X @ w) ** 2)
+
+    return text, forward, dict(X=RNG.normal(size=(7, 3)), Y=RNG.normal(size=7),
+                               w=RNG.normal(size=3))  # fmt: skip
+
+
+def _logistic_neuron():
+    text = "w: (D,); x: (D,)\np = sigmoid(w @ x + b)"
+
+    def forward(w, x, b):
+        return 1 / (1 + np.exp(-(w @ x + b)))
+
+    return text, forward, dict(w=RNG.normal(size=4), x=RNG.normal(size=4), b=np.float64(0.2))
+
+
+WORKLOADS = {
+    "2-layer relu": _two_layer("relu"),
+    "2-layer tanh": _two_layer("tanh"),
+    "2-layer sigmoid": _two_layer("sigmoid"),
+    "softmax cross-entropy": _softmax_ce(),
+    "hinge loss": _hinge(),
+    "squared error": _squared_error(),
+    "logistic neuron": _logistic_neuron(),
+}
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_gradients_match_finite_differences_of_numpy(name):
+    text, forward, point = WORKLOADS[name]
+    graph = graphc.parse(text)
+    ev = graph.evaluate(**point)
+    assert float(ev.value) == pytest.approx(forward(**point), rel=1e-12)
+    compiled = graphc.compile(graph)
+    value, grads = compiled.value_and_grad(**point)
+    assert float(value) == pytest.approx(forward(**point), rel=1e-12)
+    for wrt in graph.differentiable:
+        want = fd_grad(forward, point, wrt)
+        np.testing.assert_allclose(ev.grads[wrt], want, rtol=1e-5, atol=1e-7, err_msg=wrt)
+        np.testing.assert_allclose(grads[wrt], want, rtol=1e-5, atol=1e-7, err_msg=wrt)
+        assert np.shape(grads[wrt]) == np.shape(point[wrt])
+
+
+def test_linear_classifier_scores_of_the_notes_figure():
+    W = np.array([[0.2, -0.5, 0.1, 2.0], [1.5, 1.3, 2.1, 0.0], [0, 0.25, 0.2, -0.3]])
+    x = np.array([56.0, 231, 24, 2])
+    b = np.array([1.1, 3.2, -1.2])
+    text = "W: (K, D); x: (D,); b: (K,)\ns = W @ x + b"
+    ev = graphc.parse(text).evaluate(W=W, x=x, b=b)
+    np.testing.assert_allclose(ev.value, W @ x + b, rtol=1e-15)
+    value, grads = graphc.compile(text).value_and_grad(W=W, x=x, b=b)
+    np.testing.assert_allclose(value, W @ x + b, rtol=1e-15)
+    # gradients of sum(s): each row of W gets x, b gets ones
+    np.testing.assert_array_equal(grads["W"], np.tile(x, (3, 1)))
+    np.testing.assert_array_equal(grads["b"], np.ones(3))
+    assert graphc.parse(text).shape("s") == ("K",)
+
+
+@pytest.mark.parametrize(
+    ("program", "claim", "wrong"),
+    [
+        ("w1: (D,); x: (D,)\ne = (y - w1 @ x)^2", "-2*x*(y - w1 @ x)", "-2*(y - w1 @ x)"),
+        ("w1: (D,); x: (D,)\ne = -log(sigmoid(w1 @ x))", "-sigmoid(-(w1 @ x))*x",
+         "-sigmoid(w1 @ x)*x"),
+    ],
+)  # fmt: skip
+def test_the_lectures_worked_derivations_are_proved_and_wrong_ones_refuted(program, claim, wrong):
+    ok = graphc.check(program, "w1", claim)
+    assert ok.verdict == "proved", str(ok)
+    bad = graphc.check(program, "w1", wrong)
+    assert bad.verdict == "wrong"
+    point = bad.main.counterexample
+    # the counterexample is real: recompute both sides at it with NumPy
+    w1, x = point["w1"], point["x"]
+    true = graphc.parse(program).evaluate(**point).grads["w1"]
+    assert not np.allclose(bad.main.claim_value, true)
+    if "sigmoid" in program:
+        np.testing.assert_allclose(true, -x / (1 + np.exp(w1 @ x)), rtol=1e-12)
+    else:
+        np.testing.assert_allclose(true, -2 * x * (point["y"] - w1 @ x), rtol=1e-12)
+
+
+def test_check_with_shapes_given_on_the_command_line(capsys):
+    from graphc.cli import main
+
+    code = main(["check", "e = (y - w@x)^2", "--wrt", "w", "--claim", "-2*x*(y - w@x)",
+                 "--shape", "w=3", "x=3"])  # fmt: skip
+    assert code == 0 and "proved" in capsys.readouterr().out
+    code = main(["check", "e = (y - w@x)^2", "--wrt", "w", "--claim", "2*x*(y - w@x)",
+                 "--shape", "w=3", "x=3"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1 and "wrong" in out and "w=[" in out
+
+
+def test_scores_of_1000_are_stable_under_errstate_raise():
+    text, _, _ = _softmax_ce()
+    S = np.array([[1000.0, -1000.0, 0.0, 999.0], [-1000.0, -1000.0, -999.0, -1000.0]])
+    y = np.array([3, 2])
+    with np.errstate(all="raise"):
+        ev = graphc.parse(text).evaluate(S=S, y=y)
+        value, grads = graphc.compile(text).value_and_grad(S=S, y=y)
+        sm = graphc.compile("s: (C,); p = softmax(s)").forward(s=S[0])
+        lsm = graphc.compile("s: (C,); p = log_softmax(s)").forward(s=S[0])
+    # worked out by hand: row 1 is log(1 + e + ...) ≈ log(1 + e), row 2 log(1 + 3/e)
+    want = (np.log(1 + np.e + np.exp(-999.0) + np.exp(-1999.0)) + np.log(1 + 3 / np.e)) / 2
+    assert float(value) == pytest.approx(want, rel=1e-12)
+    assert float(ev.value) == pytest.approx(want, rel=1e-12)
+    p = np.exp(S - S.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(2), y] -= 1
+    np.testing.assert_allclose(grads["S"], p / 2, atol=1e-300)
+    np.testing.assert_allclose(ev.grads["S"], p / 2, atol=1e-300)
+    assert np.all(np.isfinite(sm)) and sm[0] == pytest.approx(1 / (1 + np.exp(-1)))
+    assert lsm[1] == pytest.approx(-2000.0 - np.log1p(np.exp(-1)), rel=1e-15)
+
+
+def test_matmul_shape_mismatch_names_the_gate_both_shapes_and_points_at_it():
+    with pytest.raises(ShapeError) as info:
+        graphc.parse("W: (3, 4); x: (5,)\ns = W @ x")
+    text = str(info.value)
+    assert "line 2, column 7" in text and "(3, 4)" in text and "(5,)" in text
+    assert text.splitlines()[-1] == " " * 4 + " " * 6 + "^"
+    # undeclared shapes are checked when values are given
+    with pytest.raises(ShapeError) as info:
+        graphc.parse("s = sum(W @ x)").evaluate(W=np.ones((3, 4)), x=np.ones(5))
+    assert "(3, 4)" in str(info.value) and "(5,)" in str(info.value)
+
+
+def test_declared_symbols_must_agree_across_inputs():
+    g = graphc.parse("X: (N, D); y: (N,) int; W: (D, C)\nL = mean(logsumexp(X @ W, axis=1))")
+    with pytest.raises(ShapeError, match="N is 4 in X but 3 in y"):
+        g.evaluate(X=np.ones((4, 2)), y=np.zeros(3, int), W=np.ones((2, 3)))
+    with pytest.raises(graphc.InputError):
+        graphc.compile(g).value_and_grad(X=np.ones((4, 2)), y=np.zeros(3, int), W=np.ones((2, 3)))
+
+
+NETWORK_3_4_2 = """
+x: (3,)
+W1: (4, 3); b1: (4,)
+W2: (2, 4); b2: (2,)
+h = sigmoid(W1 @ x + b1)
+s = W2 @ h + b2
+"""
+
+NETWORK_3_4_4_1 = """
+x: (3,)
+W1: (4, 3); b1: (4,)
+W2: (4, 4); b2: (4,)
+W3: (1, 4); b3: (1,)
+h1 = sigmoid(W1 @ x + b1)
+h2 = sigmoid(W2 @ h1 + b2)
+out = W3 @ h2 + b3
+"""
+
+
+@pytest.mark.parametrize(("program", "total"), [(NETWORK_3_4_2, 26), (NETWORK_3_4_4_1, 41)])
+def test_the_lectures_networks_have_26_and_41_parameters(program, total, capsys):
+    params = graphc.parse(program).parameters()
+    assert sum(size for _, _, size in params) == total
+    assert "x" not in [n for n, _, _ in params]
+    from graphc.cli import main
+
+    assert main(["params", program]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"total: {total}"
+
+
+def test_params_data_rule_and_overrides():
+    g = graphc.parse("X_train: (N, D); y: (N,) int; x0: (D,); W: (D, C); s = X_train @ W + x0 @ W")
+    assert [n for n, _, _ in g.parameters()] == ["W"]
+    assert [n for n, _, _ in g.parameters(params=["x0"])] == ["x0", "W"]
+    assert [n for n, _, _ in g.parameters(data=["W"])] == []
+
+
+def test_second_derivatives_of_a_small_network_match_finite_differences_of_the_gradient():
+    text = "x: (3,); W1: (4, 3); w2: (4,)\nf = w2 @ tanh(W1 @ x)"
+    g = graphc.parse(text)
+    point = dict(x=RNG.normal(size=3), W1=RNG.normal(size=(4, 3)), w2=RNG.normal(size=4))
+    v = RNG.normal(size=(4, 3))
+    hvp = g.derivative("W1").vjp("W1", "v")  # ∂/∂W1 of sum(∂f/∂W1 * v) = H v
+    got = hvp.evaluate(**point, v=v).value
+
+    def grad_W1(W1):  # ∂f/∂W1 by hand: outer(w2 * (1 - tanh²), x)
+        return np.outer(point["w2"] * (1 - np.tanh(W1 @ point["x"]) ** 2), point["x"])
+
+    eps = 1e-6
+    want = (grad_W1(point["W1"] + eps * v) - grad_W1(point["W1"] - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    compiled = graphc.compile(hvp).forward(**point, v=v)
+    np.testing.assert_allclose(compiled, want, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_elementwise_ops_broadcast_and_gradients_sum_back_to_each_shape(seed):
+    rng = np.random.default_rng(seed)
+    full = tuple(int(n) for n in rng.integers(1, 4, size=3))
+    shapes = []
+    for _ in range(3):
+        ndim = int(rng.integers(0, 4))
+        shape = tuple(1 if rng.random() < 0.4 else full[3 - ndim + i] for i in range(ndim))
+        shapes.append(shape)
+    a, b, c = (rng.normal(size=s) + 2.0 for s in shapes)
+    decl = "; ".join(f"{n}: ({', '.join(map(str, s))}{',' if len(s) == 1 else ''})"
+                     for n, s in zip("abc", shapes, strict=True))  # fmt: skip
+    text = f"{decl}\nf = sum(a * tanh(b) + c / a - b^2)"
+
+    def forward(a, b, c):
+        return np.sum(a * np.tanh(b) + c / a - b**2)
+
+    point = {"a": a, "b": b, "c": c}
+    ev = graphc.parse(text).evaluate(**point)
+    _, grads = graphc.compile(text).value_and_grad(**point)
+    for name in "abc":
+        want = fd_grad(forward, point, name)
+        np.testing.assert_allclose(ev.grads[name], want, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(grads[name], want, rtol=1e-5, atol=1e-7)
+        assert np.shape(grads[name]) == np.shape(point[name])
+
+
+def test_generated_code_reads_like_the_cs231n_backward_pass():
+    text, _, _ = WORKLOADS["2-layer relu"]
+    source = graphc.compile(text).source
+    body = source[source.index("def value_and_grad") :]
+    assert "ds = _softmax_ce_grad(s, y, 1.0)" in body  # (softmax(s) - one_hot(y)) / N
+    assert "db2 = np.sum(ds, axis=0)" in body
+    assert " @ " in body and "for " not in body  # vectorised: no Python loop
+    assert "(softmax(s) - onehot(y))/N" in source  # the docstring's gradient formulas
+
+
+def test_float32_stays_float32_and_gradients_are_fresh_arrays():
+    text, _, point = WORKLOADS["2-layer relu"]
+    p32 = {k: (v.astype(np.float32) if k not in ("y", "reg") else v) for k, v in point.items()}
+    _, grads = graphc.compile(text).value_and_grad(**p32)
+    for k in ("X", "W1", "b1", "W2", "b2"):
+        assert grads[k].dtype == np.float32
+        for other in p32.values():
+            assert not np.shares_memory(grads[k], other)
+
+
+def test_the_math_target_refuses_tensor_programs():
+    with pytest.raises(graphc.GraphcError, match="tensor program"):
+        graphc.compile("w: (3,); f = sum(w)", target="math")
+
+
+def test_undeclared_inputs_take_shapes_from_values_or_from_compile():
+    g = graphc.parse("f = sum(w * x)")
+    ev = g.evaluate(w=np.array([1.0, 2.0]), x=np.array([3.0, 4.0]))
+    assert float(ev.value) == 11.0 and list(ev.grads["w"]) == [3.0, 4.0]
+    c = graphc.compile("f = sum(w @ M)", shapes={"w": (2,), "M": (2, 3)})
+    value, grads = c.value_and_grad(w=np.ones(2), M=np.arange(6.0).reshape(2, 3))
+    assert float(value) == 15.0 and list(grads["w"]) == [3.0, 12.0]
+
+
+def test_parse_errors_for_tensor_syntax():
+    with pytest.raises(graphc.ParseError, match="has no argument 'axes'"):
+        graphc.parse("sum(x, axes=1)")
+    with pytest.raises(graphc.ParseError, match="one_hot\\(\\) needs its depth"):
+        graphc.parse("y: (3,) int; f = one_hot(y)")
+    with pytest.raises(ShapeError, match="integer labels"):
+        graphc.parse("y: (3,) int; f = sum(y * 2)")
+    with pytest.raises(graphc.ParseError, match="declared as an input"):
+        graphc.parse("x: (3,); x = 2")
+
+
+@pytest.mark.parametrize("name", ["2-layer relu", "softmax cross-entropy", "hinge loss"])
+def test_gradients_match_pytorch(name):
+    torch = pytest.importorskip("torch")
+    text, _, point = WORKLOADS[name]
+    graph = graphc.parse(text)
+    tp = {k: torch.tensor(v, requires_grad=k in graph.differentiable) for k, v in point.items()}
+    if "2-layer" in name:
+        h = torch.relu(tp["X"] @ tp["W1"] + tp["b1"])
+        s = h @ tp["W2"] + tp["b2"]
+        loss = torch.nn.functional.cross_entropy(s, tp["y"]) + 0.5 * tp["reg"] * (
+            (tp["W1"] ** 2).sum() + (tp["W2"] ** 2).sum()
+        )
+    elif name == "softmax cross-entropy":
+        loss = torch.nn.functional.cross_entropy(tp["S"], tp["y"])
+    else:
+        loss = torch.nn.functional.multi_margin_loss(tp["X"] @ tp["W"], tp["y"]) * 4
+    loss.backward()
+    _, grads = graphc.compile(text).value_and_grad(**point)
+    for k in graph.differentiable:
+        np.testing.assert_allclose(grads[k], tp[k].grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_gradients_match_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    text, _, point = WORKLOADS["2-layer tanh"]
+
+    def loss(W1, b1, W2, b2):
+        h = jnp.tanh(point["X"] @ W1 + b1)
+        s = h @ W2 + b2
+        ls = jax.nn.log_softmax(s, axis=1)
+        data = -jnp.mean(ls[jnp.arange(len(point["y"])), point["y"]])
+        return data + 0.5 * point["reg"] * ((W1**2).sum() + (W2**2).sum())
+
+    want = jax.grad(loss, argnums=(0, 1, 2, 3))(point["W1"], point["b1"], point["W2"], point["b2"])
+    _, grads = graphc.compile(text).value_and_grad(**point)
+    for k, w in zip(("W1", "b1", "W2", "b2"), want, strict=True):
+        np.testing.assert_allclose(grads[k], np.asarray(w), rtol=1e-10, atol=1e-12)
+
+
+def test_gradients_in_matrix_notation():
+    g = graphc.parse("w: (D,); x: (D,)\ne = -log(sigmoid(w @ x))")
+    assert g.gradients()["w"] == "-sigmoid(-(w @ x)) * x"
+    text, _, _ = WORKLOADS["2-layer relu"]
+    grads = graphc.parse(text).gradients()
+    assert grads["b2"] == "sum((softmax(s) - onehot(y))/N, axis=0)"
+    assert grads["W2"].startswith("hᵀ @ ((softmax(s) - onehot(y))/N)")
+
+
+def test_tensor_program_expands_to_sympy_matrices_for_numeric_shapes():
+    import sympy as sp
+
+    g = graphc.parse("W: (2, 2); x: (2,)\ns = W @ x")
+    value = g.to_sympy()
+    W = sp.Matrix(2, 2, lambda i, j: sp.Symbol(f"W[{i},{j}]", real=True))
+    x = sp.Matrix(2, 1, lambda i, _: sp.Symbol(f"x[{i}]", real=True))
+    assert sp.Matrix(value) == W * x
