@@ -23,7 +23,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-__all__ = ["pretty", "tensor_gradients"]
+__all__ = ["pretty", "tensor_gradients", "vjp_text"]
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 #: Function names printed differently from their SymPy name (σ comes from the op table).
@@ -177,8 +177,12 @@ def _tensor_text(
         return (core, 2) if g in ("1", "1.0") else (f"{core} * {wrap(2, 2)}", 2)
     if name == "heaviside":
         return f"[{node_args[0][0]} > 0]", 9
+    if name == "outer":
+        return f"{wrap(0, 9)} {wrap(1, 9)}ᵀ", 2
     if name == "unpick":
         return f"unpick({node_args[0][0]}, {node_args[2][0]})", 9
+    if name == "mul" and "1" in (node_args[0][0], node_args[1][0]):  # ones times a
+        return node_args[1] if node_args[0][0] == "1" else node_args[0]
     if row.infix:
         texts = [wrap(0, row.infix + (1 if name == "pow" else 0))]
         texts.append(wrap(1, row.infix + (0 if name == "pow" else 1)) if len(node_args) > 1 else "")
@@ -197,8 +201,10 @@ def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
     is inlined. Too long a formula reads "too large to print; use the gradient graph".
 
     >>> from graphc import parse
-    >>> tensor_gradients(parse("W: (K, D); x: (D,); b: (K,); s = W @ x + b; f = sum(s)"))
-    {'W': 'outer(1, x)', 'x': 'Wᵀ @ 1', 'b': '1'}
+    >>> tensor_gradients(parse("w: (D,); x: (D,); e = (y - w @ x)^2"), ["w"])
+    {'w': '-(2 * (y - w @ x)) * x'}
+    >>> tensor_gradients(parse("W: (K, D); x: (D,); s = W @ x; L = sum(s^2)"), ["W"])
+    {'W': '(2 * s) xᵀ'}
     """
     from .autodiff import backward
     from .ops import OPS
@@ -227,3 +233,42 @@ def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
             if len(text[v][0]) > _MAX_TENSOR_TEXT:
                 text[v] = ("(too large to print; use the gradient graph)", 9)
     return {n: text[bw.grads[n]][0] for n in wrt}
+
+
+def vjp_text(bw: Any, gate: str, i: int, names: Any) -> str | None:
+    """The contribution of tensor ``gate`` to ∂f/∂(argument i) as its VJP rule, in the
+    diagram's names (``dout`` is an unnamed gate's upstream): ``dout xᵀ`` for W in
+    ``W @ x``, ``Wᵀ @ dout`` for x."""
+    from .ops import OPS
+
+    node = bw.contributions.get((gate, i))
+    if node is None:
+        return None
+    g = bw.graph.nx
+    up = bw.upstream[gate]
+    named = g.nodes[gate]["name"]
+    stop = {up: (f"d{names[gate]}" if named else "dout", 9)}  # dout: the gate's upstream
+    need: list[str] = []
+    seen: set[str] = set()
+    stack = [node]
+    while stack:  # the contribution's own gates, back to forward values and the upstream
+        n = stack.pop()
+        if n in seen or n in stop:
+            continue
+        seen.add(n)
+        if g.nodes[n]["role"] == "backward" and g.nodes[n]["op"] not in ("input", "const"):
+            need.append(n)
+            stack.extend(g.nodes[n]["args"])
+    text: dict[str, tuple[str, int]] = dict(stop)
+    for v in bw.graph.order:
+        if v in text or (v not in seen):
+            continue
+        data = g.nodes[v]
+        if v not in need:
+            label = data["label"] if data["op"] == "const" else names.get(v, v)
+            text[v] = (label, 9)
+            continue
+        row = OPS[data["op"]]
+        args = [text[a] if a in text else (names.get(a, a), 9) for a in data["args"]]
+        text[v] = _tensor_text(row, args, row.attr_dict(data.get("attrs", ())))
+    return text[node][0] if node in text else None

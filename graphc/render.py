@@ -27,6 +27,7 @@ from typing import Any
 
 import graphviz
 
+from . import shapes as S  # noqa: N812
 from .autodiff import local_sympy, to_sympy
 from .evaluate import Evaluation
 from .graph import Graph
@@ -253,7 +254,11 @@ class _Drawer:
         return fmt_value(v, self.opts.precision)
 
     def value(self, node: str) -> str:
-        return self.num(self.ev.nodes[node].value) if self.ev is not None else ""
+        text = self.num(self.ev.nodes[node].value) if self.ev is not None else ""
+        shape = self.graph.nx.nodes[node].get("shape")
+        if shape:  # tensor programs: the wire's shape, then its value
+            return f"{S.fmt(shape)}  {text}" if text else S.fmt(shape)
+        return text
 
     def grad(self, node: str) -> str | None:
         up = self.ev.nodes[node].upstream if self.ev is not None else None
@@ -292,6 +297,11 @@ class _Drawer:
             if got is None:
                 return None
             formula, val = got
+        elif OPS[g.nx.nodes[v]["op"]].vjps is not None:  # a tensor gate: its VJP rule
+            from .pretty import vjp_text
+
+            rule = vjp_text(g.backward, v, i, names)
+            return (f"d{names[u]} ← {rule}" if rule else f"no gradient to {names[u]}", BLUE)
         else:
             formula = _formula(local_sympy(g, v, i))
             val = self.ev.nodes[v].local[i] if self.ev is not None else None

@@ -72,12 +72,13 @@ class View:
 
 
 def fmt_value(value: Any, precision: int) -> str:
-    """A value as a diagram writes it: ``-4.00``; arrays by shape and a short summary.
+    """A value as a diagram writes it: ``-4.00``; arrays of at most 12 entries in full
+    (as the cs231n linear classifier figure does), larger ones by shape and range.
 
     >>> fmt_value(-4, 2), fmt_value(-0.001, 2), fmt_value(np.array([1, 2.5]), 1)
     ('-4.00', '0.00', '[1.0, 2.5]')
-    >>> fmt_value(np.zeros((2, 3)), 2)
-    '2×3 in [0.00, 0.00]'
+    >>> fmt_value(np.zeros((2, 3)), 1), fmt_value(np.zeros((4, 4)), 2)
+    ('[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]', '4×4 in [0.00, 0.00]')
     """
     a = np.asarray(value, dtype=float)
 
@@ -87,8 +88,10 @@ def fmt_value(value: Any, precision: int) -> str:
 
     if a.ndim == 0:
         return one(float(a))
-    if a.ndim == 1 and a.size <= 3:
+    if a.ndim == 1 and a.size <= 12:
         return "[" + ", ".join(one(float(v)) for v in a) + "]"
+    if a.ndim == 2 and 0 < a.size <= 12:
+        return "[" + ", ".join("[" + ", ".join(one(float(v)) for v in r) + "]" for r in a) + "]"
     shape = "×".join(str(n) for n in a.shape)
     if a.size == 0:
         return f"{shape} (empty)"

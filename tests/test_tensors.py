@@ -416,3 +416,18 @@ def test_tensor_program_expands_to_sympy_matrices_for_numeric_shapes():
     W = sp.Matrix(2, 2, lambda i, j: sp.Symbol(f"W[{i},{j}]", real=True))
     x = sp.Matrix(2, 1, lambda i, _: sp.Symbol(f"x[{i}]", real=True))
     assert sp.Matrix(value) == W * x
+
+
+def test_tensor_diagram_shows_shapes_full_small_values_and_vjp_rules():
+    W = np.array([[0.2, -0.5, 0.1, 2.0], [1.5, 1.3, 2.1, 0.0], [0, 0.25, 0.2, -0.3]])
+    x = np.array([56.0, 231, 24, 2])
+    b = np.array([1.1, 3.2, -1.2])
+    g = graphc.parse("W: (K, D); x: (D,); b: (K,)\ns = W @ x + b")
+    source = graphc.render(g, at=dict(W=W, x=x, b=b), local=True).source
+    scores = W @ x + b
+    assert "(K, D)  [[0.20, -0.50, 0.10, 2.00], [1.50, 1.30, 2.10, 0.00]" in source
+    assert "(K,)  [" + ", ".join(f"{v:.2f}" for v in scores) + "]" in source
+    assert "dW ← dout xᵀ" in source and "dx ← Wᵀ @ dout" in source
+    big = graphc.parse("W: (5, 4); x: (4,)\ns = W @ x")
+    source = graphc.render(big, at=dict(W=np.ones((5, 4)), x=np.ones(4))).source
+    assert "(5, 4)  5×4 in [1.00, 1.00]" in source  # more than 12 entries: a summary
