@@ -311,9 +311,9 @@ def tensor_symbols(graph: Graph) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in graph.inputs:
         shape = graph.nx.nodes[name]["shape"]
-        if any(not isinstance(d, int) for d in shape):
+        if shape is None or any(not isinstance(d, int) for d in shape):
             raise GraphcError(
-                f"{name} has shape {S.fmt(shape)}: give numbers for its dims"
+                f"{name} has shape {S.fmt(shape)}: give numbers for its shape"
                 " (Graph.with_shapes) to expand it into SymPy"
             )
         if not shape:

@@ -91,8 +91,16 @@ def to_text(graph: Graph, node: str) -> str:
                     shown.append(f"({t})" if tight else t)
                 s = row.numpy.format(*shown).replace(" ** ", "^")
                 text[v] = (s, row.infix)
+            elif row.name == "transpose":
+                t, p = parts[0]
+                text[v] = (f"{t if p == 9 else f'({t})'}.T", 9)
             else:
-                text[v] = (f"{row.function or row.name}({', '.join(t for t, _ in parts)})", 9)
+                from .ops import REDUCTIONS, _attr_text
+
+                name = row.function or {v: k for k, v in REDUCTIONS.items()}.get(row.name, row.name)
+                given = dict(data.get("attrs", ()))
+                kw = "".join(f", {k}={_attr_text(x)}" for k, x in given.items())
+                text[v] = (f"{name}({', '.join(t for t, _ in parts)}{kw})", 9)
             if len(text[v][0]) > _MAX_TEXT:
                 text[v] = ("…", 9)
         if v == node:

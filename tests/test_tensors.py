@@ -431,3 +431,19 @@ def test_tensor_diagram_shows_shapes_full_small_values_and_vjp_rules():
     big = graphc.parse("W: (5, 4); x: (4,)\ns = W @ x")
     source = graphc.render(big, at=dict(W=np.ones((5, 4)), x=np.ones(4))).source
     assert "(5, 4)  5×4 in [1.00, 1.00]" in source  # more than 12 entries: a summary
+
+
+def test_grad_command_prints_matrix_notation_and_values(capsys):
+    from graphc.cli import main
+
+    program = "W: (K, D); x: (D,); s = W @ x; L = sum(s^2)"
+    assert main(["grad", program, "--at", "W=1,2;3,4", "x=1,1"]) == 0
+    out = capsys.readouterr().out
+    W, x = np.array([[1.0, 2], [3, 4]]), np.array([1.0, 1])
+    assert "∂L/∂W = (2 * s) xᵀ" in out
+    want = np.outer(2 * W @ x, x)  # by hand: ∂/∂W sum((Wx)²) = 2 (Wx) xᵀ
+    line = next(t for t in out.splitlines() if t.startswith("∂L/∂W = [["))
+    import re
+
+    got = [float(v) for v in re.findall(r"-?\d+\.?\d*", line.split("=", 1)[1])]
+    assert got == list(want.ravel())

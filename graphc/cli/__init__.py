@@ -33,14 +33,26 @@ def read_expr(text: str) -> str:
 
 
 def parse_point(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["x=-2", "w=1,2,3"]`` -> ``{"x": -2.0, "w": array([1., 2., 3.])}``."""
+    """``["x=-2", "w=1,2,3", "W=1,2;3,4"]`` -> ``{"x": -2.0, "w": array([1., 2., 3.]),
+    "W": array([[1., 2.], [3., 4.]])}``; integers stay integers (labels: ``y=0,2``)."""
     point: dict[str, Any] = {}
     for item in items or ():
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise InputError(f"--at expects NAME=VALUE, got {item!r}")
+        if ";" in value:  # a matrix, row by row
+            try:
+                rows = [[float(v) for v in r.split(",")] for r in value.strip().split(";")]
+                point[name.strip()] = np.array(rows)
+            except ValueError:
+                raise InputError(
+                    f"--at {name}: {value!r} is not a matrix written '1,2;3,4'"
+                ) from None
+            continue
         try:
             numbers = [float(v) for v in value.strip().strip("[]").split(",")]
+            if all(v.strip().lstrip("-").isdigit() for v in value.strip("[] ").split(",")):
+                numbers = [int(v) for v in value.strip().strip("[]").split(",")]
         except ValueError:
             raise InputError(
                 f"--at {name}: {value!r} is not a number or a comma-separated list"
@@ -74,7 +86,8 @@ def fmt(value: Any, digits: int = 10) -> str:
     a = np.asarray(value)
     if a.ndim == 0:
         return f"{float(a):.{digits}g}"
-    return np.array2string(a, precision=min(digits, 8), separator=", ")
+    text = np.array2string(a, precision=min(digits, 8), separator=", ", max_line_width=10**6)
+    return " ".join(text.split())  # a matrix on one line: [[1, 2], [3, 4]]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..graph import parse
+from ..shapes import fmt as fmt_shape
 from . import fmt, parse_point, read_expr
 
 _SYMBOLIC_LIMIT = 400  # nodes; past this, closed forms are not printed
@@ -13,21 +14,30 @@ _SYMBOLIC_LIMIT = 400  # nodes; past this, closed forms are not printed
 
 def _grad(args: argparse.Namespace) -> int:
     graph = parse(read_expr(args.expr))
-    wrt = tuple(args.wrt.split(",")) if args.wrt else graph.inputs
+    wrt = tuple(args.wrt.split(",")) if args.wrt else graph.differentiable
     out = (
         graph.names[graph.output]
         if graph.nx.nodes[graph.output]["op"] not in ("input", "const")
         else "f"
     )
     lines = []
-    if len(graph) <= _SYMBOLIC_LIMIT:
+    point = parse_point(args.at) if args.at is not None else None
+    if graph.tensor:  # matrix notation, with the shapes the values give
+        if point is not None:
+            from ..evaluate import tensor_point
+
+            graph = tensor_point(graph, point)[0]
+        shapes = ", ".join(f"{n}: {fmt_shape(graph.shape(n))}" for n in graph.inputs)
+        lines.append(f"{out} = {graph.to_text()}    ({shapes})")
+        lines += [f"∂{out}/∂{n} = {t}" for n, t in graph.gradients(wrt).items()]
+    elif len(graph) <= _SYMBOLIC_LIMIT:
         lines.append(f"{out} = {graph.to_sympy()}")
         for name, expr in graph.gradients(wrt).items():
             lines.append(f"∂{out}/∂{name} = {expr}")
     else:
         lines.append(f"({len(graph):,} nodes: closed forms not printed; use --at for values)")
-    if args.at is not None:
-        ev = graph.evaluate(**parse_point(args.at))
+    if point is not None:
+        ev = graph.evaluate(**point)
         point = ", ".join(f"{k}={fmt(v)}" for k, v in ev.point.items())
         lines += ["", f"at {point}:", f"{out} = {fmt(ev.value)}"]
         lines += [f"∂{out}/∂{name} = {fmt(ev.grads[name])}" for name in wrt if name in ev.grads]
@@ -38,6 +48,11 @@ def _grad(args: argparse.Namespace) -> int:
 def add(sub: Any) -> None:
     p = sub.add_parser("grad", help="print each input's gradient, symbolically and at a point")
     p.add_argument("expr", help="expression or program; '-' reads standard input")
-    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", help="a point, e.g. --at x=-2 y=5 z=-4")
+    p.add_argument(
+        "--at",
+        nargs="+",
+        metavar="NAME=VALUE",
+        help="a point, e.g. --at x=-2 y=5 z=-4; vectors w=1,2,3; matrices W='1,2;3,4'",
+    )
     p.add_argument("--wrt", help="comma-separated inputs (default: all)")
     p.set_defaults(func=_grad)
