@@ -2,7 +2,8 @@
 
 Usage: ``./dev bench [--quick] [--only WORKLOAD] [--json FILE]`` (or
 ``python benchmarks/run.py ...``). Workloads: muladd, neuron, staged (float64 arrays),
-neuron-floats (Python floats), compile (text -> callable on random DAGs).
+neuron-floats (Python floats), mlp (a 2-layer softmax classifier on a 256×784 batch,
+see ``benchmarks/mlp.py``), compile (text -> callable on random DAGs).
 
 Method: all implementations of a workload run in this one process, interleaved
 round-robin (the starting implementation rotates each round), single-threaded; each
@@ -40,7 +41,7 @@ from benchmarks.workloads import WORKLOADS, random_dag  # noqa: E402
 
 SAMPLE_S = 0.002  # short samples: a pause of the machine spoils few of them
 ARRAY_WORKLOADS = ("muladd", "neuron", "staged")
-ALL = (*ARRAY_WORKLOADS, "neuron-floats", "compile")
+ALL = (*ARRAY_WORKLOADS, "neuron-floats", "mlp", "compile")
 VERSION_OF = {
     "jax.jit": "jax",
     "torch": "torch",
@@ -163,6 +164,54 @@ def run_workload(name: str, size: int, rounds: int) -> list[Row]:
                     min_s=min(ts), min_ratio=min(ts) / ref_min)
             )  # fmt: skip
     return rows
+
+
+def run_mlp(rounds: int, quick: bool) -> list[Row]:
+    """The 2-layer network: every implementation of ``benchmarks.mlp``, interleaved."""
+    from benchmarks import mlp
+
+    inputs = mlp.point(n=32, d=64, h=16) if quick else mlp.point()
+    calls: dict[str, Callable[[], Any]] = {}
+    notes: dict[str, str] = {}
+    want = mlp.hand(**{k: (v.copy() if hasattr(v, "copy") else v) for k, v in inputs.items()})
+    for impl in mlp.IMPLS:
+        try:
+            call = mlp.setup(impl, inputs)
+            value, grads = call()
+        except UnavailableError as exc:
+            notes[impl] = f"skipped: {exc}"
+            continue
+        except Exception as exc:  # a peer that fails: report, go on
+            notes[impl] = f"failed: {exc!r}"[:120]
+            continue
+        if not all(
+            abs(float(value) - float(want[0])) < 1e-9 * max(1.0, abs(float(want[0])))
+            and _close(grads[k], want[1][k])
+            for k in mlp.PARAMS
+        ):
+            notes[impl] = "wrong result: not timed"
+            continue
+        calls[impl] = call
+    times = interleave(calls, rounds, target_s=SAMPLE_S)
+    ref = times["numpy (hand)"]
+    rows = []
+    for impl in mlp.IMPLS:
+        if impl in notes:
+            rows.append(Row("mlp", impl, None, None, 0, "ms", notes[impl]))
+        elif impl in times:
+            ts = times[impl]
+            med = statistics.median(ts)
+            rows.append(
+                Row("mlp", impl, med, med / statistics.median(ref), len(ts), "ms",
+                    min_s=min(ts), min_ratio=min(ts) / min(ref))
+            )  # fmt: skip
+    return rows
+
+
+def _close(a: Any, b: Any) -> bool:
+    import numpy as np
+
+    return bool(np.allclose(np.asarray(a), np.asarray(b), rtol=1e-7, atol=1e-10))
 
 
 def compile_once(
@@ -338,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += run_compile(gates, timeout, repeats=1 if args.quick else 3)
         else:
             say(f"{name} ...")
-            done = run_workload(name, size, rounds)
+            done = (
+                run_mlp(rounds, args.quick) if name == "mlp" else run_workload(name, size, rounds)
+            )
             for r in done:  # as they come: a run stopped later keeps these
                 ratio = f"  ratio {r.ratio:.2f}" if r.ratio is not None else ""
                 if r.min_s is not None:

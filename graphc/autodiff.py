@@ -193,9 +193,7 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
         if v not in need:
             continue
         if v == graph.output:
-            up = b.const(1)
-            if tensor and b.shape(v) != ():
-                up = b.gate("expand", (up, v))  # ∂sum(f)/∂f: ones of f's shape
+            up = b.const(1)  # ∂sum(f)/∂f: ones of f's shape, broadcast when needed
         else:
             parts = pending.pop(v, None)
             if parts is None:  # its consumers read only its shape or labels (zero)
@@ -220,13 +218,16 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
                 rule = row.vjps[i]
                 if rule is None:  # integer labels
                     continue
-                contrib = F.node(rule(F, F.handle(up), F.handle(v), *handles, **attrs))
+                g = up
+                if b.shape(up) != b.shape(v):  # a broadcast upstream, spelled out
+                    g = b.gate("expand", (up, v))
+                contrib = F.node(rule(F, F.handle(g), F.handle(v), *handles, **attrs))
             else:
                 loc = F.node(row.partials[i](F, F.handle(v), *handles))
                 local[(v, i)] = loc
-                contrib = b.gate("mul", (up, loc))
+                contrib = _times(b, up, loc) if tensor else b.gate("mul", (up, loc))
                 if tensor:
-                    contrib = _unbroadcast(b, contrib, b.shape(a))
+                    contrib = _unbroadcast(b, contrib, b.shape(a), v)
             contributions[(v, i)] = contrib
             pending.setdefault(a, []).append(contrib)
     full = Graph(b.g, graph.output, graph.inputs, graph.text, graph.declared)
@@ -241,11 +242,27 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
     )
 
 
-def _unbroadcast(b: Builder, node: str, shape: tuple[Any, ...]) -> str:
-    """``node`` summed over the axes along which ``shape`` was broadcast to its shape."""
-    full = b.shape(node)
+def _times(b: Builder, up: str, loc: str) -> str:
+    """``up * loc``, with a scalar upstream folded into a constant factor of the local
+    gradient first (``(0.5 reg * 2) * W`` is one array operation, not two)."""
+    data = b.g.nodes[loc]
+    if b.shape(up) == () and data["op"] == "mul":
+        x, y = data["args"]
+        for c, arr in ((x, y), (y, x)):
+            if b.g.nodes[c]["op"] == "const":
+                return b.gate("mul", (b.gate("mul", (up, c)), arr))
+    return b.gate("mul", (up, loc))
+
+
+def _unbroadcast(b: Builder, node: str, shape: tuple[Any, ...], gate: str) -> str:
+    """``node`` (a contribution through elementwise ``gate``) in shape ``shape``: summed
+    over the axes along which ``shape`` was broadcast, spread over the axes along which
+    an upstream gradient was left broadcast."""
+    full = b.shape(gate)  # what node stands for, broadcast or not
     if full == shape:
         return node
+    if b.shape(node) != full:  # a broadcast upstream must be spelled out to be summed
+        node = b.gate("expand", (node, gate))
     lead, kept = S.sum_axes(full, shape)
     if lead:
         axis = lead[0] if len(lead) == 1 else lead

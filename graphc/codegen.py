@@ -137,6 +137,13 @@ def _grad(g, like):
     """∂sum(f)/∂input as a fresh array of the input's shape and dtype."""
     g = np.array(np.broadcast_to(g, like.shape), dtype=like.dtype)
     return g[()] if g.ndim == 0 else g
+
+
+def _own(g, like):
+    """_grad for an array this call made and returns once: kept unless it must change."""
+    if type(g) is np.ndarray and g.shape == like.shape and g.dtype == like.dtype and g.ndim:
+        return g
+    return _grad(g, like)
 '''
 
 
@@ -238,6 +245,26 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
     return "\n".join([*head, *body, f"    return {ret}"]) + "\n"
 
 
+#: Ops whose NumPy lowering may return a view of an argument (never returned as is).
+_VIEWS = frozenset({"transpose", "expand", "reshape"})
+
+
+def _owned(bw: Any, wrt: tuple[str, ...]) -> dict[str, bool]:
+    """Per input, whether its gradient is an array that the call computes and returns
+    only once (so it needs no copy to share no memory with the inputs or the other
+    results)."""
+    nodes = bw.graph.nx.nodes
+    seen: set[str] = set()
+    out = {}
+    for n in wrt:
+        node = bw.grads[n]
+        data = nodes[node]
+        out[n] = data["role"] == "backward" and data["op"] not in _VIEWS and node not in seen
+        out[n] = out[n] and data["op"] not in ("input", "const")
+        seen.add(node)
+    return out
+
+
 def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, str],
                      wrt: tuple[str, ...], inputs: tuple[str, ...], head: list[str],
                      grads: bool) -> str:  # fmt: skip
@@ -269,7 +296,10 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
         head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
     value = f"_value({out})"
     if grads:
-        parts = "".join(f'\n        "{n}": _grad({grad_text[n]}, {n}),' for n in wrt)
+        own = _owned(bw, wrt)
+        parts = "".join(
+            f'\n        "{n}": {"_own" if own[n] else "_grad"}({grad_text[n]}, {n}),' for n in wrt
+        )
         ret = f"{value}, {{{parts}\n    }}" if wrt else f"{value}, {{}}"
     else:
         ret = value

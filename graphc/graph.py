@@ -115,7 +115,12 @@ class Builder:
         self._cons: dict[tuple[Any, ...], str] = {}
         if share:
             for node, data in self.g.nodes(data=True):
-                self._cons.setdefault(self._key(data["op"], data["args"], data.get("value")), node)
+                op = data["op"]
+                if shapes is not None and op != "const":  # tensor gates: attributes too
+                    key = (op, data["args"], data.get("attrs", ()))
+                else:
+                    key = self._key(op, data["args"], data.get("value"))
+                self._cons.setdefault(key, node)
 
     @classmethod
     def extending(cls, graph: Graph) -> Builder:

@@ -198,8 +198,17 @@ def lower(bw: Backward, wrt: Sequence[str], grads: bool) -> tuple[list[Line], st
     low = _Lowerer(bw, wrt)
     out = bw.graph.output
     fwd = bw.graph  # forward nodes have role "forward"
-    # Tensor programs' temporaries have many shapes: no memory is lent between them.
-    reuse = _reuse if not bw.graph.tensor else (lambda lines, returned: lines)
+    # Tensor programs: a transpose used once is written where it is used
+    # (``dh = ds @ W2.T``); an array lends its memory only to an elementwise gate of
+    # its own shape, at the line where it dies.
+    if bw.graph.tensor:
+        nd = low.nd
+
+        def reuse(lines: list[Line], returned: Sequence[str]) -> list[Line]:
+            return _reuse_same_shape(_inline_transposes(lines, returned), returned, nd)
+
+    else:
+        reuse = _reuse
     if not grads:
         lines = low.forward_lines(_ancestors(low.nd, [out]))
         return reuse(lines, [out]), low.ref(out), {}
@@ -333,6 +342,77 @@ def _comment(
     if low.nd[node]["name"]:
         return "local gradient"
     return f"{OPS[low.nd[node]['op']].symbol}"
+
+
+def _inline_transposes(lines: list[Line], returned: Sequence[str]) -> list[Line]:
+    """Drop each ``t = a.T`` line whose value one later line reads once, and write
+    ``a.T`` in that line instead, as the cs231n code does (``dW2 = h.T @ dscores``)."""
+    count: dict[str, int] = {}
+    for line in lines:
+        for n in line.uses:
+            count[n] = count.get(n, 0) + 1
+    keep = set(returned)
+    inline: dict[str, str] = {}  # variable -> text that replaces it
+    out = []
+    for line in lines:
+        if line.op == "transpose" and count.get(line.node or "", 0) == 1 and line.node not in keep:
+            arg = line.args[0]
+            inline[line.var] = f"{arg}.T" if arg.isidentifier() else f"({arg}).T"
+            continue
+        if inline and any(a in inline for a in line.args):
+            line.args = tuple(inline.pop(a) if a in inline else a for a in line.args)
+        out.append(line)
+    return out
+
+
+#: Tensor ops whose NumPy lowering may return a view of an argument, or a label array.
+_NOT_OWNED = frozenset({"transpose", "expand", "reshape", "one_hot"})
+
+
+def _reuse_same_shape(
+    lines: list[Line], returned: Sequence[str], nd: Mapping[str, Mapping[str, Any]]
+) -> list[Line]:
+    """Tensor programs: an elementwise gate writes into an argument that dies at its
+    line when that argument is an array this call made (not an input, not a view), of
+    the gate's shape (``np.add(matmul_1, b1, out=matmul_1)``), else into such an array
+    that died earlier (``dW1_2 = np.multiply(mul_4, W1, out=pow_1)``): fewer fresh
+    arrays, fewer page faults, less memory alive."""
+    last: dict[str, int] = {}
+    assigned: dict[str, int] = {}  # variable -> last line that binds it
+    aliased: set[str] = set()
+    for k, line in enumerate(lines):
+        for n in line.uses:
+            last[n] = k
+        assigned[line.var] = k
+        if line.op is None:
+            aliased.update(n for n in line.arg_nodes if n is not None)
+    for n in returned:
+        last[n] = len(lines)
+    owned: dict[str, str] = {}  # node -> the variable holding its fresh array
+    free: dict[Any, list[str]] = {}  # shape -> variables whose arrays are dead
+    for k, line in enumerate(lines):
+        node = line.node
+        if line.op is None or node is None:
+            continue
+        shape = nd[node].get("shape")
+        dying = list(dict.fromkeys(n for n in line.arg_nodes if n in owned and last.get(n) == k))
+        if line.op in OPS and not OPS[line.op].tensor and _in_place(line.op) and shape:
+            for i, n in enumerate(line.arg_nodes):
+                if n in dying and nd[n].get("shape") == shape:
+                    line.out = i
+                    del owned[n]
+                    dying.remove(n)
+                    break
+            else:
+                if free.get(shape):
+                    line.into = free[shape].pop()
+        for n in dying:  # dead after this line: its array may serve a later gate
+            var = owned.pop(n)
+            if assigned[var] <= k:
+                free.setdefault(nd[n].get("shape"), []).append(var)
+        if line.op not in _NOT_OWNED and shape and node not in aliased:
+            owned[node] = line.var
+    return lines
 
 
 def _reuse(lines: list[Line], returned: Sequence[str]) -> list[Line]:

@@ -613,6 +613,14 @@ def _no_closed_form(*args: Any, **attrs: Any) -> Any:
     raise NotImplementedError("graphc writes this op only inside gradient code")
 
 
+def _sum_vjp(F: Any, g: Any, o: Any, a: Any, axis: Any, keepdims: bool) -> Any:
+    # g broadcasts against a as it is when the sum kept its dims or summed them all:
+    # elementwise consumers take it as it is (upstream gradients may stay broadcast).
+    if axis is None or keepdims:
+        return g
+    return F.expand(g, a, axis=axis, keepdims=keepdims)
+
+
 def _matmul_da(F: Any, g: Any, o: Any, a: Any, b: Any) -> Any:
     if F.ndim(b) == 1:  # (M,K)@(K,) -> (M,): da = outer(g, b); (K,)@(K,) -> (): g*b
         return F.outer(g, b) if F.ndim(a) == 2 else g * b
@@ -703,8 +711,7 @@ _TENSOR_ROWS = (
        function="transpose", shape=_shape_transpose,
        vjps=(lambda F, g, o, a: F.transpose(g),), tensor=True),
     Op("sum", 1, _sym_sum, (), "np.sum({0}{kw})", "", "Σ", r"\sum {0}", function="sum",
-       attrs=_AXIS, shape=_reduce_rule, tensor=True,
-       vjps=(lambda F, g, o, a, axis, keepdims: F.expand(g, a, axis=axis, keepdims=keepdims),)),
+       attrs=_AXIS, shape=_reduce_rule, tensor=True, vjps=(_sum_vjp,)),
     Op("mean", 1, _sym_mean, (), "np.mean({0}{kw})", "", "mean", r"\operatorname{{mean}} {0}",
        function="mean", attrs=_AXIS, shape=_reduce_rule, tensor=True,
        vjps=(lambda F, g, o, a, axis, keepdims:
