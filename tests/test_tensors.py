@@ -447,3 +447,18 @@ def test_grad_command_prints_matrix_notation_and_values(capsys):
 
     got = [float(v) for v in re.findall(r"-?\d+\.?\d*", line.split("=", 1)[1])]
     assert got == list(want.ravel())
+
+
+def test_codegen_command_takes_shapes(capsys, tmp_path):
+    from graphc.cli import main
+
+    out = tmp_path / "m.py"
+    assert main(["codegen", "f = sum(w @ M)", "--shape", "w=2", "M=2,3", "-o", str(out)]) == 0
+    namespace: dict = {}
+    exec(compile(out.read_text(), str(out), "exec"), namespace)
+    M = np.arange(6.0).reshape(2, 3)
+    value, grads = namespace["value_and_grad"](np.array([1.0, -1.0]), M)
+    assert float(value) == float(np.sum(np.array([1.0, -1.0]) @ M))
+    np.testing.assert_array_equal(grads["w"], M.sum(axis=1))
+    np.testing.assert_array_equal(grads["M"], np.outer([1.0, -1.0], np.ones(3)))
+    assert main(["codegen", "f = sum(w @ M)", "--shape", "v=2"]) == 2

@@ -12,13 +12,18 @@ from typing import Any
 
 from ..codegen import TARGETS, compile
 from ..graph import parse
-from . import read_expr
+from ..errors import InputError
+from . import parse_shapes, read_expr
 
 
 def _codegen(args: argparse.Namespace) -> int:
     graph = parse(read_expr(args.expr))
     wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else None
-    compiled = compile(graph, wrt, target=args.target)
+    given = parse_shapes(args.shape)
+    unknown = sorted(set(given) - set(graph.inputs))
+    if unknown:
+        raise InputError(f"--shape names {unknown[0]}, not an input of the program")
+    compiled = compile(graph, wrt, target=args.target, shapes=given or None)
     if args.output is None:
         sys.stdout.write(compiled.source)
         return 0
@@ -36,6 +41,12 @@ def add(sub: Any) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE")
     p.add_argument("--wrt", help="comma-separated inputs to differentiate for (default: all)")
     p.add_argument("--target", choices=TARGETS, default="numpy", help="numpy (default) or math")
+    p.add_argument(
+        "--shape",
+        nargs="+",
+        metavar="NAME=DIMS",
+        help="shapes of inputs the program does not declare (w=3, W=3,4)",
+    )
     p.add_argument(
         "--force", action="store_true", help="replace FILE even if graphc did not write it"
     )
