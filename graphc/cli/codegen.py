@@ -11,8 +11,8 @@ import sys
 from typing import Any
 
 from ..codegen import TARGETS, compile
-from ..graph import parse
 from ..errors import InputError
+from ..graph import parse
 from . import parse_shapes, read_expr
 
 
