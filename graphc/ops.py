@@ -160,6 +160,12 @@ def _max_mask(x, m, axis=None, keepdims=False):
     return hit / np.sum(hit, axis=axis, keepdims=True)
 
 
+def _sumsq(x):
+    """sum(x**2) without the temporary x**2 (a BLAS dot product)."""
+    x = np.asarray(x)
+    return np.vdot(x, x) if x.dtype.kind == "f" else np.sum(x * x)
+
+
 def _softmax_ce(s, y):
     """Mean over rows of -log softmax(s)[y]: the softmax classifier's loss."""
     return np.mean(_logsumexp(s, axis=-1) - _pick(s, y))
@@ -761,6 +767,9 @@ _TENSOR_ROWS = (
     Op("unpick", 3, _sym_unpick, (), "_unpick({0}, {1}, {2}{kw})", "", "unpick",
        r"{0}", attrs=(("keepdims", False),), shape=_same(1), tensor=True, labels=(2,),
        vjps=(lambda F, G, o, g, s, y, keepdims: F.pick(G, y, keepdims=keepdims), None, None)),
+    Op("sumsq", 1, lambda a: _sym_sum(np.vectorize(lambda t: t**2, otypes=[object])(_obj(a))),
+       (), "_sumsq({0})", "", "Σ x²", r"\sum {0}^2", shape=lambda sh: (), tensor=True,
+       vjps=(lambda F, g, o, a: (g * 2) * a,)),
     Op("softmax_ce", 2, lambda s, y: _sym_mean(_sym_logsumexp(s, -1) - _sym_pick(s, y)), (),
        "_softmax_ce({0}, {1})", "", "softmax CE", r"\operatorname{{CE}}\left({0}\right)",
        shape=lambda sh: S.reduce(_shape_pick(sh), None, False), tensor=True, labels=(1,),

@@ -120,11 +120,27 @@ class _Rebuilder:
             fused = self._softmax_ce(node)
             if fused is not None:
                 return fused
+        if op == "sum":
+            fused = self._sumsq(node)
+            if fused is not None:
+                return fused
         for rw in REWRITES:
             env: dict[str, str] = {}
             if self._match(rw.pattern, node, env):
                 return self._build(rw.replacement, env, depth)
         return node
+
+    def _sumsq(self, node: str) -> str | None:
+        """``sum(x^2)`` over all entries as one gate, without the array ``x^2``."""
+        nodes = self.b.g.nodes
+        data = nodes[node]
+        (sq,) = data["args"]
+        if data.get("attrs") or nodes[sq]["op"] != "pow":
+            return None
+        x, two = nodes[sq]["args"]
+        if nodes[two]["op"] != "const" or nodes[two]["value"] != 2 or not nodes[x]["shape"]:
+            return None
+        return self.b.gate("sumsq", (x,), data["pos"])
 
     def _softmax_ce(self, node: str) -> str | None:
         """``mean(logsumexp(s, axis=1) - pick(s, y))`` of 2-d scores as one fused gate,

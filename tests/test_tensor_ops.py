@@ -51,6 +51,7 @@ CASES = {
                  lambda x, m: (x == m[:, None]) / (x == m[:, None]).sum(1, keepdims=True)),
     "unpick": ([(3,), (3, 4), (3,)], {}, {2: 4},
                lambda g, s, y: np.eye(4)[y] * g[:, None]),
+    "sumsq": ([(3, 4)], {}, {}, lambda a: np.sum(a * a)),
     "softmax_ce": ([(3, 4), (3,)], {}, {1: 4},
                    lambda s, y: np.mean(_lse(s, 1) - s[np.arange(3), y])),
     "softmax_ce_grad": ([(3, 4), (3,), ()], {}, {1: 4},
