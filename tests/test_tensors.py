@@ -462,3 +462,27 @@ def test_codegen_command_takes_shapes(capsys, tmp_path):
     np.testing.assert_array_equal(grads["w"], M.sum(axis=1))
     np.testing.assert_array_equal(grads["M"], np.outer([1.0, -1.0], np.ones(3)))
     assert main(["codegen", "f = sum(w @ M)", "--shape", "v=2"]) == 2
+
+
+def test_saved_tensor_module_runs_without_graphc(tmp_path):
+    import subprocess
+    import sys
+
+    text, forward, point = WORKLOADS["2-layer relu"]
+    graphc.compile(text).save(tmp_path / "net.py")
+    np.savez(tmp_path / "point.npz", **point)
+    code = (
+        "import sys\n"
+        "sys.modules['graphc'] = None  # any import of graphc now fails\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import numpy as np, net\n"
+        "p = dict(np.load(sys.argv[1] + '/point.npz'))\n"
+        "loss, g = net.value_and_grad(**p)\n"
+        "np.save(sys.argv[1] + '/dW1.npy', g['W1'])\n"
+        "print(repr(float(loss)))\n"
+    )
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path)],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert float(out.stdout.split()[0]) == pytest.approx(forward(**point), rel=1e-12)
+    want = fd_grad(forward, point, "W1")
+    np.testing.assert_allclose(np.load(tmp_path / "dW1.npy"), want, rtol=1e-5, atol=1e-7)
