@@ -566,7 +566,8 @@ class Graph:
 
     def __repr__(self) -> str:
         gates = sum(1 for _, d in self.nx.nodes(data=True) if d["op"] not in ("input", "const"))
-        return f"<graphc.Graph {gates} gates, inputs {', '.join(self.inputs)}: {self.to_text()}>"
+        inputs = f"inputs {', '.join(self.inputs)}" if self.inputs else "no inputs"
+        return f"<graphc.Graph {gates} gate{'' if gates == 1 else 's'}, {inputs}: {self.to_text()}>"
 
     @property
     def order(self) -> list[str]:

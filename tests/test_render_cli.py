@@ -68,4 +68,4 @@ def test_cli_steps_svg(tmp_path, capsys):
     assert main(["render", "(x+y)*z", *AT, "--steps", str(d)]) == 0
     names = sorted(p.name for p in d.iterdir())
     assert names == ["index.html", "step_00.svg", "step_01.svg", "step_02.svg", "step_03.svg"]
-    assert "wrote 4 steps" in capsys.readouterr().out
+    assert "wrote 4 steps" in capsys.readouterr().err  # "wrote" goes to stderr

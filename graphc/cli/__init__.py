@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import numpy as np
 
-from ..errors import GraphcError, InputError
+from ..errors import GraphcError, GraphcWarning, InputError
 
 __all__ = ["fmt", "main", "parse_point", "parse_shapes", "read_expr"]
 
@@ -90,8 +91,25 @@ def fmt(value: Any, digits: int = 10) -> str:
     return " ".join(text.split())  # a matrix on one line: [[1, 2], [3, 4]]
 
 
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """graphc's warnings as one line each on standard error (no Python file and line);
+    others as Python shows them."""
+    seen: set[str] = set()
+    for w in caught:
+        if isinstance(w.message, GraphcWarning):
+            text = f"graphc: warning: {w.message}"
+            if text not in seen:
+                seen.add(text)
+                print(text, file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = _Parser(prog="graphc", description="symbolic computation-graph compiler")
+    parser.add_argument("--version", action="version", version=f"graphc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     from . import check, codegen, grad, params, render
 
@@ -105,7 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GraphcWarning)
+            status = int(args.func(args))
+        _print_warnings(caught)
+        return status
     except GraphcError as e:
         print(f"graphc: error: {e}", file=sys.stderr)
         return 2

@@ -75,7 +75,11 @@ def _check(args: argparse.Namespace) -> int:
             for p in result.partials:
                 print(f"  method for ∂{p.output}/∂{p.wrt}:")
                 print("\n".join(f"    {m}" for m in p.method))
-    return max(_EXIT[p.verdict] for p in result.partials)
+    codes = [_EXIT[p.verdict] for p in result.partials]
+    if args.strict:
+        codes = [4 if p.verdict == "agrees numerically" else c
+                 for p, c in zip(result.partials, codes, strict=True)]  # fmt: skip
+    return 1 if 1 in codes else max(codes)
 
 
 def _positive_int(text: str) -> int:
@@ -93,7 +97,16 @@ def add(sub: Any) -> None:
     p = sub.add_parser(
         "check",
         help="check a hand-derived derivative: proved, wrong (with a counterexample) or undecided",
-        description="Exit status: 0 right, 1 wrong, 3 undecided, 2 usage or parse error.",
+        description=(
+            "Exit status: 0 proved, or agrees numerically (equal at every tested point, not "
+            "proved); 1 wrong; 2 usage or parse error; 3 undecided. With --strict, a claim "
+            "that agrees numerically but is not proved exits 4."
+        ),
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="accept proofs only: 'agrees numerically (not proved)' exits 4",
     )
     p.add_argument("expr", help="expression or program; '-' reads standard input")
     p.add_argument("--wrt", help="variable(s), comma-separated (inputs or names of the program)")

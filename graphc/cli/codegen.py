@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..codegen import TARGETS, compile
+from ..codegen import TARGETS, OverwriteError, compile
 from ..errors import InputError
 from ..graph import parse
 from . import parse_shapes, read_expr
@@ -27,7 +27,12 @@ def _codegen(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(compiled.source)
         return 0
-    path = compiled.save(args.output, overwrite=args.force)
+    try:
+        path = compiled.save(args.output, overwrite=args.force)
+    except OverwriteError:  # say it in the command line's words
+        raise OverwriteError(
+            f"{args.output} exists and was not written by graphc; pass --force to replace it"
+        ) from None
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

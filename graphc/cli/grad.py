@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import numpy as np
+
+from ..errors import InputError
 from ..graph import parse
 from ..shapes import fmt as fmt_shape
 from . import fmt, parse_point, read_expr
@@ -14,6 +17,11 @@ _SYMBOLIC_LIMIT = 400  # nodes; past this, closed forms are not printed
 
 def _grad(args: argparse.Namespace) -> int:
     graph = parse(read_expr(args.expr))
+    if not graph.inputs:
+        raise InputError(
+            f"'{graph.to_text()}' has no inputs, so it has no gradients: "
+            "write an expression of names, such as (x+y)*z"
+        )
     wrt = tuple(args.wrt.split(",")) if args.wrt else graph.differentiable
     out = (
         graph.names[graph.output]
@@ -40,7 +48,9 @@ def _grad(args: argparse.Namespace) -> int:
         ev = graph.evaluate(**point)
         point = ", ".join(f"{k}={fmt(v)}" for k, v in ev.point.items())
         lines += ["", f"at {point}:", f"{out} = {fmt(ev.value)}"]
-        lines += [f"∂{out}/∂{name} = {fmt(ev.grads[name])}" for name in wrt if name in ev.grads]
+        # an array-valued f: the gradients are those of sum(f), and say so
+        d = f"∂sum({out})" if np.ndim(ev.value) else f"∂{out}"
+        lines += [f"{d}/∂{name} = {fmt(ev.grads[name])}" for name in wrt if name in ev.grads]
     print("\n".join(lines))
     return 0
 

@@ -25,13 +25,13 @@ def _render(args: argparse.Namespace) -> int:
     }
     if args.steps:
         written = render_steps(graph, at, args.steps, fmt=args.steps_format, **options)
-        print(f"wrote {len(written) - 1} steps and {written[-1]}")
+        print(f"wrote {len(written) - 1} steps and {written[-1]}", file=sys.stderr)
     if args.output or not args.steps:
         d = render(graph, at, args.output if args.output not in (None, "-") else None, **options)
         if args.output in (None, "-"):
             sys.stdout.write(d.source)
         else:
-            print(f"wrote {args.output}")
+            print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,74 @@
+"""The command line as a new user meets it: version, warnings, streams, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import graphc
+from graphc.cli import main
+
+
+def test_version_from_both_entry_points(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"graphc {graphc.__version__}"
+    out = subprocess.run([sys.executable, "-m", "graphc", "--version"],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert out.strip() == f"graphc {graphc.__version__}"
+
+
+def test_domain_warning_is_one_clean_line_naming_the_gate(capsys):
+    assert main(["grad", "y = log(x)", "--at", "x=-1"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["graphc: warning: log gate 'y' at line 1, column 5: invalid value "
+                   "encountered in log"]  # fmt: skip
+
+
+def test_program_without_inputs_gets_a_clear_message(capsys):
+    assert main(["grad", "x = 3"]) == 2
+    err = capsys.readouterr().err
+    assert "has no inputs" in err and "Traceback" not in err
+    assert repr(graphc.parse("x = 3")) == "<graphc.Graph 0 gates, no inputs: 3>"
+    assert repr(graphc.parse("x*y")) == "<graphc.Graph 1 gate, inputs x, y: x * y>"
+
+
+def test_results_on_stdout_and_wrote_on_stderr(capsys, tmp_path):
+    out = tmp_path / "c.dot"
+    assert main(["render", "(x+y)*z", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"wrote {out}" in captured.err
+    module = tmp_path / "m.py"
+    assert main(["codegen", "x*y", "-o", str(module)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"wrote {module}" in captured.err
+
+
+def test_overwrite_message_names_the_flag(capsys, tmp_path):
+    mine = tmp_path / "mine.py"
+    mine.write_text("print('mine')\n")
+    assert main(["codegen", "x*y", "-o", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "--force" in err and "overwrite=True" not in err
+    assert mine.read_text() == "print('mine')\n"
+
+
+def test_strict_check_needs_a_proof(capsys):
+    numeric = ["check", "sigmoid(x)", "--wrt", "x", "--claim", "exp(-x)/(1+exp(-x))^2",
+               "--budget", "0"]  # fmt: skip
+    assert main(numeric) == 0 and "agrees numerically" in capsys.readouterr().out
+    assert main([*numeric, "--strict"]) == 4
+    capsys.readouterr()
+    assert main(["check", "x^2", "--wrt", "x", "--claim", "2*x", "--strict"]) == 0
+    assert main(["check", "x^2", "--wrt", "x", "--claim", "x", "--strict"]) == 1
+
+
+def test_check_help_maps_verdicts_to_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for phrase in ("0 proved", "1 wrong", "2 usage", "3 undecided", "exits 4"):
+        assert phrase in text
