@@ -50,7 +50,7 @@ import numpy as np
 import sympy as sp
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
-from .errors import GraphcError, InputError, ShapeError, did_you_mean
+from .errors import GraphcError, InputError, ParseError, ShapeError, did_you_mean
 from .ops import OPS
 from .ops import REQUIRED as REQ
 from .parse import Call, Num, Program, Var, parse_program
@@ -361,6 +361,8 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
         declared[name] = (shape, declared.get(name, ((), "float"))[1])
     tensor = bool(declared) or _uses_tensor_ops(program)
     b = Builder(shapes=declared if tensor else None, text=program.text)
+    for name, pos in program.header:  # the header's order is the parameter order
+        b.input(name, pos)
     for d in program.declarations:
         b.input(d.name, d.pos)
     env: dict[str, str] = {}
@@ -371,6 +373,17 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
             env[st.name] = node
             b.bind(node, st.name)
     inputs = [n for n, d in b.g.nodes(data=True) if d["op"] == "input"]
+    if program.header:
+        listed = {name for name, _ in program.header}
+        extra = [n for n in inputs if n not in listed]
+        if extra:
+            names = ", ".join(name for name, _ in program.header)
+            pos = b.g.nodes[extra[0]]["pos"] or (1, 1)
+            line = program.text.split("\n")[pos[0] - 1] if program.text else ""
+            raise ParseError(
+                f"'{extra[0]}' is an input but not in the header ({names}) ->; add it there",
+                pos[0], pos[1], line,
+            )  # fmt: skip
     return b.finish(node, inputs, program.text)
 
 

@@ -2,7 +2,8 @@
 
 The language::
 
-    program    := statement ((NEWLINE | ';') statement)*
+    program    := [header] statement ((NEWLINE | ';') statement)*
+    header     := '(' NAME (',' NAME)* ')' '->'      the inputs, in parameter order
     statement  := NAME ('=' | '+=' | '-=' | '*=' | '/=') expr  |  expr  |  declaration
     declaration:= NAME ':' ( '(' [dim (',' dim)* [',']] ')' [int | float]  |  int | float )
     expr       := numbers, names, + - * / ** ^ @, unary -, ( ), f(args, attr=value), x.T,
@@ -120,6 +121,7 @@ class Program:
     statements: tuple[Statement, ...]
     text: str
     declarations: tuple[Declaration, ...] = ()
+    header: tuple[tuple[str, Pos], ...] = ()
 
 
 # --- Tokens ---------------------------------------------------------------------------
@@ -131,7 +133,7 @@ _TOKEN = re.compile(
   | (?P<newline>\n)
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<op>\*\*|[-+*/]=|[-+*/^(),;=@:.])
+  | (?P<op>\*\*|->|[-+*/]=|[-+*/^(),;=@:.])
   | (?P<bad>.)
     """,
     re.VERBOSE,
@@ -488,7 +490,7 @@ def parse_program(text: str) -> Program:
     statements: list[Statement] = []
     declarations: dict[str, Declaration] = {}
     bound: set[str] = set()
-    i = 0
+    header, i = _header(tokens, src)
     while tokens[i].kind != "end":
         tok = tokens[i]
         if tok.text in ("\n", ";"):
@@ -532,7 +534,32 @@ def parse_program(text: str) -> Program:
                 " so it has no effect",
                 st.pos,
             )
-    return Program(tuple(statements), text, tuple(declarations.values()))
+    return Program(tuple(statements), text, tuple(declarations.values()), header)
+
+
+def _header(tokens: list[Token], src: _Source) -> tuple[tuple[tuple[str, Pos], ...], int]:
+    """``(x, y) ->`` at the start: the inputs in parameter order; else nothing."""
+    i = 0
+    while tokens[i].text in ("\n", ";"):
+        i += 1
+    if tokens[i].text != "(":
+        return (), 0
+    j, names = i + 1, []
+    while tokens[j].kind == "name" and tokens[j + 1].text in (",", ")"):
+        names.append((tokens[j].text, tokens[j].pos))
+        j += 2
+        if tokens[j - 1].text == ")":
+            break
+    if not names or tokens[j - 1].text != ")" or tokens[j].text != "->":
+        return (), 0  # an ordinary parenthesised expression
+    seen: set[str] = set()
+    for name, pos in names:
+        if name in seen:
+            raise src.error(f"'{name}' appears twice in the header", pos)
+        if name in FUNCTIONS and not FUNCTIONS[name].tensor or keyword.iskeyword(name):
+            raise src.error(f"'{name}' cannot be an input name", pos)
+        seen.add(name)
+    return tuple(names), j + 1
 
 
 def _declaration(tokens: list[Token], i: int, src: _Source) -> tuple[Declaration, int]:

@@ -72,3 +72,23 @@ def test_check_help_maps_verdicts_to_exit_codes(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for phrase in ("0 proved", "1 wrong", "2 usage", "3 undecided", "exits 4"):
         assert phrase in text
+
+
+STAGED = "sigy = 1/(1+exp(-y))\nnum = x + sigy\nf = num / (sigmoid(x) + (x+y)^2)"
+
+
+def test_positional_order_is_first_appearance_or_the_header():
+    plain = graphc.compile(STAGED)
+    assert plain.inputs == ("y", "x")  # y appears first
+    assert "def value_and_grad(y, x):" in plain.source
+    ordered = graphc.compile("(x, y) ->\n" + STAGED)
+    assert ordered.inputs == ("x", "y")
+    assert "def value_and_grad(x, y):" in ordered.source
+    value, grads = ordered.value_and_grad(3, -4)  # x = 3, y = -4: the notes' point
+    want, _ = plain.value_and_grad(x=3.0, y=-4.0)
+    assert float(value) == pytest.approx(float(want), rel=1e-15)
+    with pytest.raises(graphc.ParseError, match="not in the header"):
+        graphc.parse("(x, y) -> x*z")
+    with pytest.raises(graphc.ParseError, match="twice in the header"):
+        graphc.parse("(x, x) -> x*x")
+    assert graphc.parse("(x + y) * z").inputs == ("x", "y", "z")  # not a header
