@@ -556,7 +556,7 @@ def _header(tokens: list[Token], src: _Source) -> tuple[tuple[tuple[str, Pos], .
     for name, pos in names:
         if name in seen:
             raise src.error(f"'{name}' appears twice in the header", pos)
-        if name in FUNCTIONS and not FUNCTIONS[name].tensor or keyword.iskeyword(name):
+        if (name in FUNCTIONS and not FUNCTIONS[name].tensor) or keyword.iskeyword(name):
             raise src.error(f"'{name}' cannot be an input name", pos)
         seen.add(name)
     return tuple(names), j + 1

@@ -84,7 +84,7 @@ def test_positional_order_is_first_appearance_or_the_header():
     ordered = graphc.compile("(x, y) ->\n" + STAGED)
     assert ordered.inputs == ("x", "y")
     assert "def value_and_grad(x, y):" in ordered.source
-    value, grads = ordered.value_and_grad(3, -4)  # x = 3, y = -4: the notes' point
+    value, _ = ordered.value_and_grad(3, -4)  # x = 3, y = -4: the notes point
     want, _ = plain.value_and_grad(x=3.0, y=-4.0)
     assert float(value) == pytest.approx(float(want), rel=1e-15)
     with pytest.raises(graphc.ParseError, match="not in the header"):
