@@ -76,7 +76,9 @@ def fmt_value(value: Any, precision: int) -> str:
     (as the cs231n linear classifier figure does), larger ones by shape and range.
 
     >>> fmt_value(-4, 2), fmt_value(-0.001, 2), fmt_value(np.array([1, 2.5]), 1)
-    ('-4.00', '0.00', '[1.0, 2.5]')
+    ('-4.00', '-0.001', '[1.0, 2.5]')
+    >>> fmt_value(0.0, 2), fmt_value(0.00357, 2), fmt_value(-2.3e-9, 2)
+    ('0.00', '0.0036', '-2.3e-09')
     >>> fmt_value(np.zeros((2, 3)), 1), fmt_value(np.zeros((4, 4)), 2)
     ('[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]', '4×4 in [0.00, 0.00]')
     """
@@ -84,6 +86,8 @@ def fmt_value(value: Any, precision: int) -> str:
 
     def one(v: float) -> str:
         s = f"{v:.{precision}f}"
+        if float(s) == 0 and v != 0 and np.isfinite(v):  # never show a nonzero as zero
+            return f"{v:.2g}"
         return s[1:] if s.startswith("-") and float(s) == 0 else s
 
     if a.ndim == 0:

@@ -92,3 +92,21 @@ def test_positional_order_is_first_appearance_or_the_header():
     with pytest.raises(graphc.ParseError, match="twice in the header"):
         graphc.parse("(x, x) -> x*x")
     assert graphc.parse("(x + y) * z").inputs == ("x", "y", "z")  # not a header
+
+
+def test_small_gradients_never_print_as_zero():
+    # the staged example's exp branch carries ∂f/∂exp(-y) ≈ -0.00017 (0.00 at 2 decimals)
+    text = "sigy = 1/(1+exp(-y)); num = x + sigy; f = num / (sigmoid(x) + (x+y)^2)"
+    source = graphc.render(graphc.parse(text), at={"x": 3, "y": -4}).source
+    import re
+
+    shown = re.findall(r'POINT-SIZE="14">([-0-9.e]+)<', source)
+    assert "-0.00017" in shown
+    assert not [s for s in shown if float(s) == 0 and s not in ("0.00", "-0.00")]
+    ev = graphc.parse(text).evaluate(x=3, y=-4)
+    tiny = [
+        n.upstream
+        for n in ev.nodes.values()
+        if n.upstream is not None and 0 < abs(n.upstream) < 0.005
+    ]
+    assert tiny and all(f"{float(t):.2g}" in shown for t in tiny)
