@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import graphviz
+import sympy as sp
 
 from . import shapes as S  # noqa: N812
 from .autodiff import local_sympy, to_sympy
@@ -206,10 +207,12 @@ def mimebundle(
 # --- building the DOT ------------------------------------------------------------------
 
 
-def _cell(text: str, color: str, size: int = 14, port: str = "") -> str:
+def _cell(text: str, color: str, size: int = 14, port: str = "", name: str = "") -> str:
     p = f' PORT="{port}"' if port else ""
+    # a bound name sits on its wire before the value, in black, as in the notes' figures
+    before = f'<FONT POINT-SIZE="{size + 2}">{html.escape(name)}</FONT>  ' if name else ""
     return (
-        f'<TR><TD{p} ALIGN="LEFT"><FONT COLOR="{color}" POINT-SIZE="{size}">'
+        f'<TR><TD{p} ALIGN="LEFT">{before}<FONT COLOR="{color}" POINT-SIZE="{size}">'
         f"{html.escape(text)}</FONT></TD></TR>"
     )
 
@@ -228,6 +231,9 @@ class _Drawer:
         self.graph, self.ev, self.opts, self.reveal = graph, ev, opts, reveal
         self.view: View = make_view(graph, opts.group)
         self.names = graph.names
+        from .render_view import display_names
+
+        self.shown = display_names(graph)  # names as the diagram shows them
         self.show_grad = ev is not None and opts.backward
         self.wired = ev is not None or opts.symbolic or opts.local
         self.hot: set[tuple[str, str, int]] = set()
@@ -274,9 +280,9 @@ class _Drawer:
         return self.reveal is None or dv in self.reveal.done
 
     # -- pieces --------------------------------------------------------------------
-    def wire_label(self, top: str, below: list[tuple[str, str]], hot: bool) -> str:
+    def wire_label(self, top: str, below: list[tuple[str, str]], hot: bool, name: str = "") -> str:
         color = f' COLOR="{HIGH}"' if hot else ""
-        rows = [_cell(top or " ", GREEN, port="w")]
+        rows = [_cell(top or " ", GREEN, port="w", name=name)]
         rows += [_cell(*row) for row in below] or [_cell(" ", RED)]
         return (
             f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1"{color}>'
@@ -287,7 +293,7 @@ class _Drawer:
         )
 
     def local_row(self, u: str, v: str, i: int, dv: str) -> tuple[str, str] | None:
-        g, names = self.graph, self.names
+        g, names = self.graph, self.shown
         head = f"∂{names[dv]}/∂{names[u]} = "
         if dv in self.view.groups:
             grp = self.view.groups[dv]
@@ -303,7 +309,13 @@ class _Drawer:
             rule = vjp_text(g.backward, v, i, names)
             return (f"d{names[u]} ← {rule}" if rule else f"no gradient to {names[u]}", BLUE)
         else:
-            formula = _formula(local_sympy(g, v, i))
+            expr = local_sympy(g, v, i)  # in internal names; written in the shown ones
+            subs = {
+                sp.Symbol(self.names[a], real=True): sp.Symbol(names[a], real=True)
+                for a in g.nx.nodes[v]["args"]
+                if self.names[a] != names[a]
+            }
+            formula = _formula(expr.subs(subs, simultaneous=True) if subs else expr)
             val = self.ev.nodes[v].local[i] if self.ev is not None else None
         text = head + formula + (f" = {self.num(val)}" if val is not None else "")
         return (text, BLUE)
@@ -355,7 +367,7 @@ class _Drawer:
         hot = v in self.hot_nodes or (self.reveal is not None and self.reveal.current == v)
         attrs = {"color": HIGH, "penwidth": "2"} if hot else {}
         name = self.graph.nx.nodes[v]["name"]
-        if name and not self.opts.cluster:
+        if name and not self.opts.cluster and not self.wired:  # else the name is on the wire
             attrs.update(xlabel=name, fontcolor="black")
         size = "16" if len(label) <= 2 else "13"
         d.node(v, label, shape="circle", fontsize=size, width="0.5", margin="0.02", **attrs)
@@ -374,16 +386,18 @@ class _Drawer:
             if w is None:
                 shown = self.reveal is None or "#out" in self.reveal.done
                 below = self.below(self.grad(u), self.graph.backward.upstream.get(u), shown)
-                self.wire_node(d, u, f"#w {u}", self.value(u), below, trunk_hot, "#out", None)
+                self.wire_node(d, u, f"#w {u}", self.value(u), below, trunk_hot, "#out", None,
+                               name=self.wire_name(u))  # fmt: skip
                 return
-            self.branch(d, u, w, u, self.value(u))
+            self.branch(d, u, w, u, self.value(u), name=self.wire_name(u))
             return
         done = all(w is None or self.visible(w[3]) for w in outs) and (
             None not in outs or self.reveal is None or "#out" in self.reveal.done
         )
         below = self.below(self.grad(u), self.graph.backward.upstream.get(u), done)
         trunk = f"#t {u}"
-        self.wire_node(d, u, trunk, self.value(u), below, trunk_hot, None, None)
+        self.wire_node(d, u, trunk, self.value(u), below, trunk_hot, None, None,
+                       name=self.wire_name(u))  # fmt: skip
         for w in outs:
             if w is None:
                 shown = self.reveal is None or "#out" in self.reveal.done
@@ -392,7 +406,19 @@ class _Drawer:
             else:
                 self.branch(d, trunk, w, u, "", from_trunk=True)
 
-    def branch(self, d: Any, src: str, w: tuple, u: str, top: str, from_trunk: bool = False):
+    def wire_name(self, u: str) -> str:
+        """The name a gate's output wire carries: its bound name, or f for the output."""
+        data = self.graph.nx.nodes[u]
+        if data["op"] in ("input", "const"):
+            return ""
+        if data["name"] or u == self.graph.output:
+            return self.names[u]
+        return ""
+
+    def branch(
+        self, d: Any, src: str, w: tuple, u: str, top: str, from_trunk: bool = False,
+        name: str = "",
+    ) -> None:  # fmt: skip
         _, v, i, dv = w
         shown = self.visible(dv)
         bw = self.graph.backward
@@ -402,10 +428,10 @@ class _Drawer:
             if row is not None:
                 below.append((row[0], BLUE if shown or self.ev is None else "white", 11))
         hot = (u, v, i) in self.hot or (self.reveal is not None and self.reveal.current == dv)
-        self.wire_node(d, src, f"#w {u} {v} {i}", top, below, hot, dv, w, from_trunk)
+        self.wire_node(d, src, f"#w {u} {v} {i}", top, below, hot, dv, w, from_trunk, name)
 
-    def wire_node(self, d, src, wid, top, below, hot, dst, w, from_trunk=False) -> None:
-        d.node(wid, self.wire_label(top, below, hot), shape="plaintext", margin="0")
+    def wire_node(self, d, src, wid, top, below, hot, dst, w, from_trunk=False, name="") -> None:
+        d.node(wid, self.wire_label(top, below, hot, name), shape="plaintext", margin="0")
         style = {"color": HIGH, "penwidth": "2.5"} if hot else {}
         tail = {"tailport": "w:se"} if src.startswith("#") else {}
         d.edge(src, wid, arrowhead="none", headport="w:sw", weight="5", **tail, **style)
@@ -419,9 +445,7 @@ class _Drawer:
             drawn_args = [a for a in data["args"] if self.view.drawn.get(a) is not None]
             if not row.commutative and row.arity == 2 and len(drawn_args) == 2:
                 attrs.update(label="ab"[w[2]], fontsize="10", fontcolor=GRAY)
-        if dst == "#out":
-            attrs["arrowhead"] = "none"
-        d.edge(src, dst, **attrs)
+        d.edge(src, dst, **attrs)  # the output wire ends in an arrowhead, as in the notes
 
     def clusters(self) -> list[tuple[str, list[str]]]:
         if not self.opts.cluster:

@@ -275,6 +275,53 @@ def paths_to_output(graph: Graph, start: str) -> tuple[list[list[tuple[str, str,
     return paths[:_MAX_PATHS], len(paths) > _MAX_PATHS
 
 
+_SHOWN_TEXT = 24  # characters: longer unnamed gates are called by their symbol and place
+
+
+def display_names(graph: Graph) -> dict[str, str]:
+    """How captions and labels name each node, in words the diagram shows: inputs and
+    bound names as they are, the output f, an unnamed gate by its expression
+    (``(x + y)``) when short, else by its symbol and the column it was written at.
+
+    >>> from graphc import parse
+    >>> g = parse("(x+y)*exp(z)")
+    >>> names = display_names(g)
+    >>> names["add#2"], names["exp#4"], names[g.output]
+    ('(x + y)', 'exp(z)', 'f')
+    """
+    from .naming import to_text
+
+    names = graph.names
+    out: dict[str, str] = {}
+    for v, data in graph.nx.nodes(data=True):
+        if data["op"] in ("input", "const") or data["name"] or v == graph.output:
+            out[v] = names[v]
+            continue
+        text = to_text(graph, v)
+        if len(text) <= _SHOWN_TEXT:
+            out[v] = text if _atomic(text) else f"({text})"
+        else:
+            pos = data["pos"]
+            where = f" at column {pos[1]}" if pos else ""
+            out[v] = f"[{OPS[data['op']].symbol} gate{where}]"
+    return out
+
+
+def _atomic(text: str) -> bool:
+    """A name, or one call ``f(...)`` whose first '(' closes at the end."""
+    if text.isidentifier():
+        return True
+    head, paren, _ = text.partition("(")
+    if not (paren and head.isidentifier() and text.endswith(")")):
+        return False
+    depth = 0
+    for k, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and ch == ")":
+            return k == len(text) - 1
+    return False
+
+
 def chain_rule(graph: Graph, start: str, ev: Any, precision: int) -> list[str]:
     """Caption lines writing ∂f/∂start as a sum over paths of products of local gradients.
 
@@ -283,7 +330,7 @@ def chain_rule(graph: Graph, start: str, ev: Any, precision: int) -> list[str]:
     >>> chain_rule(g, "x", g.evaluate(x=-2, y=5, z=-4), 0)
     ['∂f/∂x = ∂f/∂q · ∂q/∂x = -4 · 1 = -4']
     """
-    names = graph.names
+    names = display_names(graph)
     f = names[graph.output]
     paths, more = paths_to_output(graph, start)
     if not paths:

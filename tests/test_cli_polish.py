@@ -110,3 +110,25 @@ def test_small_gradients_never_print_as_zero():
         if n.upstream is not None and 0 < abs(n.upstream) < 0.005
     ]
     assert tiny and all(f"{float(t):.2g}" in shown for t in tiny)
+
+
+def test_local_and_highlight_use_names_the_diagram_shows():
+    import re
+
+    g = graphc.parse("(x+y)*z")
+    source = graphc.render(g, at={"x": -2, "y": 5, "z": -4}, local=True, highlight="x").source
+    internal = set(g.names.values()) - set(g.inputs) - {"f"}  # add_1 and the like
+    words = set(re.findall(r"[A-Za-z_]\w*", re.sub(r"<[^>]*>", " ", source)))
+    assert not internal & words, internal & words
+    assert "∂(x + y)/∂x = 1" in source and "∂f/∂(x + y) = z" in source
+    assert "∂f/∂x = ∂f/∂(x + y) · ∂(x + y)/∂x = -4.00 · 1.00 = -4.00" in source
+
+
+def test_names_sit_on_their_wires_and_the_output_has_an_arrowhead():
+    g = graphc.parse("q = x + y; f = q * z")
+    source = graphc.render(g, at={"x": -2, "y": 5, "z": -4}).source
+    assert 'POINT-SIZE="16">q</FONT>  <FONT COLOR="#1a7f37" POINT-SIZE="14">3.00' in source
+    assert 'POINT-SIZE="16">f</FONT>  <FONT COLOR="#1a7f37" POINT-SIZE="14">-12.00' in source
+    assert "xlabel" not in source  # not under the gates
+    out_edge = [line for line in source.splitlines() if '-> "#out"' in line]
+    assert out_edge and "arrowhead=none" not in out_edge[0]
