@@ -78,12 +78,14 @@ class Reveal:
     """For step-by-step diagrams: the drawn gates whose backward step has run.
 
     ``"#out"`` in ``done`` means the seed 1.00 is on the output wire; ``current`` is the
-    gate of this step; ``note`` is a caption line.
+    gate of this step; ``note`` is a caption line; ``pad``, the longest caption line of
+    all the steps, is written invisibly so that every step has one canvas width.
     """
 
     done: frozenset[str] = field(default_factory=frozenset)
     current: str | None = None
     note: str = ""
+    pad: str = ""
 
 
 def make_options(options: Mapping[str, Any]) -> Options:
@@ -461,6 +463,13 @@ class _Drawer:
         return found
 
     def caption(self) -> str:
+        lines = self.caption_lines()
+        body = "".join(f'{html.escape(t)}<BR ALIGN="LEFT"/>' for t in lines)
+        if self.reveal is not None and self.reveal.pad:  # one canvas for every step
+            body += f'<FONT COLOR="white">{html.escape(self.reveal.pad)}</FONT><BR ALIGN="LEFT"/>'
+        return f"<{body}>"
+
+    def caption_lines(self) -> list[str]:
         f = self.names[self.graph.output]
         lines = [self.opts.title or f"{f} = {self.graph.to_text()}"]
         if len(lines[0]) > 100:
@@ -486,8 +495,7 @@ class _Drawer:
             lines += chain_rule(self.graph, start, self.ev, self.opts.precision)
         if self.reveal is not None and self.reveal.note:
             lines.append(self.reveal.note)
-        body = "".join(f'{html.escape(t)}<BR ALIGN="LEFT"/>' for t in lines)
-        return f"<{body}>"
+        return lines
 
     def forks(self) -> bool:
         outs = self.view.wires
@@ -497,3 +505,10 @@ class _Drawer:
 def diagram(graph: Graph, ev: Evaluation | None, opts: Options, reveal: Reveal | None = None):
     """The ``graphviz.Digraph`` of ``graph`` (pure: builds DOT text, runs nothing)."""
     return _Drawer(graph, ev, opts, reveal).draw()
+
+
+def caption_lines(
+    graph: Graph, ev: Evaluation | None, opts: Options, reveal: Reveal | None = None
+) -> list[str]:
+    """The caption's lines of :func:`diagram` (for steps that share one canvas)."""
+    return _Drawer(graph, ev, opts, reveal).caption_lines()

@@ -9,13 +9,14 @@ numbers appear. ``index.html`` pages through the steps with the arrow keys.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from pathlib import Path
 from typing import Any
 
 from .graph import Graph
-from .render import Reveal, diagram, evaluation_for, make_options, run_dot
-from .render_view import RenderError, fmt_value, make_view
+from .render import Reveal, caption_lines, diagram, evaluation_for, make_options, run_dot
+from .render_view import RenderError, display_names, fmt_value, make_view
 
 __all__ = ["render_steps", "step_reveals"]
 
@@ -32,7 +33,7 @@ def step_reveals(graph: Graph, ev: Any, group: Any = None, precision: int = 2) -
     """
     view = make_view(graph, group)
     bw = graph.backward
-    names = graph.names
+    names = display_names(graph)  # the names the diagram shows, never internal ones
     f = names[graph.output]
     gates = [
         v
@@ -50,7 +51,7 @@ def step_reveals(graph: Graph, ev: Any, group: Any = None, precision: int = 2) -
         done.add(v)
         up = fmt_value(ev.nodes[v].upstream, precision)
         note = (
-            f"step {k} of {len(gates)}: gate {view.labels[v]} ({names[v]}) sends its upstream "
+            f"step {k} of {len(gates)}: gate {view.labels[v]} {names[v]} sends its upstream "
             f"gradient {up} back, times its local gradient, along each input wire"
         )
         steps.append(Reveal(frozenset(done), v, note))
@@ -95,6 +96,10 @@ def render_steps(
     except OSError as e:
         raise RenderError(f"cannot create {str(directory)!r}: {e.strerror or e}") from None
     reveals = step_reveals(graph, ev, opts.group, opts.precision)
+    # The longest caption line of all steps, drawn invisibly in each: one canvas width,
+    # so the circuit does not move sideways while paging through the steps.
+    pad = max((t for r in reveals for t in caption_lines(graph, ev, opts, r)), key=len)
+    reveals = [dataclasses.replace(r, pad=pad) for r in reveals]
     written: list[Path] = []
     notes: list[str] = []
     for k, reveal in enumerate(reveals):
