@@ -342,13 +342,11 @@ class _Drawer:
             for name in self.graph.inputs:
                 if view.drawn.get(name) == name:
                     s.node(name, name, shape="plaintext", fontsize="18")
-        for cname, members in self.clusters():
-            with d.subgraph(name=f"cluster_{cname}") as c:
-                c.attr(label=cname, style="dashed,rounded", color=GRAY, fontcolor=GRAY)
-                c.attr(fontsize="11")
-                for m in members:
-                    self.gate(c, m)
-        clustered = {m for _, ms in self.clusters() for m in ms}
+        clusters = self.clusters()
+        clustered = {m: cname for cname, ms in clusters for m in ms}
+        # a wire leaving a clustered gate is drawn inside its cluster, so that the
+        # cluster's gates keep their left-to-right ranks instead of stacking up
+        self.cluster_of, self.cluster_nodes = clustered, {c: [] for c, _ in clusters}
         for v, data in g.nodes(data=True):
             if view.drawn[v] != v or v in clustered or data["op"] == "input":
                 continue
@@ -361,6 +359,14 @@ class _Drawer:
         for v in g:
             if view.drawn[v] == v:
                 self.wires(d, v, list(view.wires.get(v, ())) + ([None] if v == out else []))
+        for cname, members in clusters:
+            with d.subgraph(name=f"cluster_{cname}") as c:
+                c.attr(label=cname, style="dashed,rounded", color=GRAY, fontcolor=GRAY)
+                c.attr(fontsize="11")
+                for m in members:
+                    self.gate(c, m)
+                for wid, label in self.cluster_nodes[cname]:
+                    c.node(wid, label, shape="plaintext", margin="0")
         d.attr(label=self.caption(), labelloc="b", labeljust="l", fontsize="12")
         return d
 
@@ -433,7 +439,12 @@ class _Drawer:
         self.wire_node(d, src, f"#w {u} {v} {i}", top, below, hot, dv, w, from_trunk, name)
 
     def wire_node(self, d, src, wid, top, below, hot, dst, w, from_trunk=False, name="") -> None:
-        d.node(wid, self.wire_label(top, below, hot, name), shape="plaintext", margin="0")
+        label = self.wire_label(top, below, hot, name)
+        cluster = getattr(self, "cluster_of", {}).get(wid.split(" ")[1])
+        if cluster is not None:
+            self.cluster_nodes[cluster].append((wid, label))
+        else:
+            d.node(wid, label, shape="plaintext", margin="0")
         style = {"color": HIGH, "penwidth": "2.5"} if hot else {}
         tail = {"tailport": "w:se"} if src.startswith("#") else {}
         d.edge(src, wid, arrowhead="none", headport="w:sw", weight="5", **tail, **style)

@@ -84,3 +84,29 @@ def test_missing_dot_is_a_clear_error(monkeypatch, tmp_path):
     out = tmp_path / "c.dot"
     graphc.render(g, at={"x": -2, "y": 5, "z": -4}, path=out)
     assert out.read_text(encoding="utf-8").startswith("digraph")
+
+
+STAGED = "sigy = 1/(1+exp(-y)); num = x + sigy; f = num / (sigmoid(x) + (x+y)^2)"
+
+
+@pytest.mark.dot
+@pytest.mark.parametrize("cluster", [False, True])
+def test_every_wire_runs_left_to_right_clustered_or_not(cluster):
+    import shlex
+
+    from graphc.render import run_dot
+
+    g = graphc.parse(STAGED)
+    source = graphc.render(g, at={"x": 3, "y": -4}, cluster=cluster).source
+    assert ("subgraph cluster_sigy" in source) == cluster
+    x = {}
+    for line in run_dot(source, "plain").decode().splitlines():
+        parts = shlex.split(line)
+        if parts and parts[0] == "node":
+            x[parts[1]] = float(parts[2])
+    gates = [v for v, d in g.nx.nodes(data=True) if d["op"] not in ("input", "const")]
+    assert all(v in x for v in gates)
+    for v in gates:  # each gate stands right of every gate that feeds it
+        for a in g.nx.nodes[v]["args"]:
+            if a in x:
+                assert x[a] < x[v], (a, v, x[a], x[v])
