@@ -236,9 +236,12 @@ def evaluate(
     >>> float(ev["q"].upstream)
     -4.0
     """
-    if graph.tensor:
-        return _evaluate_tensor(graph, values, backward)
-    point = check_point(graph, values)
+    if graph.tensor:  # shapes checked, symbols bound, undeclared shapes from the values
+        specialised, point, dims = tensor_point(graph, values)
+        if specialised is not graph:
+            graph, backward = specialised, None
+    else:
+        point, dims = check_point(graph, values), {}
     bw = graph.backward if backward is None else backward
     g = bw.graph.nx
     vals: dict[str, Any] = {}
@@ -250,57 +253,20 @@ def evaluate(
             elif op == "const":
                 vals[node] = float(data["value"])
             else:
-                vals[node] = _compute(bw.graph, node, data, [vals[a] for a in data["args"]])
+                args = [vals[a] for a in data["args"]]
+                attrs = bind_attrs(data["attrs"], dims) if "attrs" in data else None
+                vals[node] = _compute(bw.graph, node, data, args, attrs)
     full = np.shape(vals[graph.output])
 
-    def at(node: str, like: str) -> Any:
-        return sum_to_shape(vals[node], full, np.shape(vals[like]))
-
-    nodes: dict[str, NodeEval] = {}
-    for node, data in graph.nx.nodes(data=True):
-        args = data["args"]
-        nodes[node] = NodeEval(
-            node,
-            _plain(vals[node]),
-            at(bw.upstream[node], node) if node in bw.upstream else None,
-            tuple(
-                _plain(vals[bw.local[(node, i)]]) if (node, i) in bw.local else None
-                for i in range(len(args))
-            ),
-            tuple((edge, at(c, node)) for edge, c in bw.branches(node)),
-        )
-    grads = {}
-    for name in bw.wrt:
-        grad = sum_to_shape(vals[bw.grads[name]], full, np.shape(point[name]))
-        dtype = point[name].dtype
-        grads[name] = _plain(np.asarray(grad, dtype=dtype)) if np.ndim(grad) else dtype.type(grad)
-    return Evaluation(graph, point, _plain(vals[graph.output]), grads, nodes)
-
-
-def _evaluate_tensor(
-    graph: Graph, values: Mapping[str, Any], backward: Backward | None
-) -> Evaluation:
-    specialised, point, dims = tensor_point(graph, values)
-    if specialised is not graph:
-        graph, backward = specialised, None
-    bw = graph.backward if backward is None else backward
-    vals: dict[str, Any] = {}
-    with np.errstate(**_RAISE):
-        for node, data in bw.graph.nx.nodes(data=True):
-            op = data["op"]
-            if op == "input":
-                vals[node] = point[node]
-            elif op == "const":
-                vals[node] = float(data["value"])
-            else:
-                args = [vals[a] for a in data["args"]]
-                attrs = bind_attrs(data.get("attrs", ()), dims)
-                vals[node] = _compute(bw.graph, node, data, args, attrs)
+    def fit(v: Any, shape: tuple[int, ...]) -> Any:
+        """A gradient in ``shape``: scalar programs' upstream gradients have the output's
+        shape and are summed down; tensor programs' may be left broadcast."""
+        if graph.tensor:
+            return v if np.shape(v) == shape else np.broadcast_to(v, shape)
+        return sum_to_shape(v, full, shape)
 
     def at(node: str, like: str) -> Any:
-        v = vals[node]
-        shape = np.shape(vals[like])
-        return v if np.shape(v) == shape else np.broadcast_to(v, shape)
+        return fit(vals[node], np.shape(vals[like]))
 
     nodes: dict[str, NodeEval] = {}
     for node, data in graph.nx.nodes(data=True):
@@ -318,8 +284,7 @@ def _evaluate_tensor(
     grads = {}
     for name in bw.wrt:
         like = point[name]
-        grad = np.array(np.broadcast_to(vals[bw.grads[name]], like.shape), dtype=like.dtype)
-        grads[name] = _plain(grad)
+        grads[name] = _plain(np.array(fit(vals[bw.grads[name]], like.shape), dtype=like.dtype))
     return Evaluation(graph, point, _plain(vals[graph.output]), grads, nodes)
 
 

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from .autodiff import Backward
     from .evaluate import Evaluation
 
-__all__ = ["Builder", "Graph", "build", "gc_paused", "parse"]
+__all__ = ["Builder", "Graph", "build", "gc_paused", "parse", "rebuild"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -408,6 +408,25 @@ def _build_expr(b: Builder, root: Any, env: Mapping[str, str]) -> str:
     return done[id(root)]
 
 
+def rebuild(graph: Graph, b: Builder, gate: Callable[..., str] | None = None) -> Graph:
+    """``graph`` built again node by node into ``b`` (``gate(op, args, pos, attrs)``
+    makes each gate, ``b.gate`` by default), its bound names carried over."""
+    make = b.gate if gate is None else gate
+    new: dict[str, str] = {}
+    for node, data in graph.nx.nodes(data=True):
+        op = data["op"]
+        if op == "input":
+            new[node] = b.input(node, data["pos"])
+        elif op == "const":
+            new[node] = b.const(data["value"], data["label"], data["pos"])
+        else:
+            args = [new[a] for a in data["args"]]
+            new[node] = make(op, args, data["pos"], data.get("attrs", ()))
+        if data["name"]:
+            b.bind(new[node], data["name"])
+    return b.finish(new[graph.output], graph.inputs, graph.text)
+
+
 def _uses_tensor_ops(program: Program) -> bool:
     stack: list[Any] = [st.expr for st in program.statements]
     while stack:
@@ -558,20 +577,7 @@ class Graph:
             shape = (shape,) if isinstance(shape, int) else tuple(shape)
             dtype = declared.get(name, ((), "float"))[1]
             declared[name] = (shape, dtype)
-        b = Builder(shapes=declared, text=self.text)
-        new: dict[str, str] = {}
-        for node, data in self.nx.nodes(data=True):
-            op = data["op"]
-            if op == "input":
-                new[node] = b.input(node, data["pos"])
-            elif op == "const":
-                new[node] = b.const(data["value"], data["label"], data["pos"])
-            else:
-                args = [new[a] for a in data["args"]]
-                new[node] = b.gate(op, args, data["pos"], data.get("attrs", ()))
-            if data["name"]:
-                b.bind(new[node], data["name"])
-        return b.finish(new[self.output], self.inputs, self.text)
+        return rebuild(self, Builder(shapes=declared, text=self.text))
 
     # -- structure ------------------------------------------------------------------
     def __len__(self) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 
 import sympy as sp
 
-from .graph import Builder, Graph
+from .graph import Builder, Graph, rebuild
 from .ops import OPS
 
 __all__ = ["REWRITES", "Rewrite", "prepare"]
@@ -181,17 +181,4 @@ def prepare(graph: Graph) -> Graph:
     3
     """
     rb = _Rebuilder(graph)
-    b = rb.b
-    new: dict[str, str] = {}
-    for node, data in graph.nx.nodes(data=True):
-        op = data["op"]
-        if op == "input":
-            new[node] = b.input(node, data["pos"])
-        elif op == "const":
-            new[node] = b.const(data["value"], data["label"], data["pos"])
-        else:
-            args = [new[a] for a in data["args"]]
-            new[node] = rb.gate(op, args, data["pos"], 0, data.get("attrs", ()))
-        if data["name"]:
-            b.bind(new[node], data["name"])
-    return b.finish(new[graph.output], graph.inputs, graph.text)
+    return rebuild(graph, rb.b, lambda op, args, pos, attrs: rb.gate(op, args, pos, 0, attrs))
