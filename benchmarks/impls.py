@@ -18,7 +18,17 @@ from .workloads import Result, Workload, namespace
 
 Call = Callable[[], Result]
 
-ARRAY_IMPLS = ("numpy (hand)", "graphc", "jax.jit", "torch", "autograd", "sympy", "pytensor")
+ARRAY_IMPLS = (
+    "numpy (hand)",
+    "graphc",
+    "graphc c",
+    "graphc c out=",
+    "jax.jit",
+    "torch",
+    "autograd",
+    "sympy",
+    "pytensor",
+)
 FLOAT_IMPLS = ("math (hand)", "graphc", "graphc (checked)", "micrograd", "torch")
 
 
@@ -200,9 +210,35 @@ def _micrograd(w: Workload, inputs: dict[str, Any]) -> Call:
     return call
 
 
+def _graphc_c(w: Workload, inputs: dict[str, Any], reuse: bool = False) -> Call:
+    """``target="c"``: the fused C loop; with ``reuse`` each call writes into the arrays
+    the previous call returned (``out=``), as a training loop would."""
+    import warnings
+
+    import graphc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            vg = graphc.compile(w.text, target="c").module.value_and_grad
+        except Warning as e:  # fell back to NumPy: nothing to measure
+            raise UnavailableError(str(e)) from None
+    if not reuse:
+        return lambda: vg(**inputs)
+    last = [vg(**inputs)]
+
+    def call() -> Result:
+        last[0] = vg(**inputs, out=last[0])
+        return last[0]
+
+    return call
+
+
 _ARRAY = {
     "numpy (hand)": _hand,
     "graphc": _graphc,
+    "graphc c": _graphc_c,
+    "graphc c out=": lambda w, inputs: _graphc_c(w, inputs, reuse=True),
     "jax.jit": _jax,
     "torch": _torch_arrays,
     "autograd": _autograd,

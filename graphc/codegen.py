@@ -405,7 +405,13 @@ class Compiled:
         Raises:
             OverwriteError: ``path`` exists and was not written by graphc (pass
                 ``overwrite=True`` to replace it anyway).
+            GraphcError: for the C target (not saved as a module in this version).
         """
+        if self.target == "c":
+            raise GraphcError(
+                "the C target is not saved as a module yet: save the numpy target "
+                "(the same function) or copy .source, the C file"
+            )
         path = Path(path)
         if path.exists() and not overwrite:
             try:
@@ -461,7 +467,9 @@ def compile(
     Args:
         graph: a :class:`~graphc.graph.Graph`, or text to parse.
         wrt: inputs to differentiate for (default: all), a list or ``"x,y"``.
-        target: ``"numpy"`` (arrays, broadcasting) or ``"math"`` (Python floats).
+        target: ``"numpy"`` (arrays, broadcasting), ``"math"`` (Python floats) or
+            ``"c"`` (one fused, vectorised C loop for elementwise programs; falls back to
+            ``"numpy"`` with a warning when it cannot be used, see :mod:`graphc.ctarget`).
         shapes: tensor programs: shapes of inputs the program does not declare
             (``{"x": (3,)}``); undeclared inputs are scalars otherwise.
 
@@ -494,6 +502,42 @@ def compile(
     if graph.tensor or shapes:
         graph = graph.resolved(shapes)
     wrt_t = tuple(graph.differentiable if wrt is None else wrt)
+    if target == "c":
+        compiled = _compile_c(graph, wrt_t)
+        if compiled is not None:
+            return compiled
+        target = "numpy"
     source = module_source(graph, wrt_t, target)
     filename, module = _load(source, target)
     return Compiled(source, target, tuple(graph.inputs), wrt_t, filename, module)
+
+
+def _compile_c(graph: Graph, wrt: tuple[str, ...]) -> Compiled | None:
+    """The C target (see :mod:`graphc.ctarget`), or ``None`` with a warning that says
+    why the NumPy target is used instead."""
+    import warnings
+
+    from .ctarget import CCompileError, CFunction, CTargetWarning, c_source, load
+
+    for name in wrt:
+        graph.check_input(name)
+    try:
+        if graph.tensor:
+            raise CCompileError("this version's C target covers elementwise programs only")
+        bw = backward(prepare(graph), wrt=wrt)
+        lines, out, grad_text = lower(bw, wrt, True)
+        safe = tuple(bw.graph.names[n] for n in graph.inputs)
+        by_safe = {bw.graph.names[n]: grad_text[n] for n in wrt}
+        source = c_source(lines, safe, out, by_safe, graph.to_text()[:200])
+        lib = load(source)
+    except CCompileError as e:
+        warnings.warn(
+            CTargetWarning(f"target 'c' not used: {e}; compiling for the NumPy target instead"),
+            stacklevel=3,
+        )
+        return None
+    fn = CFunction(lib, tuple(graph.inputs), wrt)
+    module = types.ModuleType("graphc_c_module")
+    module.value_and_grad = fn  # type: ignore[attr-defined]
+    module.forward = lambda *a, **k: fn(*a, **k)[0]  # type: ignore[attr-defined]
+    return Compiled(source, "c", tuple(graph.inputs), wrt, "<graphc C target>", module)

@@ -788,6 +788,53 @@ _TENSOR_ROWS = (
 REDUCTIONS: Mapping[str, str] = MappingProxyType({"max": "amax", "min": "amin"})
 
 
+# --- The C lowering of the elementwise ops (graphc.ctarget) --------------------------
+# One C expression per op over ``double`` arguments, branch-free (a ``?:`` compiles to a
+# blend), with NumPy's semantics at NaN and inf; the helpers are stable for large |x|.
+
+C_LOWERING: Mapping[str, str] = MappingProxyType({
+    "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
+    "pow": "pow({0}, {1})", "neg": "-{0}", "exp": "exp({0})", "log": "log({0})",
+    "sqrt": "sqrt({0})", "sin": "sin({0})", "cos": "cos({0})", "tan": "tan({0})",
+    "tanh": "tanh({0})", "sigmoid": "g_sigmoid({0})", "relu": "g_max({0}, 0.0)",
+    "softplus": "g_logaddexp(0.0, {0})", "abs": "fabs({0})", "max": "g_max({0}, {1})",
+    "min": "g_min({0}, {1})", "logaddexp": "g_logaddexp({0}, {1})",
+    "heaviside": "g_heaviside({0}, {1})", "step": "({0} > 0.0 ? 1.0 : 0.0)",
+    "sign": "g_sign({0})",
+})  # fmt: skip
+
+#: C helper functions (static inline), by name.
+C_HELPERS: Mapping[str, str] = MappingProxyType({
+    "g_sigmoid": (
+        "static inline double g_sigmoid(double x) {  /* exp of -|x|: never overflows */\n"
+        "    double e = exp(-fabs(x)), s = 1.0 / (1.0 + e);\n"
+        "    return x >= 0.0 ? s : e * s;\n}\n"
+    ),
+    "g_logaddexp": (
+        "static inline double g_logaddexp(double a, double b) {  /* log(e^a + e^b) */\n"
+        "    double m = a > b ? a : b;\n"
+        "    double r = m + log1p(exp(-fabs(a - b)));\n"
+        "    return (a == b && isinf(a)) || a != a || b != b ? a + b : r;\n}\n"
+    ),
+    "g_max": (
+        "static inline double g_max(double a, double b) {  /* NaN wins, as np.maximum */\n"
+        "    return a > b ? a : (b >= a ? b : a + b);\n}\n"
+    ),
+    "g_min": (
+        "static inline double g_min(double a, double b) {  /* NaN wins, as np.minimum */\n"
+        "    return a < b ? a : (b <= a ? b : a + b);\n}\n"
+    ),
+    "g_heaviside": (
+        "static inline double g_heaviside(double x, double h0) {  /* as np.heaviside */\n"
+        "    return x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : (x == 0.0 ? h0 : x));\n}\n"
+    ),
+    "g_sign": (
+        "static inline double g_sign(double x) {  /* as np.sign: NaN stays NaN */\n"
+        "    return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x);\n}\n"
+    ),
+})  # fmt: skip
+
+
 def _validate(rows: tuple[Op, ...]) -> Mapping[str, Op]:
     table: dict[str, Op] = {}
     for row in rows:

@@ -45,7 +45,12 @@ def add(sub: Any) -> None:
     p.add_argument("expr", help="expression or program; '-' reads standard input")
     p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE")
     p.add_argument("--wrt", help="comma-separated inputs to differentiate for (default: all)")
-    p.add_argument("--target", choices=TARGETS, default="numpy", help="numpy (default) or math")
+    p.add_argument(
+        "--target",
+        choices=(*TARGETS, "c"),
+        default="numpy",
+        help="numpy (default), math, or c (prints the fused C loop; see docs/codegen.md)",
+    )
     p.add_argument(
         "--shape",
         nargs="+",
