@@ -537,7 +537,20 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...]) -> Compiled | None:
         )
         return None
     fn = CFunction(lib, tuple(graph.inputs), wrt)
+    # Python floats go to the math target's function: a C call through ctypes costs
+    # more than the arithmetic of one point.
+    _, scalar = _load(module_source(graph, wrt, "math"), "math")
+    floats = (float, int)
+
+    def value_and_grad(*args: Any, **kwargs: Any) -> Any:
+        if all(type(v) in floats for v in args) and all(
+            type(v) in floats for k, v in kwargs.items() if k != "out"
+        ):
+            kwargs.pop("out", None)
+            return scalar.value_and_grad(*args, **kwargs)
+        return fn(*args, **kwargs)
+
     module = types.ModuleType("graphc_c_module")
-    module.value_and_grad = fn  # type: ignore[attr-defined]
-    module.forward = lambda *a, **k: fn(*a, **k)[0]  # type: ignore[attr-defined]
+    module.value_and_grad = value_and_grad  # type: ignore[attr-defined]
+    module.forward = lambda *a, **k: value_and_grad(*a, **k)[0]  # type: ignore[attr-defined]
     return Compiled(source, "c", tuple(graph.inputs), wrt, "<graphc C target>", module)
