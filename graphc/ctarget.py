@@ -3,8 +3,9 @@
 :func:`c_source` writes one C function per program: a loop over the elements that
 computes every gate, forward and backward, in registers (one named statement per gate,
 as the Python targets), and stores f and the gradients. The loop carries ``#pragma omp
-simd`` and the math functions are declared with GCC's ``simd`` attribute, so that
-``exp``/``log`` vectorise through glibc's libmvec while IEEE semantics stay on (no
+parallel for simd`` (threads only for arrays longer than :data:`PARALLEL_FROM`, as many
+as ``OMP_NUM_THREADS`` allows) and the math functions are declared with GCC's ``simd``
+attribute, so that ``exp``/``log`` vectorise through glibc's libmvec while IEEE semantics stay on (no
 ``-ffast-math``: NaN and inf behave as NumPy's). :func:`load` compiles the source once
 with the system C compiler, caches the shared library under the user's cache directory
 (``$XDG_CACHE_HOME/graphc`` or ``~/.cache/graphc``) keyed by a hash of the source, the
@@ -44,12 +45,23 @@ __all__ = ["CCompileError", "c_source", "cache_dir", "load"]
 FLAGS = (
     "-O3",
     "-march=native",
-    "-fopenmp-simd",
+    "-fopenmp",
     "-fno-math-errno",
-    "-ffp-contract=off",
+    "-ffp-contract=off",  # no fused multiply-add: each gate rounds as NumPy's does
     "-fPIC",
     "-shared",
-)  # no fused multiply-add: each gate rounds as NumPy's does
+)
+#: Arrays longer than this are split across threads (OpenMP; OMP_NUM_THREADS sets how many).
+PARALLEL_FROM = 1 << 16
+#: NumPy computes ``x ** c`` for these constants with another ufunc (``sqrt`` for 0.5:
+#: ``(-inf) ** 0.5`` is NaN and ``(-0.0) ** 0.5`` is -0.0 there, unlike C's ``pow``).
+_SCALAR_POWER = {
+    2.0: "({0} * {0})",
+    0.5: "sqrt({0})",
+    -1.0: "(1.0 / {0})",
+    1.0: "(+{0})",
+    0.0: "1.0",
+}
 _SIMD_MATH = ("exp", "log", "log1p", "sin", "cos", "tan", "tanh")  # one double argument
 
 
@@ -114,7 +126,10 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
             comment = line.comment
         else:
             args = [_arg(a, variables) for a in line.args]
-            expr = C_LOWERING[line.op].format(*args)
+            template = C_LOWERING[line.op]
+            if line.op == "pow" and line.args[1] not in variables:
+                template = _SCALAR_POWER.get(float(line.args[1]), template)
+            expr = template.format(*args)
             comment = line.comment or f"{OPS[line.op].symbol} gate"
         decl = "" if line.var in declared else "double "
         declared.add(line.var)
@@ -133,7 +148,7 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         simd,
         *(C_HELPERS[h] for h in helpers),
         f"void value_and_grad(ptrdiff_t n, {', '.join(params)}) {{",
-        "    #pragma omp simd",
+        f"    #pragma omp parallel for simd if(n > {PARALLEL_FROM}) schedule(static)",
         "    for (ptrdiff_t i = 0; i < n; i++) {",
         *body,
         "    }",
