@@ -5,11 +5,11 @@ computes every gate, forward and backward, in registers (one named statement per
 as the Python targets), and stores f and the gradients. The loop carries ``#pragma omp
 parallel for simd`` (threads only for arrays longer than :data:`PARALLEL_FROM`, as many
 as ``OMP_NUM_THREADS`` allows) and the math functions are declared with GCC's ``simd``
-attribute, so that ``exp``/``log`` vectorise through glibc's libmvec while IEEE semantics stay on (no
-``-ffast-math``: NaN and inf behave as NumPy's). :func:`load` compiles the source once
-with the system C compiler, caches the shared library under the user's cache directory
-(``$XDG_CACHE_HOME/graphc`` or ``~/.cache/graphc``) keyed by a hash of the source, the
-flags and the compiler, and loads it with :mod:`ctypes`.
+attribute, so that ``exp``/``log`` vectorise through glibc's libmvec while IEEE
+semantics stay on (no ``-ffast-math``: NaN and inf behave as NumPy's). :func:`load`
+compiles the source once with the system C compiler, caches the shared library under
+the user's cache directory (``$XDG_CACHE_HOME/graphc`` or ``~/.cache/graphc``) keyed by
+a hash of the source, the flags and the compiler, and loads it with :mod:`ctypes`.
 
 Scope of this version: elementwise programs (scalar programs on arrays). Tensor programs
 (``@``, reductions) are compiled by the NumPy target, with a warning that says so, as is
