@@ -405,13 +405,9 @@ class Compiled:
         Raises:
             OverwriteError: ``path`` exists and was not written by graphc (pass
                 ``overwrite=True`` to replace it anyway).
-            GraphcError: for the C target (not saved as a module in this version).
+        For the C target the module carries the C source and a small loader that
+        compiles it on first import (cached): it needs NumPy and a C compiler.
         """
-        if self.target == "c":
-            raise GraphcError(
-                "the C target is not saved as a module yet: save the numpy target "
-                "(the same function) or copy .source, the C file"
-            )
         path = Path(path)
         if path.exists() and not overwrite:
             try:
@@ -423,7 +419,14 @@ class Compiled:
                     f"{path} exists and was not written by graphc; "
                     "pass overwrite=True (or --force) to replace it"
                 )
-        path.write_text(self.source, encoding="utf-8")
+        if self.target == "c":
+            from .ctarget import saved_module
+
+            title = f"{', '.join(self.inputs)} -> f"
+            text = saved_module(HEADER, self.source, self.inputs, self.wrt, title)
+        else:
+            text = self.source
+        path.write_text(text, encoding="utf-8")
         return path
 
 

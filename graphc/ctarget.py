@@ -25,32 +25,17 @@ libmvec inside the loop: at most 4 ulp from the scalar libm results.
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import c_runtime
 from .errors import GraphcError, GraphcWarning
 from .ops import C_HELPERS, C_LOWERING, OPS
 
 __all__ = ["CCompileError", "c_source", "cache_dir", "load"]
 
-#: Flags of every compilation (part of the cache key).
-FLAGS = (
-    "-O3",
-    "-march=native",
-    "-fopenmp",
-    "-fno-math-errno",
-    "-ffp-contract=off",  # no fused multiply-add: each gate rounds as NumPy's does
-    "-fPIC",
-    "-shared",
-)
 #: Arrays longer than this are split across threads (OpenMP; OMP_NUM_THREADS sets how many).
 PARALLEL_FROM = 1 << 16
 #: NumPy computes ``x ** c`` for these constants with another ufunc (``sqrt`` for 0.5:
@@ -71,12 +56,6 @@ class CCompileError(GraphcError):
 
 class CTargetWarning(GraphcWarning):
     """The C target fell back to the NumPy target (the message says why)."""
-
-
-def cache_dir() -> Path:
-    """Where compiled libraries are kept: ``$XDG_CACHE_HOME/graphc/c`` or ``~/.cache``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "graphc" / "c"
 
 
 def _c_name(name: str) -> str:
@@ -158,131 +137,48 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     return "\n".join(parts)
 
 
-def _compiler() -> str:
-    for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if cc and shutil.which(cc):
-            return cc
-    raise CCompileError("no C compiler found (install one: apt-get install gcc)")
-
-
-def load(source: str) -> ctypes.CDLL:
-    """Compile ``source`` (once: cached by hash) and load it.
+def load(source: str) -> Any:
+    """Compile ``source`` (once: cached by hash) and load it (a :mod:`ctypes` library).
 
     Raises:
         CCompileError: no compiler, or it failed (with its first error line).
     """
-    cc = _compiler()
     try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True,
-                                 timeout=30).stdout.split("\n", 1)[0]  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise CCompileError(f"the C compiler {cc!r} does not run: {e}") from None
-    key = hashlib.sha256("\0".join([source, *FLAGS, version]).encode()).hexdigest()[:24]
-    directory = cache_dir()
-    lib = directory / f"graphc_{key}.so"
-    if not lib.exists():
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise CCompileError(f"cannot create the cache {directory}: {e}") from None
-        with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "graphc.c"
-            src.write_text(source, encoding="utf-8")
-            part = Path(tmp) / "graphc.so"
-            cmd = [cc, *FLAGS, str(src), "-o", str(part), "-lmvec", "-lm"]
-            try:
-                done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            except (OSError, subprocess.TimeoutExpired) as e:
-                raise CCompileError(f"{cc} did not finish: {e}") from None
-            if done.returncode != 0:
-                first = next((t for t in done.stderr.splitlines() if "error" in t),
-                             done.stderr.strip()[:200])  # fmt: skip
-                raise CCompileError(f"{cc} failed: {first}")
-            os.replace(part, lib)  # atomic: a concurrent loader sees all or nothing
-    try:
-        return ctypes.CDLL(str(lib))
-    except OSError as e:
-        raise CCompileError(f"cannot load {lib}: {e}") from None
+        return c_runtime.load(source)
+    except c_runtime.CCompileError as e:
+        raise CCompileError(str(e)) from None
 
 
-_PTR = ctypes.POINTER(ctypes.c_double)
+def saved_module(header: str, source: str, inputs: tuple[str, ...], wrt: tuple[str, ...],
+                 title: str) -> str:  # fmt: skip
+    """A standalone Python module: :mod:`graphc.c_runtime`'s text, the C source, and
+    ``value_and_grad``/``forward`` over it (compiled on first import, cached)."""
+    runtime = Path(c_runtime.__file__).read_text(encoding="utf-8")
+    runtime = runtime.split('"""', 2)[2].lstrip("\n")  # without its own docstring
+    quote = chr(39) * 3
+    return "\n".join([
+        header,
+        f'"""{title}: graphc\'s C target. The C source below is compiled on first import',
+        "with the system C compiler and cached under $XDG_CACHE_HOME/graphc/c",
+        "(~/.cache/graphc/c); needs NumPy and a C compiler (apt-get install gcc).",
+        "",
+        f"value_and_grad({', '.join(inputs)}, out=None) returns (f, {{input: gradient}});",
+        'forward(...) returns f."""',
+        "",
+        runtime.rstrip("\n"),
+        "",
+        "",
+        f"SOURCE = r{quote}{source}{quote}",
+        "",
+        f"value_and_grad = CFunction(load(SOURCE), {inputs!r}, {wrt!r})",
+        "",
+        "",
+        "def forward(*args, **kwargs):",
+        '    """f at the point."""',
+        "    return value_and_grad(*args, **kwargs)[0]",
+        "",
+    ])  # fmt: skip
 
 
-class CFunction:
-    """``value_and_grad(**inputs)`` over a compiled fused loop (see the module doc)."""
-
-    def __init__(self, lib: ctypes.CDLL, inputs: tuple[str, ...], wrt: tuple[str, ...]):
-        self._fn = lib.value_and_grad
-        self._fn.restype = None
-        self.inputs = inputs
-        self.wrt = wrt
-
-    def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        """``(f, {input: gradient})``; ``out=`` a previous result ``(f, grads)`` of the
-        same shapes writes into those arrays instead of new ones (a training loop then
-        allocates nothing per step)."""
-        out_bufs = kwargs.pop("out", None) if "out" not in self.inputs else None
-        values = dict(zip(self.inputs, args, strict=False))
-        for k, v in kwargs.items():
-            if k in values:
-                raise TypeError(f"value_and_grad() got multiple values for argument {k!r}")
-            values[k] = v
-        missing = [n for n in self.inputs if n not in values]
-        unknown = [n for n in values if n not in self.inputs]
-        if missing or unknown:
-            raise TypeError(
-                f"value_and_grad() missing {missing}"
-                if missing
-                else f"unknown input {unknown[0]!r}"
-            )
-        raw = [np.asarray(values[n]) for n in self.inputs]
-        for n, a in zip(self.inputs, raw, strict=True):
-            if a.dtype.kind not in "biuf":
-                raise TypeError(f"{n}: expected real numbers, got an array of dtype {a.dtype}")
-        floats = [a.dtype for v, a in zip((values[n] for n in self.inputs), raw, strict=True)
-                  if a.dtype.kind == "f" and not isinstance(v, (int, float))]  # fmt: skip
-        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-        shape = np.broadcast_shapes(*(a.shape for a in raw))
-        full = [
-            a
-            if a.shape == shape and a.dtype == np.float64 and a.flags.c_contiguous
-            else np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), shape))
-            for a in raw
-        ]
-        n = int(np.prod(shape, dtype=np.int64))
-        f, grads = _buffers(out_bufs, shape, self.wrt)
-        ptrs = [a.ctypes.data_as(_PTR) for a in (*full, f, *grads.values())]
-        self._fn(ctypes.c_ssize_t(n), *ptrs)
-        out: dict[str, Any] = {}
-        for k, g in grads.items():
-            like = raw[self.inputs.index(k)]
-            kind = like.dtype if like.dtype.kind == "f" else np.dtype(np.float64)
-            if like.shape != shape:
-                from .evaluate import sum_to_shape
-
-                g = np.asarray(sum_to_shape(g, shape, like.shape))
-            out[k] = _plain(g.astype(kind, copy=False))
-        return _plain(f.astype(dtype, copy=False)), out
-
-
-def _buffers(out: Any, shape: tuple[int, ...], wrt: tuple[str, ...]) -> tuple[Any, dict]:
-    """Output arrays: those of ``out`` where they fit (float64, C-contiguous, the broadcast
-    shape), fresh ones otherwise."""
-
-    def fits(a: Any) -> bool:
-        return (type(a) is np.ndarray and a.shape == shape and a.dtype == np.float64
-                and a.flags.c_contiguous and a.flags.writeable)  # fmt: skip
-
-    f_out, g_out = out if out is not None else (None, {})
-    f = f_out if fits(f_out) else np.empty(shape, dtype=np.float64)
-    grads = {}
-    seen = {id(f)}
-    for k in wrt:
-        a = g_out.get(k) if isinstance(g_out, dict) else None
-        grads[k] = a if fits(a) and id(a) not in seen else np.empty(shape, dtype=np.float64)
-        seen.add(id(grads[k]))
-    return f, grads
-
-
-def _plain(a: np.ndarray) -> Any:
-    return a[()] if a.ndim == 0 else a
+CFunction = c_runtime.CFunction
+cache_dir = c_runtime.cache_dir

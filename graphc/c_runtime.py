@@ -1,0 +1,157 @@
+"""The runtime of graphc's C target: compile once (cached by hash), load, call.
+
+This file imports only the standard library and NumPy, and nothing of graphc: graphc
+uses it in process (:mod:`graphc.ctarget`), and a saved C module carries its text
+verbatim, so that the module runs where graphc is not installed (it needs NumPy and a
+C compiler). Errors are :class:`CCompileError`; graphc turns them into a warning and
+the NumPy target.
+"""
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# No -ffast-math: NaN and inf behave as NumPy's; no fused multiply-add: each gate rounds
+# as NumPy's does. -fopenmp: the loop's simd and (for long arrays) its threads.
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off",
+         "-fPIC", "-shared")  # fmt: skip
+
+
+class CCompileError(Exception):
+    """No C compiler, or the compiler failed."""
+
+
+def cache_dir():
+    """Where compiled libraries are kept: $XDG_CACHE_HOME/graphc/c or ~/.cache/graphc/c."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "graphc" / "c"
+
+
+def _compiler():
+    for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if cc and shutil.which(cc):
+            return cc
+    raise CCompileError("no C compiler found (install one: apt-get install gcc)")
+
+
+def load(source):
+    """Compile source once (cached by a hash of it, the flags and the compiler), load it."""
+    cc = _compiler()
+    try:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True,
+                                 timeout=30).stdout.split("\n", 1)[0]  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise CCompileError(f"the C compiler {cc!r} does not run: {e}") from None
+    key = hashlib.sha256("\0".join([source, *FLAGS, version]).encode()).hexdigest()[:24]
+    directory = cache_dir()
+    lib = directory / f"graphc_{key}.so"
+    if not lib.exists():
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CCompileError(f"cannot create the cache {directory}: {e}") from None
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "graphc.c"
+            src.write_text(source, encoding="utf-8")
+            part = Path(tmp) / "graphc.so"
+            cmd = [cc, *FLAGS, str(src), "-o", str(part), "-lmvec", "-lm"]
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                raise CCompileError(f"{cc} did not finish: {e}") from None
+            if done.returncode != 0:
+                lines = done.stderr.splitlines()
+                first = next((t for t in lines if "error" in t), done.stderr.strip()[:200])
+                raise CCompileError(f"{cc} failed: {first}")
+            os.replace(part, lib)  # atomic: a concurrent loader sees all or nothing
+    try:
+        return ctypes.CDLL(str(lib))
+    except OSError as e:
+        raise CCompileError(f"cannot load {lib}: {e}") from None
+
+
+_PTR = ctypes.POINTER(ctypes.c_double)
+
+
+def _sum_to(g, shape):
+    """g summed over the axes along which shape was broadcast to g's shape."""
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def _buffers(out, shape, wrt):
+    """Output arrays: those of out (a previous result) where they fit, else fresh ones."""
+
+    def fits(a):
+        return (type(a) is np.ndarray and a.shape == shape and a.dtype == np.float64
+                and a.flags.c_contiguous and a.flags.writeable)  # fmt: skip
+
+    f_out, g_out = out if out is not None else (None, {})
+    f = f_out if fits(f_out) else np.empty(shape, dtype=np.float64)
+    grads, seen = {}, {id(f)}
+    for k in wrt:
+        a = g_out.get(k) if isinstance(g_out, dict) else None
+        grads[k] = a if fits(a) and id(a) not in seen else np.empty(shape, dtype=np.float64)
+        seen.add(id(grads[k]))
+    return f, grads
+
+
+def _plain(a):
+    return a[()] if a.ndim == 0 else a
+
+
+class CFunction:
+    """value_and_grad(*inputs, out=None) over the compiled loop: inputs broadcast
+    together, each gradient summed back to its input's shape and dtype; out= a previous
+    result (f, grads) of the same shapes is written into instead of new arrays."""
+
+    def __init__(self, lib, inputs, wrt):
+        self._fn = lib.value_and_grad
+        self._fn.restype = None
+        self.inputs = tuple(inputs)
+        self.wrt = tuple(wrt)
+
+    def __call__(self, *args, **kwargs):
+        out_bufs = kwargs.pop("out", None) if "out" not in self.inputs else None
+        values = dict(zip(self.inputs, args, strict=False))
+        for k, v in kwargs.items():
+            if k in values:
+                raise TypeError(f"value_and_grad() got multiple values for argument {k!r}")
+            values[k] = v
+        missing = [n for n in self.inputs if n not in values]
+        unknown = [n for n in values if n not in self.inputs]
+        if missing:
+            raise TypeError(f"value_and_grad() missing {', '.join(missing)}")
+        if unknown:
+            raise TypeError(f"value_and_grad() got an unexpected keyword argument {unknown[0]!r}")
+        raw = [np.asarray(values[n]) for n in self.inputs]
+        for n, a in zip(self.inputs, raw, strict=False):
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"{n}: expected real numbers, got an array of dtype {a.dtype}")
+        floats = [a.dtype for v, a in zip((values[n] for n in self.inputs), raw, strict=False)
+                  if a.dtype.kind == "f" and not isinstance(v, (int, float))]  # fmt: skip
+        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+        shape = np.broadcast_shapes(*(a.shape for a in raw))
+        full = [a if a.shape == shape and a.dtype == np.float64 and a.flags.c_contiguous
+                else np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), shape))
+                for a in raw]  # fmt: skip
+        f, grads = _buffers(out_bufs, shape, self.wrt)
+        ptrs = [a.ctypes.data_as(_PTR) for a in (*full, f, *grads.values())]
+        self._fn(ctypes.c_ssize_t(int(np.prod(shape, dtype=np.int64))), *ptrs)
+        result = {}
+        for k, g in grads.items():
+            like = raw[self.inputs.index(k)]
+            kind = like.dtype if like.dtype.kind == "f" else np.dtype(np.float64)
+            if like.shape != shape:
+                g = np.asarray(_sum_to(g, like.shape))
+            result[k] = _plain(g.astype(kind, copy=False))
+        return _plain(f.astype(dtype, copy=False)), result
