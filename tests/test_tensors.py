@@ -486,3 +486,15 @@ def test_saved_tensor_module_runs_without_graphc(tmp_path):
     assert float(out.stdout.split()[0]) == pytest.approx(forward(**point), rel=1e-12)
     want = fd_grad(forward, point, "W1")
     np.testing.assert_allclose(np.load(tmp_path / "dW1.npy"), want, rtol=1e-5, atol=1e-7)
+
+
+def test_params_command_reads_stdin_and_takes_overrides(capsys, monkeypatch):
+    import io
+
+    from graphc.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(NETWORK_3_4_2))
+    assert main(["params", "-", "--params", "x", "--data", "b2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines[:-1]] == ["x", "W1", "b1", "W2"]
+    assert lines[-1] == f"total: {3 + 12 + 4 + 8}"
