@@ -210,7 +210,7 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
         row = OPS[data["op"]]
         args = data["args"]
         handles = [F.handle(a) for a in args]
-        attrs = row.attr_dict(data.get("attrs", ()))
+        attrs = row.attr_dict(data.get("attrs", ())) if row.attrs else _NO_ATTRS
         for i, a in enumerate(args):
             if a not in need:
                 continue
@@ -252,6 +252,9 @@ def _times(b: Builder, up: str, loc: str) -> str:
             if b.g.nodes[c]["op"] == "const":
                 return b.gate("mul", (b.gate("mul", (up, c)), arr))
     return b.gate("mul", (up, loc))
+
+
+_NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
 
 
 def _unbroadcast(b: Builder, node: str, shape: tuple[Any, ...], gate: str) -> str:

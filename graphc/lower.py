@@ -62,7 +62,13 @@ class Line:
             dest = self.into if self.out is None else args[self.out]
             form = _in_place(self.op) if dest is not None and target == "numpy" else None
             if form is None:
-                code = f"{self.var} = {OPS[self.op].lower(target, args, dict(self.attrs))}"
+                row = OPS[self.op]
+                lowered = (
+                    row.lower(target, args, dict(self.attrs))
+                    if self.attrs
+                    else (getattr(row, target).format(*args))
+                )
+                code = f"{self.var} = {lowered}"
             elif form[1] and dest == args[0] == self.var:
                 code = f"{self.var} {form[1]}= {args[1]}"
             else:
