@@ -65,7 +65,7 @@ class Line:
                 row = OPS[self.op]
                 lowered = (
                     row.lower(target, args, dict(self.attrs))
-                    if self.attrs
+                    if row.attrs
                     else (getattr(row, target).format(*args))
                 )
                 code = f"{self.var} = {lowered}"
