@@ -107,8 +107,8 @@ def _as_value(name: str, v: Any) -> Any:
     return a
 
 
-def check_point(graph: Graph, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate ``values`` against the graph's inputs; return them as float arrays."""
+def _check_names(graph: Graph, values: Mapping[str, Any]) -> None:
+    """Every value names an input, and every input has a value."""
     for k in values:
         graph.check_input(k)
     missing = [k for k in graph.inputs if k not in values]
@@ -116,6 +116,11 @@ def check_point(graph: Graph, values: Mapping[str, Any]) -> dict[str, Any]:
         raise InputError(
             f"missing value for input{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
         )
+
+
+def check_point(graph: Graph, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``values`` against the graph's inputs; return them as float arrays."""
+    _check_names(graph, values)
     point = {k: _as_value(k, values[k]) for k in graph.inputs}
     try:
         np.broadcast_shapes(*(np.shape(v) for v in point.values()))
@@ -145,13 +150,7 @@ def tensor_point(
 ) -> tuple[Graph, dict[str, Any], dict[str, int]]:
     """Validate ``values`` for a tensor program: the graph specialised to the shapes of
     undeclared inputs, the values as arrays, and the dims the declarations' symbols take."""
-    for k in values:
-        graph.check_input(k)
-    missing = [k for k in graph.inputs if k not in values]
-    if missing:
-        raise InputError(
-            f"missing value for input{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
-        )
+    _check_names(graph, values)
     labels = set(graph.labels)
     point: dict[str, Any] = {}
     for k in graph.inputs:
