@@ -287,8 +287,7 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
     dims = "_" if not used else ", ".join(f"{d}" for d in used)
     if used:
         head.append(f"    {unpack}, _dims = _inputs(_SPEC, {params})")
-        head.append(f"    {dims}{',' if len(used) == 1 else ''} = " +
-                    ", ".join(f'_dims["{d}"]' for d in used))  # fmt: skip
+        head.append(f"    {dims} = " + ", ".join(f'_dims["{d}"]' for d in used))
     else:
         head.append(f"    {unpack}, _ = _inputs(_SPEC, {params})")
     body = ["    " + line.text("numpy") for line in lines]

@@ -169,7 +169,7 @@ class Builder:
             return row.shape(arg_shapes, **dict(attrs))
         except S.ShapeMismatch as e:
             shown = ", ".join(
-                f"{nodes[a]['name'] or (a if nodes[a]['op'] == 'input' else what)} {S.fmt(sh)}"
+                f"{_describe(nodes[a], a)} {S.fmt(sh)}"
                 for a, sh in zip(args, arg_shapes, strict=True)
             )
             raise self._shape_error(f"{what} gate: {e} (arguments: {shown})", pos) from None
@@ -317,6 +317,18 @@ class Builder:
         keep = nx.ancestors(self.g, output) | {output} | set(inputs)
         g = self.g if len(keep) == len(self.g) else _copy(self.g, keep)
         return Graph(g, output, inputs, text, self.shapes)
+
+
+def _describe(data: Mapping[str, Any], node: str) -> str:
+    """A node as a shape error names it: its bound name, the input, the number, or its
+    gate (``max(…)``, ``the @ gate``)."""
+    if data["op"] in ("input", "const"):
+        return node if data["op"] == "input" else data["label"]
+    if data["name"]:
+        return data["name"]
+    row = OPS[data["op"]]
+    function = row.function or {"amax": "max", "amin": "min"}.get(row.name)
+    return f"{function}(…)" if function else f"the {row.symbol} gate"
 
 
 def _copy(g: nx.MultiDiGraph, keep: set[str] | None = None) -> nx.MultiDiGraph:

@@ -361,12 +361,12 @@ def _inline_transposes(lines: list[Line], returned: Sequence[str]) -> list[Line]
     inline: dict[str, str] = {}  # variable -> text that replaces it
     out = []
     for line in lines:
+        if inline and any(a in inline for a in line.args):
+            line.args = tuple(inline.pop(a) if a in inline else a for a in line.args)
         if line.op == "transpose" and count.get(line.node or "", 0) == 1 and line.node not in keep:
             arg = line.args[0]
             inline[line.var] = f"{arg}.T" if arg.isidentifier() else f"({arg}).T"
             continue
-        if inline and any(a in inline for a in line.args):
-            line.args = tuple(inline.pop(a) if a in inline else a for a in line.args)
         out.append(line)
     return out
 

@@ -498,3 +498,39 @@ def test_params_command_reads_stdin_and_takes_overrides(capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split()[0] for ln in lines[:-1]] == ["x", "W1", "b1", "W2"]
     assert lines[-1] == f"total: {3 + 12 + 4 + 8}"
+
+
+def _log_softmax(s, axis):
+    m = s.max(axis=axis, keepdims=True)
+    return s - m - np.log(np.exp(s - m).sum(axis=axis, keepdims=True))
+
+
+EDGE_PROGRAMS = [
+    ("x: (2, 3, 4); f = sum(max(x, axis=(0, 2)) * sum(mean(x, axis=(1,), keepdims=True),"
+     " axis=(0, 2)))", None,
+     lambda x: np.sum(x.max(axis=(0, 2)) * x.mean(axis=1, keepdims=True).sum(axis=(0, 2)))),
+    ("x: (3, 4); f = sum(reshape(x, (2, -1)) @ w)", {"w": (6,)},
+     lambda x, w: np.sum(x.reshape(2, -1) @ w)),
+    ("y: (N,) int; s: (N, C); f = sum(one_hot(y, C) * log_softmax(s, axis=1))", None,
+     lambda y, s: np.sum(np.eye(s.shape[1])[y] * _log_softmax(s, 1))),
+    ("x: (3, 4); f = sum(softmax(x, axis=0) * x)", None,
+     lambda x: np.sum(np.exp(_log_softmax(x, 0)) * x)),
+    ("a: (3,); b: (3,); f = dot(a, b) * sum(outer(a, b))", None,
+     lambda a, b: (a @ b) * np.sum(np.outer(a, b))),
+    ("x: (2, 3); f = sum(min(x, axis=1, keepdims=True) * x.T.T)", None,
+     lambda x: np.sum(x.min(axis=1, keepdims=True) * x)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "shapes", "forward"), EDGE_PROGRAMS)
+def test_axis_tuples_reshape_dim_symbols_and_double_transpose(text, shapes, forward):
+    g = graphc.parse(text, shapes)
+    dims = {"N": 4, "C": 5}
+    point = {}
+    for n in g.inputs:
+        shape = tuple(dims.get(d, d) for d in g.shape(n))
+        point[n] = RNG.integers(0, 5, size=shape) if n in g.labels else RNG.normal(size=shape)
+    value, grads = graphc.compile(g).value_and_grad(**point)
+    assert float(value) == pytest.approx(forward(**point), rel=1e-12)
+    for k in g.differentiable:
+        np.testing.assert_allclose(grads[k], fd_grad(forward, point, k), rtol=1e-5, atol=1e-7)
