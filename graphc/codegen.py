@@ -131,11 +131,30 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
 
 def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: str,
               grads: bool) -> str:  # fmt: skip
-    lines, out, grad_text = lower(bw, wrt, grads)
     name = "value_and_grad" if grads else "forward"
-    params = ", ".join(inputs)
     doc = "f and its gradients" if grads else "f"
-    head = [f"def {name}({params}):", f'    """{doc} at the point (see the module docstring)."""']
+    safe = tuple(bw.graph.names[n] for n in inputs)
+    if safe != inputs:  # names the body cannot use: a wrapper keeps them as keywords
+        inner = f"_{name}_body"
+        while inner in inputs:
+            inner += "_"
+        wrapper = [
+            f"def {name}({', '.join(inputs)}):",
+            f'    """{doc} at the point (see the module docstring)."""',
+            f"    return {inner}({', '.join(inputs)})",
+            "",
+            "",
+        ]
+        body = _body(bw, wrt, inputs, safe, target, grads, inner, "the body of " + name)
+        return "\n".join(wrapper) + body
+    return _body(bw, wrt, inputs, safe, target, grads, name, doc + " at the point")
+
+
+def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
+          target: str, grads: bool, name: str, doc: str) -> str:  # fmt: skip
+    lines, out, grad_text = lower(bw, wrt, grads)
+    params = ", ".join(safe)
+    head = [f"def {name}({params}):", f'    """{doc} (see the module docstring)."""']
     if target == "math":
         body = [line.text("math") for line in lines]
         ret = f"{out}, {{{', '.join(f'{n!r}: {grad_text[n]}' for n in wrt)}}}" if grads else out
@@ -209,14 +228,14 @@ class Compiled:
         self.module.forward  # noqa: B018  (compiled on first use; see _load)
         return self.module.__dict__
 
-    def forward(self, *args: Any, **inputs: Any) -> Any:
+    def forward(self, /, *args: Any, **inputs: Any) -> Any:
         """f at the point, e.g. ``forward(x=-2, y=5, z=-4)``."""
         try:
             return self.module.forward(*args, **inputs)
         except TypeError as e:
             raise self._input_error(args, inputs, e) from None
 
-    def value_and_grad(self, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
+    def value_and_grad(self, /, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
         """``(f, {input: ∂f/∂input})`` at the point (of ``sum(f)`` for arrays).
 
         Bad argument names raise :class:`~graphc.errors.InputError`; the unchecked

@@ -389,7 +389,7 @@ class Graph:
         b = Builder(nxgraph=bw.graph.nx)
         return b.finish(bw.grads[name], self.inputs, None)
 
-    def evaluate(self, **values: Any) -> Evaluation:
+    def evaluate(self, /, **values: Any) -> Evaluation:
         """Values and gradients at a point; see :class:`graphc.evaluate.Evaluation`."""
         from .evaluate import evaluate
 

@@ -1,0 +1,115 @@
+"""Issue 13, "safe by default": hostile or unusual input gives a right answer or a
+GraphcError, never a silent wrong result.
+
+Oracles: graphc's evaluation (NumPy, one op at a time, no rewriting or folding) for
+generated code, NumPy's own float64 arithmetic for constants, ``np.shares_memory``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import graphc
+
+#: Names the language accepts that generated code or graphc's own API also uses.
+ODD_NAMES = (
+    "_x", "x_", "x__2", "np", "math", "forward", "grad", "value_and_grad", "inf", "nan",
+    "self", "f", "dx", "mul_1", "_broadcast", "_value", "_grad", "_sigmoid", "_shape",
+    "_like", "_dtype", "_forward_body", "float", "x",
+)  # fmt: skip
+
+_counter = itertools.count()
+
+
+def _load_saved(c: graphc.Compiled, tmp: Path) -> Any:
+    path = c.save(tmp / f"generated_{next(_counter)}.py")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(np.allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-12, atol=0,
+                            equal_nan=True))  # fmt: skip
+
+
+def _agree(text: str, point: dict[str, float], tmp: Path) -> None:
+    """Compiled NumPy, compiled math and a saved module agree with evaluation."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = graphc.parse(text).evaluate(**point)
+        for target in ("numpy", "math"):
+            c = graphc.compile(text, target=target)
+            for fn in (c.value_and_grad, _load_saved(c, tmp).value_and_grad):
+                f, grads = fn(**point)
+                assert _same(f, ev.value), (text, target, f, ev.value)
+                assert set(grads) == set(ev.grads)
+                for k in grads:
+                    assert _same(grads[k], ev.grads[k]), (text, target, k)
+            assert _same(c.forward(**point), ev.value)
+
+
+_names = st.sampled_from(ODD_NAMES)
+
+
+@st.composite
+def _programs(draw: Any) -> tuple[str, dict[str, float]]:
+    names = draw(st.lists(_names, min_size=1, max_size=4, unique=True))
+    terms = []
+    for _ in range(draw(st.integers(1, 4))):
+        a, b = draw(st.sampled_from(names)), draw(st.sampled_from(names))
+        form = draw(st.sampled_from(["{a}*{b}", "{a} - 3*{b}", "sigmoid({a})*{b}",
+                                     "max({a}, {b})", "sin({a}) + {b}^2"]))  # fmt: skip
+        terms.append(form.format(a=a, b=b))
+    text = " + ".join(terms)
+    point = {n: draw(st.floats(-3, 3).map(lambda v: round(v, 2))) for n in names}
+    return text, {n: v for n, v in point.items() if n in graphc.parse(text).inputs}
+
+
+_FIXTURE_OK = [HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=_FIXTURE_OK)
+@given(prog=_programs())
+def test_unusual_input_names_work_everywhere(
+    tmp_path: Path, prog: tuple[str, dict[str, float]]
+) -> None:
+    _agree(*prog, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "point"),
+    [
+        ("_x*3 + x_*0", {"_x": 1.0, "x_": 5.0}),
+        ("_x*y", {"_x": 2.0, "y": 3.0}),
+        ("np*math + forward*grad + value_and_grad*inf*self",
+         {"np": 1.0, "math": 2.0, "forward": 3.0, "grad": 4.0, "value_and_grad": 5.0,
+          "inf": 6.0, "self": 7.0}),
+        ("sigmoid(_sigmoid) * _broadcast + _grad/_value",
+         {"_sigmoid": 0.5, "_broadcast": 2.0, "_grad": 3.0, "_value": 4.0}),
+        ("_forward_body * _value_and_grad_body + mul_1*dx*f",
+         {"_forward_body": 2.0, "_value_and_grad_body": 3.0, "mul_1": 4.0, "dx": 5.0, "f": 6.0}),
+    ],
+)  # fmt: skip
+def test_names_that_collide_with_generated_code(text: str, point: dict[str, float],
+                                                tmp_path: Path) -> None:  # fmt: skip
+    _agree(text, point, tmp_path)
+
+
+def test_an_input_named_self_in_the_api() -> None:
+    ev = graphc.parse("self * 2").evaluate(self=3.0)
+    assert float(ev.value) == 6.0 and float(ev.grads["self"]) == 2.0
+    f, g = graphc.compile("self * 2").value_and_grad(self=3.0)
+    assert float(f) == 6.0 and float(g["self"]) == 2.0
+
