@@ -30,7 +30,7 @@ from typing import Any
 from .autodiff import backward
 from .errors import GraphcError, InputError
 from .graph import Graph, gc_paused, parse
-from .lower import lower
+from .lower import lower, target_text
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
@@ -153,6 +153,8 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
 def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
           target: str, grads: bool, name: str, doc: str) -> str:  # fmt: skip
     lines, out, grad_text = lower(bw, wrt, grads)
+    out = target_text(out, target)
+    grad_text = {n: target_text(t, target) for n, t in grad_text.items()}
     params = ", ".join(safe)
     head = [f"def {name}({params}):", f'    """{doc} (see the module docstring)."""']
     if target == "math":

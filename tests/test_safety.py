@@ -113,3 +113,18 @@ def test_an_input_named_self_in_the_api() -> None:
     f, g = graphc.compile("self * 2").value_and_grad(self=3.0)
     assert float(f) == 6.0 and float(g["self"]) == 2.0
 
+
+@pytest.mark.parametrize(
+    ("text", "point"),
+    [
+        ("x + 1e400", {"x": 0.5}),
+        ("x - 1e400", {"x": 0.5}),
+        ("x*1e400 + inf", {"x": 1.0, "inf": 2.0}),
+        ("x*-1e400 + nan*2", {"x": 1.0, "nan": 2.0}),
+    ],
+)
+def test_constants_that_overflow(text: str, point: dict[str, float], tmp_path: Path) -> None:
+    _agree(text, point, tmp_path)
+    assert np.isinf(float(graphc.compile(text).forward(**point)))
+    assert "np.inf" in graphc.compile(text).source
+    assert "math.inf" in graphc.compile(text, target="math").source
