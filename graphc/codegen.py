@@ -104,13 +104,17 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
     lines = []
     small = len(graph) <= _DOC_LIMIT
     if small:
-        lines.append(f"{out}({args}) = {graph.to_sympy()}")
-    else:  # the code below is its own best description; inlined text can be huge
+        try:
+            lines.append(f"{out}({args}) = {graph.to_sympy()}")
+            gradients = graph.gradients(wrt) if wrt else {}
+        except GraphcError:  # no closed form: the code describes itself
+            small, lines = False, []
+    if not small:  # the code below is its own best description; inlined text can be huge
         gates = sum(1 for _, d in graph.nx.nodes(data=True) if d["op"] not in ("input", "const"))
         lines.append(f"{out}({args}): a graph of {gates:,} gates, computed line by line below.")
     if small and wrt:
         lines += ["", f"Gradients{' of sum(' + out + ')' if target == 'numpy' else ''}:"]
-        lines += [f"    ∂{out}/∂{n} = {e}" for n, e in graph.gradients(wrt).items()]
+        lines += [f"    ∂{out}/∂{n} = {e}" for n, e in gradients.items()]
     if graph.text and small:
         lines += ["", "Program:"] + [f"    {t.strip()}" for t in graph.text.strip().splitlines()]
     grads = ", ".join(f'"{n}": ∂{out}/∂{n}' for n in wrt)

@@ -9,7 +9,8 @@ creation order. ``#`` cannot occur in a name, so ids never collide. Node data:
 ``name``   the name the program bound it to, or ``None``
 ``args``   the argument node ids, in order
 ``pos``    ``(line, column)`` in the text, or ``None`` for nodes graphc made
-``value``  constants only: the exact value (a SymPy Rational)
+``value``  constants only: the exact value (a SymPy Rational; ``oo``, ``-oo`` or
+           ``nan`` for a folded non-finite one, see :mod:`graphc.fold`)
 ``role``   ``"forward"``, or ``"backward"`` for nodes of a gradient
 ``grad_of`` backward nodes holding ∂f/∂v: the forward node v
 
@@ -38,6 +39,7 @@ import networkx as nx
 import sympy as sp
 
 from .errors import GraphcError, InputError, did_you_mean
+from .fold import NONFINITE, fold
 from .ops import OPS
 from .parse import Call, Num, Program, Var, parse_program
 
@@ -143,8 +145,8 @@ class Builder:
         return name
 
     def const(self, value: sp.Rational | int, text: str | None = None, pos: Any = None) -> str:
-        """A constant node of exact value ``value``, drawn as ``text``."""
-        value = sp.Rational(value)
+        """A constant node of exact value ``value`` (or ±oo, nan), drawn as ``text``."""
+        value = value if value in NONFINITE else sp.Rational(value)
         key = self._key("const", (), value)
         if self.share and key in self._cons:
             return self._cons[key]
@@ -171,9 +173,7 @@ class Builder:
             consts = tuple([nodes[a].get("value") for a in args])  # only constants have one
             if any(c is not None for c in consts):  # rules fire only with a constant
                 if all(c is not None for c in consts):
-                    folded = sp.sympify(row.sympy(*consts))
-                    if folded.is_Rational:
-                        return self.const(folded)
+                    return self.const(fold(opname, consts))
                 rewrite = row.simplify(consts)
                 if rewrite is not None:
                     if rewrite[0] == "arg":
@@ -227,6 +227,8 @@ def _copy(g: nx.MultiDiGraph, keep: set[str] | None = None) -> nx.MultiDiGraph:
 
 
 def _number_text(value: sp.Rational) -> str:
+    if value in NONFINITE:
+        return str(float(value))
     if value.is_Integer:
         return str(value)
     f = float(value)

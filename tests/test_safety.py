@@ -128,3 +128,54 @@ def test_constants_that_overflow(text: str, point: dict[str, float], tmp_path: P
     assert np.isinf(float(graphc.compile(text).forward(**point)))
     assert "np.inf" in graphc.compile(text).source
     assert "math.inf" in graphc.compile(text, target="math").source
+
+
+_CONSTANT_PARTS = ["(-8)^(1/3)", "(-1)^0.5", "1/0", "-1/0", "0/0", "sqrt(-1)", "log(0)",
+                   "2^1024", "10^-400", "(1/3 - 1)", "0.1*3", "exp(800)*0", "(1/0)*0",
+                   "(-2)^3", "2^-2", "(1e200*1e200)/1e400"]  # fmt: skip
+
+
+@pytest.mark.parametrize("part", _CONSTANT_PARTS)
+def test_constants_fold_as_numpy_computes_them(part: str, tmp_path: Path) -> None:
+    with np.errstate(all="ignore"):  # the oracle: NumPy float64, step by step, by hand
+        expected = {
+            "(-8)^(1/3)": np.float64(-8.0) ** (np.float64(1.0) / 3.0),
+            "(-1)^0.5": np.float64(-1.0) ** np.float64(0.5),
+            "1/0": np.float64(1.0) / 0.0, "-1/0": np.float64(-1.0) / 0.0,
+            "0/0": np.float64(0.0) / 0.0, "sqrt(-1)": np.sqrt(np.float64(-1.0)),
+            "log(0)": np.log(np.float64(0.0)), "2^1024": np.float64(2.0) ** 1024.0,
+            "10^-400": np.float64(10.0) ** -400.0, "(1/3 - 1)": np.float64(1.0) / 3.0 - 1.0,
+            "0.1*3": np.float64(0.1) * 3.0, "exp(800)*0": np.exp(np.float64(800.0)) * 0.0,
+            "(1/0)*0": np.float64(1.0) / 0.0 * 0.0, "(-2)^3": np.float64(-2.0) ** 3.0,
+            "2^-2": np.float64(2.0) ** -2.0,
+            "(1e200*1e200)/1e400": np.float64(1e200) * 1e200 / np.float64(np.inf),
+        }[part]  # fmt: skip
+    for target in ("numpy", "math"):
+        c = graphc.compile(f"x + ({part})", target=target)
+        f, grads = c.value_and_grad(x=0.5)
+        assert _same(f, 0.5 + expected), (part, target, f)
+        assert float(grads["x"]) == 1.0
+        c = graphc.compile(f"x * ({part})", target=target)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # inf * 0.5 is fine, but 0 * inf warns
+            f, grads = c.value_and_grad(x=0.5)
+        assert _same(f, 0.5 * expected) and _same(grads["x"], expected), (part, target)
+    _agree(f"x + ({part})", {"x": 0.5}, tmp_path)
+    _agree(f"x * ({part})", {"x": 0.5}, tmp_path)
+
+
+def test_max_with_a_constant_that_sympy_finds_complex() -> None:
+    c = graphc.compile("max(x, sqrt(-1))")  # SymPy's sqrt(-1) is I: "not comparable"
+    f, grads = c.value_and_grad(x=1.0)
+    assert np.isnan(f) and np.isnan(grads["x"])
+    with pytest.raises(graphc.GraphcError, match="no closed form"):
+        graphc.parse("max(x, sqrt(-1))").gradients()
+
+
+def test_exact_constants_stay_exact() -> None:
+    import sympy as sp
+
+    x = sp.Symbol("x", real=True)
+    assert sp.simplify(graphc.parse("x^3").gradients()["x"] - 3 * x**2) == 0
+    d2 = graphc.parse("x^3/6").derivative("x").derivative("x")
+    assert sp.simplify(d2.to_sympy() - x) == 0
