@@ -81,7 +81,14 @@ class Builder:
     With ``share=True`` identical gates and equal constants are one node
     (hash-consing) and ops' ``simplify`` rules apply; graphc builds gradient graphs
     this way. User text is built with ``share=False``: the graph is what was written.
+
+    With ``ieee = True`` (the graph code generation prepares from a user's program)
+    only rewrites that hold in IEEE arithmetic apply: ``x*0`` and ``0/x`` stay gates,
+    since they are nan at x = inf or 0. Gradient graphs keep them (a zero local
+    gradient is a symbolic zero, as in JAX: ``d(x*0)/dx`` is 0 even at x = inf).
     """
+
+    ieee = False
 
     def __init__(self, share: bool = False, nxgraph: nx.MultiDiGraph | None = None) -> None:
         self.g = nx.MultiDiGraph() if nxgraph is None else nxgraph
@@ -175,6 +182,8 @@ class Builder:
                 if all(c is not None for c in consts):
                     return self.const(fold(opname, consts))
                 rewrite = row.simplify(consts)
+                if rewrite == ("const", 0) and self.ieee:  # x*0 and 0/x: nan at inf, 0
+                    rewrite = None
                 if rewrite is not None:
                     if rewrite[0] == "arg":
                         return args[rewrite[1]]

@@ -75,6 +75,7 @@ class _Rebuilder:
 
     def __init__(self) -> None:
         self.b = Builder(share=True)
+        self.b.ieee = True  # the user's x*0 is nan at x = inf: keep it
 
     def _match(self, pattern: Pattern, node: str, env: dict[str, str]) -> bool:
         g = self.b.g

@@ -179,3 +179,21 @@ def test_exact_constants_stay_exact() -> None:
     assert sp.simplify(graphc.parse("x^3").gradients()["x"] - 3 * x**2) == 0
     d2 = graphc.parse("x^3/6").derivative("x").derivative("x")
     assert sp.simplify(d2.to_sympy() - x) == 0
+
+
+@pytest.mark.parametrize("text", ["0/x", "x*0", "0*x", "y + 0/x", "(x*0)*y", "0/x^2"])
+@pytest.mark.parametrize("x", [0.0, np.inf, -np.inf, np.nan])
+def test_simplifier_keeps_nan_and_inf(text: str, x: float, tmp_path: Path) -> None:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # the oracle: the same formula by hand in NumPy float64
+        xv, y = np.float64(x), np.float64(2.0)
+        expected = {"0/x": 0.0 / xv, "x*0": xv * 0.0, "0*x": 0.0 * xv,
+                    "y + 0/x": y + 0.0 / xv, "(x*0)*y": xv * 0.0 * y,
+                    "0/x^2": 0.0 / xv**2}[text]  # fmt: skip
+        point = {"x": x, "y": 2.0} if "y" in text else {"x": x}
+        f = graphc.compile(text).forward(**point)
+        assert _same(f, expected), (text, x, f)
+        if x != 0.0:  # the math target's 0.0/0.0 raises ZeroDivisionError (Python floats)
+            assert _same(graphc.compile(text, target="math").forward(**point), expected)
+            _agree(text, point, tmp_path)
