@@ -12,8 +12,9 @@ NumPy target: inputs are Python numbers or arrays that broadcast together. They 
 broadcast to one shape and float dtype (views, no copies) before the first gate, so
 that temporaries can be reused in place; for an array-valued f the gradients are
 those of ``sum(f)``, each summed down to its input's shape and cast to its dtype
-(float32 in, float32 out). Gradients may share memory with the inputs or with each
-other (``dx`` is ``z`` for f = (x+y)z), as hand-written code does.
+(float32 in, float32 out). No returned array shares memory with an input or with
+another returned array (a returned ``z`` or ``dq`` is copied); ``zero_copy=True`` keeps
+the hand-written form, where ``dx`` is ``z`` for f = (x+y)z.
 """
 
 from __future__ import annotations
@@ -73,19 +74,19 @@ def _broadcast(*inputs):
                                 for a in arrays]
 
 
-def _value(f, shape, dtype):
+def _value(f, shape, dtype, copy=False):
     """f as a fresh array of the output's shape (a NumPy scalar for scalar inputs)."""
     if type(f) is np.ndarray and f.shape == shape and f.flags.writeable:
-        return f
+        return f.copy() if copy else f
     f = np.array(np.broadcast_to(f, shape or (1,)), dtype=dtype).reshape(shape)
     return f[()] if not shape else f
 
 
-def _grad(g, shape, like):
+def _grad(g, shape, like, copy=False):
     """∂sum(f)/∂input: g broadcast to the output's shape, summed to the input's shape."""
     in_shape, dtype = like
     if type(g) is np.ndarray and g.shape == in_shape == shape and g.dtype == dtype:
-        return g
+        return g.copy() if copy else g
     g = np.broadcast_to(g, shape or (1,)).reshape(shape)
     lead = len(shape) - len(in_shape)
     if lead:
@@ -98,7 +99,7 @@ def _grad(g, shape, like):
 '''
 
 
-def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
+def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool = False) -> str:
     out = graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
     args = ", ".join(graph.inputs)
     lines = []
@@ -125,7 +126,10 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
     if target == "numpy":
         lines += [
             "Inputs: Python numbers or NumPy arrays that broadcast together. Each gradient has",
-            "its input's shape and dtype; returned arrays may share memory with the inputs.",
+            "its input's shape and dtype; "
+            + ("returned arrays may share memory with the inputs (zero_copy)."
+               if zero_copy else "no returned array shares memory with an input or"),
+            *(() if zero_copy else ("with another returned array.",)),
         ]
     else:
         lines += ["Inputs: Python floats (math module; math.exp overflow raises OverflowError)."]
@@ -134,7 +138,7 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
 
 
 def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: str,
-              grads: bool) -> str:  # fmt: skip
+              grads: bool, zero_copy: bool = False) -> str:  # fmt: skip
     name = "value_and_grad" if grads else "forward"
     doc = "f and its gradients" if grads else "f"
     safe = tuple(bw.graph.names[n] for n in inputs)
@@ -149,14 +153,37 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
             "",
             "",
         ]
-        body = _body(bw, wrt, inputs, safe, target, grads, inner, "the body of " + name)
+        body = _body(bw, wrt, inputs, safe, target, grads, inner, "the body of " + name,
+                     zero_copy)  # fmt: skip
         return "\n".join(wrapper) + body
-    return _body(bw, wrt, inputs, safe, target, grads, name, doc + " at the point")
+    return _body(bw, wrt, inputs, safe, target, grads, name, doc + " at the point", zero_copy)
+
+
+def _shared(lines: list[Any], safe: tuple[str, ...], returned: list[str]) -> list[bool]:
+    """Per returned text, whether its array is an input's or one returned before it
+    (``dx = dq; dy = dq``): those are copied, so that no returned array aliases another
+    or an input (a training loop's ``w1 -= lr * grads["w1"]`` would change ``dw2``)."""
+    root: dict[str, Any] = {n: ("input", n) for n in safe}
+    for line in lines:
+        if line.op is None:  # an alias line: the value of its argument
+            root[line.var] = root.get(line.args[0], ("literal", line.args[0]))
+        else:
+            root[line.var] = ("gate", line.node)
+    seen: set[Any] = set()
+    flags = []
+    for text in returned:
+        r = root.get(text, ("literal", text))
+        flags.append(r[0] == "input" or r in seen)
+        if r[0] != "literal":
+            seen.add(r)
+    return flags
 
 
 def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
-          target: str, grads: bool, name: str, doc: str) -> str:  # fmt: skip
+          target: str, grads: bool, name: str, doc: str, zero_copy: bool) -> str:  # fmt: skip
     lines, out, grad_text = lower(bw, wrt, grads)
+    returned = [out, *(grad_text[n] for n in wrt if grads)]
+    copy = [False] * len(returned) if zero_copy else _shared(lines, safe, returned)
     out = target_text(out, target)
     grad_text = {n: target_text(t, target) for n, t in grad_text.items()}
     params = ", ".join(safe)
@@ -171,11 +198,12 @@ def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[st
     body = ["    " + line.text("numpy") for line in lines]
     if body:  # an output that is an input or a constant computes nothing
         head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
-    value = f"_value({out}, _shape, _dtype)"
+    value = f"_value({out}, _shape, _dtype{', copy=True' if copy[0] else ''})"
     if grads:
         parts = "".join(
-            f'\n        "{n}": _grad({grad_text[n]}, _shape, _like[{inputs.index(n)}]),'
-            for n in wrt
+            f'\n        "{n}": _grad({grad_text[n]}, _shape, _like[{inputs.index(n)}]'
+            f"{', copy=True' if c else ''}),"
+            for n, c in zip(wrt, copy[1:], strict=True)
         )
         ret = f"{value}, {{{parts}\n    }}" if wrt else f"{value}, {{}}"
     else:
@@ -184,7 +212,9 @@ def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[st
 
 
 @gc_paused
-def module_source(graph: Graph, wrt: Iterable[str] | None = None, target: str = "numpy") -> str:
+def module_source(
+    graph: Graph, wrt: Iterable[str] | None = None, target: str = "numpy", zero_copy: bool = False
+) -> str:
     """The text of the standalone module for ``graph`` (what :func:`compile` loads)."""
     if target not in TARGETS:
         raise GraphcError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
@@ -196,13 +226,13 @@ def module_source(graph: Graph, wrt: Iterable[str] | None = None, target: str = 
     ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
     used = sorted({h for op in ops for h in OPS[op].helpers(target)})
     module = "numpy as np" if target == "numpy" else "math"
-    parts = [HEADER + "\n" + _docstring(graph, wrt, target), f"import {module}\n"]
+    parts = [HEADER + "\n" + _docstring(graph, wrt, target, zero_copy), f"import {module}\n"]
     if target == "numpy":
         parts.append(_NUMPY_SUPPORT.lstrip("\n"))
     parts += [HELPERS[target][h] for h in used]
     inputs = tuple(graph.inputs)
-    parts.append(_function(bw, wrt, inputs, target, grads=False))
-    parts.append(_function(bw, wrt, inputs, target, grads=True))
+    parts.append(_function(bw, wrt, inputs, target, grads=False, zero_copy=zero_copy))
+    parts.append(_function(bw, wrt, inputs, target, grads=True, zero_copy=zero_copy))
     return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
 
 
@@ -313,7 +343,11 @@ def _load(source: str, target: str) -> tuple[str, types.ModuleType]:
 
 
 def compile(
-    graph: Graph | str, wrt: Iterable[str] | str | None = None, *, target: str = "numpy"
+    graph: Graph | str,
+    wrt: Iterable[str] | str | None = None,
+    *,
+    target: str = "numpy",
+    zero_copy: bool = False,
 ) -> Compiled:
     """Compile ``graph`` (or program text) to Python code for f and its gradients.
 
@@ -321,6 +355,10 @@ def compile(
         graph: a :class:`~graphc.graph.Graph`, or text to parse.
         wrt: inputs to differentiate for (default: all), a list or ``"x,y"``.
         target: ``"numpy"`` (arrays, broadcasting) or ``"math"`` (Python floats).
+        zero_copy: NumPy target: let returned arrays share memory with the inputs and
+            with each other (``grads["x"] is z`` for (x+y)z) instead of copying them,
+            as hand-written code does; faster, but updating one array in place then
+            changes another. Default: no returned array aliases an input or another.
 
     Raises:
         ParseError: for text graphc cannot read.
@@ -349,6 +387,6 @@ def compile(
     if isinstance(wrt, str):
         wrt = [w.strip() for w in wrt.split(",") if w.strip()]
     wrt_t = tuple(graph.inputs if wrt is None else wrt)
-    source = module_source(graph, wrt_t, target)
+    source = module_source(graph, wrt_t, target, zero_copy)
     filename, module = _load(source, target)
     return Compiled(source, target, tuple(graph.inputs), wrt_t, filename, module)

@@ -197,3 +197,52 @@ def test_simplifier_keeps_nan_and_inf(text: str, x: float, tmp_path: Path) -> No
         if x != 0.0:  # the math target's 0.0/0.0 raises ZeroDivisionError (Python floats)
             assert _same(graphc.compile(text, target="math").forward(**point), expected)
             _agree(text, point, tmp_path)
+
+
+_TERMS = ["{a}*{b}", "{a} + {b}", "{a}", "{a} - {b}", "({a} + {b})*{c}", "max({a}, {b})",
+          "sigmoid({a})", "{a}*2", "-{a}"]  # fmt: skip
+
+
+@st.composite
+def _alias_programs(draw: Any) -> str:
+    names = ["w1", "w2", "x", "b"]
+    pick = st.sampled_from(names)
+    parts = [
+        draw(st.sampled_from(_TERMS)).format(a=draw(pick), b=draw(pick), c=draw(pick))
+        for _ in range(draw(st.integers(1, 3)))
+    ]
+    return draw(st.sampled_from(["{}", "q = {}; q"])).format(" + ".join(parts))
+
+
+def _assert_no_aliasing(f: Any, grads: dict[str, Any], point: dict[str, Any]) -> None:
+    returned = [("f", f), *grads.items()]
+    for i, (k, v) in enumerate(returned):
+        for name, a in point.items():
+            assert not np.shares_memory(v, a), f"{k} shares memory with input {name}"
+        for k2, v2 in returned[:i]:
+            assert not np.shares_memory(v, v2), f"{k} shares memory with {k2}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=_FIXTURE_OK)
+@given(text=_alias_programs(), same_shapes=st.booleans())
+def test_returned_arrays_never_alias(tmp_path: Path, text: str, same_shapes: bool) -> None:
+    inputs = graphc.parse(text).inputs
+    rng = np.random.default_rng(0)
+    shapes = [(3,)] * len(inputs) if same_shapes else [(3,), (1,), (3,), ()][: len(inputs)]
+    point = {n: rng.normal(size=s) for n, s in zip(inputs, shapes, strict=True)}
+    for target in ("numpy", "math"):
+        c = graphc.compile(text, target=target)
+        pt = point if target == "numpy" else {n: float(np.sum(v)) for n, v in point.items()}
+        for fn in (c.value_and_grad, _load_saved(c, tmp_path).value_and_grad):
+            f, grads = fn(**pt)
+            _assert_no_aliasing(f, grads, pt)
+        _assert_no_aliasing(c.forward(**pt), {}, pt)
+
+
+def test_zero_copy_is_an_explicit_choice() -> None:
+    x, y, z = (np.arange(3.0) + k for k in range(3))
+    _, g = graphc.compile("(x+y)*z").value_and_grad(x=x, y=y, z=z)
+    g["x"] -= 1.0  # a training loop's in-place update changes nothing else
+    assert np.array_equal(g["y"], z) and np.array_equal(z, np.arange(3.0) + 2)
+    _, g = graphc.compile("(x+y)*z", zero_copy=True).value_and_grad(x=x, y=y, z=z)
+    assert np.shares_memory(g["x"], z) and "zero_copy" in graphc.compile("x", zero_copy=True).source
