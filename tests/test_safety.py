@@ -246,3 +246,28 @@ def test_zero_copy_is_an_explicit_choice() -> None:
     assert np.array_equal(g["y"], z) and np.array_equal(z, np.arange(3.0) + 2)
     _, g = graphc.compile("(x+y)*z", zero_copy=True).value_and_grad(x=x, y=y, z=z)
     assert np.shares_memory(g["x"], z) and "zero_copy" in graphc.compile("x", zero_copy=True).source
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_gradients_are_failures(bad: float) -> None:
+    def mine(x: Any, y: Any, z: Any) -> dict[str, Any]:
+        with np.errstate(invalid="ignore"):
+            return {"x": z * bad, "y": z, "z": x + y}
+
+    r = graphc.check_backward("(x+y)*z", mine)
+    assert not r.ok and r.errors["x"] == np.inf and r.errors["y"] == 0.0
+
+    def fn(w: Any) -> tuple[Any, dict[str, Any]]:  # f = sum(w^2), gradient 2w, one entry bad
+        g = 2 * w
+        g[1] = bad
+        return np.sum(w * w), {"w": g}
+
+    assert not graphc.gradcheck(fn, w=np.array([1.0, 2.0, 3.0])).ok
+
+
+def test_relative_error_of_non_finite_values() -> None:
+    from graphc.gradcheck import relative_error
+
+    a = np.array([np.inf, -np.inf, np.nan, np.inf, np.inf, 1.0, np.nan])
+    b = np.array([np.inf, -np.inf, np.nan, -np.inf, 1e308, 1.0, 0.0])
+    assert relative_error(a, b).tolist() == [0.0, 0.0, 0.0, np.inf, np.inf, 0.0, np.inf]
