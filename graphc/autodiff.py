@@ -298,7 +298,8 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
     One loop over the topological order, each node built once from its arguments.
 
     Raises:
-        GraphcError: when the expression is too deep for SymPy's recursive algorithms.
+        GraphcError: when the expression is too deep for SymPy's recursive algorithms,
+            or SymPy cannot build it (``max(x, sqrt(-1))``: SymPy's ``sqrt(-1)`` is ``I``).
     """
     g = graph.nx
     keep = set(nodes)
@@ -319,6 +320,10 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
     except RecursionError:
         raise GraphcError(
             "this graph is too deep for a SymPy expression; evaluate or compile it instead"
+        ) from None
+    except (TypeError, ValueError) as e:  # max(x, sqrt(-1)): "I is not comparable"
+        raise GraphcError(
+            f"no closed form for this graph (SymPy: {e}); evaluate or compile it instead"
         ) from None
     return [exprs[n] for n in nodes]
 

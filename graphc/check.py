@@ -268,6 +268,11 @@ def check(
     """
     if points < 1:
         raise InputError(f"points must be at least 1, got {points}")
+    for what, value, high in (("rtol", rtol, 1.0), ("atol", atol, np.inf)):
+        if not 0 <= value < high:  # nan and inf fail too: they would accept any claim
+            raise InputError(f"{what} must be at least 0 and below {high:g}, got {value:g}")
+    if not 0 <= budget < np.inf:
+        raise InputError(f"budget must be a finite number of seconds (0 or more), got {budget:g}")
     given = dict(shapes or {})
     if isinstance(expr, str):
         names = _names_used(parse_program(expr))
@@ -567,15 +572,17 @@ def _explain(
     if _close(c, 0):
         return f"the claim is 0 but {d} is not"
     cands = [(text, np.broadcast_to(v, mask.shape)[mask]) for text, v in ctx.candidates()]
+    # Ratios are found where both sides are nonzero, but each hint must hold at every
+    # point (the counterexample shown included): t = k·c, t = v·c, t·v = c.
     nz = (np.abs(c) > 1e-12) & (np.abs(t) > 1e-12)
     ratio = t[nz] / c[nz] if nz.sum() >= 3 else None
-    if ratio is not None and _close(ratio, ratio[0]):
+    if ratio is not None and _close(ratio, ratio[0]) and _close(t, ratio[0] * c):
         if _close(ratio[0], -1):
             return "the claim has the wrong sign"
         return f"the claim is off by a constant factor: {d} = {_number(ratio[0])} × the claim"
     if ratio is not None:
         for text, v in cands:
-            if text in target.inputs and _close(ratio, v[nz]):
+            if text in target.inputs and _close(t, v * c):
                 return f"the claim is missing a factor {text}"
     for other in target.inputs:
         if other != wrt and _close(c, np.broadcast_to(ctx.derivative(other), mask.shape)[mask]):
@@ -584,12 +591,11 @@ def _explain(
         return f"the claim is {target.output} itself, not its derivative"
     if ratio is not None:
         for text, v in cands:
-            v = v[nz]
-            if _close(ratio, v):
+            if _close(t, v * c):
                 return f"the claim is missing a factor {_wrap(text)}"
-            if _close(ratio, -v):
+            if _close(t, -v * c):
                 return f"the claim has the wrong sign and is missing a factor {_wrap(text)}"
-            if _close(ratio * v, 1):
+            if _close(t * v, c):
                 return f"the claim has an extra factor {_wrap(text)}"
     diff = t - c
     if _close(diff, diff[0]):

@@ -12,8 +12,9 @@ NumPy target: inputs are Python numbers or arrays that broadcast together. They 
 broadcast to one shape and float dtype (views, no copies) before the first gate, so
 that temporaries can be reused in place; for an array-valued f the gradients are
 those of ``sum(f)``, each summed down to its input's shape and cast to its dtype
-(float32 in, float32 out). Gradients may share memory with the inputs or with each
-other (``dx`` is ``z`` for f = (x+y)z), as hand-written code does.
+(float32 in, float32 out). No returned array shares memory with an input or with
+another returned array (a returned ``z`` or ``dq`` is copied); ``zero_copy=True`` keeps
+the hand-written form, where ``dx`` is ``z`` for f = (x+y)z.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from . import shapes as S  # noqa: N812
 from .autodiff import backward
 from .errors import GraphcError, InputError, ShapeError
 from .graph import Graph, gc_paused, parse
-from .lower import lower
+from .lower import lower, target_text
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
@@ -74,19 +75,19 @@ def _broadcast(*inputs):
                                 for a in arrays]
 
 
-def _value(f, shape, dtype):
+def _value(f, shape, dtype, copy=False):
     """f as a fresh array of the output's shape (a NumPy scalar for scalar inputs)."""
     if type(f) is np.ndarray and f.shape == shape and f.flags.writeable:
-        return f
+        return f.copy() if copy else f
     f = np.array(np.broadcast_to(f, shape or (1,)), dtype=dtype).reshape(shape)
     return f[()] if not shape else f
 
 
-def _grad(g, shape, like):
+def _grad(g, shape, like, copy=False):
     """∂sum(f)/∂input: g broadcast to the output's shape, summed to the input's shape."""
     in_shape, dtype = like
     if type(g) is np.ndarray and g.shape == in_shape == shape and g.dtype == dtype:
-        return g
+        return g.copy() if copy else g
     g = np.broadcast_to(g, shape or (1,)).reshape(shape)
     lead = len(shape) - len(in_shape)
     if lead:
@@ -157,7 +158,7 @@ def _spec(graph: Graph) -> str:
     return "_SPEC = (\n" + "".join(f"    {i},\n" for i in items) + ")\n"
 
 
-def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
+def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool = False) -> str:
     out = graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
     args = ", ".join(graph.inputs)
     lines = []
@@ -165,13 +166,17 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
     if graph.tensor:
         return _tensor_docstring(graph, wrt, out, args)
     if small:
-        lines.append(f"{out}({args}) = {graph.to_sympy()}")
-    else:  # the code below is its own best description; inlined text can be huge
+        try:
+            lines.append(f"{out}({args}) = {graph.to_sympy()}")
+            gradients = graph.gradients(wrt) if wrt else {}
+        except GraphcError:  # no closed form: the code describes itself
+            small, lines = False, []
+    if not small:  # the code below is its own best description; inlined text can be huge
         gates = sum(1 for _, d in graph.nx.nodes(data=True) if d["op"] not in ("input", "const"))
         lines.append(f"{out}({args}): a graph of {gates:,} gates, computed line by line below.")
     if small and wrt:
         lines += ["", f"Gradients{' of sum(' + out + ')' if target == 'numpy' else ''}:"]
-        lines += [f"    ∂{out}/∂{n} = {e}" for n, e in graph.gradients(wrt).items()]
+        lines += [f"    ∂{out}/∂{n} = {e}" for n, e in gradients.items()]
     if graph.text and small:
         lines += ["", "Program:"] + [f"    {t.strip()}" for t in graph.text.strip().splitlines()]
     grads = ", ".join(f'"{n}": ∂{out}/∂{n}' for n in wrt)
@@ -182,7 +187,13 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str) -> str:
     if target == "numpy":
         lines += [
             "Inputs: Python numbers or NumPy arrays that broadcast together. Each gradient has",
-            "its input's shape and dtype; returned arrays may share memory with the inputs.",
+            "its input's shape and dtype; "
+            + (
+                "returned arrays may share memory with the inputs (zero_copy)."
+                if zero_copy
+                else "no returned array shares memory with an input or"
+            ),
+            *(() if zero_copy else ("with another returned array.",)),
         ]
     else:
         lines += ["Inputs: Python floats (math module; math.exp overflow raises OverflowError)."]
@@ -215,12 +226,56 @@ def _tensor_docstring(graph: Graph, wrt: tuple[str, ...], out: str, args: str) -
 
 
 def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: str,
-              grads: bool) -> str:  # fmt: skip
-    lines, out, grad_text = lower(bw, wrt, grads)
+              grads: bool, zero_copy: bool = False) -> str:  # fmt: skip
     name = "value_and_grad" if grads else "forward"
-    params = ", ".join(inputs)
     doc = "f and its gradients" if grads else "f"
-    head = [f"def {name}({params}):", f'    """{doc} at the point (see the module docstring)."""']
+    safe = tuple(bw.graph.names[n] for n in inputs)
+    if safe != inputs:  # names the body cannot use: a wrapper keeps them as keywords
+        inner = f"_{name}_body"
+        while inner in inputs:
+            inner += "_"
+        wrapper = [
+            f"def {name}({', '.join(inputs)}):",
+            f'    """{doc} at the point (see the module docstring)."""',
+            f"    return {inner}({', '.join(inputs)})",
+            "",
+            "",
+        ]
+        body = _body(bw, wrt, inputs, safe, target, grads, inner, "the body of " + name,
+                     zero_copy)  # fmt: skip
+        return "\n".join(wrapper) + body
+    return _body(bw, wrt, inputs, safe, target, grads, name, doc + " at the point", zero_copy)
+
+
+def _shared(lines: list[Any], safe: tuple[str, ...], returned: list[str]) -> list[bool]:
+    """Per returned text, whether its array is an input's or one returned before it
+    (``dx = dq; dy = dq``): those are copied, so that no returned array aliases another
+    or an input (a training loop's ``w1 -= lr * grads["w1"]`` would change ``dw2``)."""
+    root: dict[str, Any] = {n: ("input", n) for n in safe}
+    for line in lines:
+        if line.op is None:  # an alias line: the value of its argument
+            root[line.var] = root.get(line.args[0], ("literal", line.args[0]))
+        else:
+            root[line.var] = ("gate", line.node)
+    seen: set[Any] = set()
+    flags = []
+    for text in returned:
+        r = root.get(text, ("literal", text))
+        flags.append(r[0] == "input" or r in seen)
+        if r[0] != "literal":
+            seen.add(r)
+    return flags
+
+
+def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
+          target: str, grads: bool, name: str, doc: str, zero_copy: bool) -> str:  # fmt: skip
+    lines, out, grad_text = lower(bw, wrt, grads)
+    returned = [out, *(grad_text[n] for n in wrt if grads)]
+    copy = [False] * len(returned) if zero_copy else _shared(lines, safe, returned)
+    out = target_text(out, target)
+    grad_text = {n: target_text(t, target) for n, t in grad_text.items()}
+    params = ", ".join(safe)
+    head = [f"def {name}({params}):", f'    """{doc} (see the module docstring)."""']
     if target == "math":
         body = [line.text("math") for line in lines]
         ret = f"{out}, {{{', '.join(f'{n!r}: {grad_text[n]}' for n in wrt)}}}" if grads else out
@@ -228,16 +283,17 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
         return "\n".join([*head, *body, f"    return {ret}"]) + "\n"
     unpack = f"({params},)" if len(inputs) == 1 else f"({params})"
     if bw.graph.tensor:
-        return _tensor_function(bw, lines, out, grad_text, wrt, inputs, head, grads)
+        return _tensor_function(bw, lines, out, grad_text, wrt, inputs, safe, head, grads)
     head.append(f"    _shape, _dtype, _like, {unpack} = _broadcast({params})")
     body = ["    " + line.text("numpy") for line in lines]
     if body:  # an output that is an input or a constant computes nothing
         head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
-    value = f"_value({out}, _shape, _dtype)"
+    value = f"_value({out}, _shape, _dtype{', copy=True' if copy[0] else ''})"
     if grads:
         parts = "".join(
-            f'\n        "{n}": _grad({grad_text[n]}, _shape, _like[{inputs.index(n)}]),'
-            for n in wrt
+            f'\n        "{n}": _grad({grad_text[n]}, _shape, _like[{inputs.index(n)}]'
+            f"{', copy=True' if c else ''}),"
+            for n, c in zip(wrt, copy[1:], strict=True)
         )
         ret = f"{value}, {{{parts}\n    }}" if wrt else f"{value}, {{}}"
     else:
@@ -266,11 +322,11 @@ def _owned(bw: Any, wrt: tuple[str, ...]) -> dict[str, bool]:
 
 
 def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, str],
-                     wrt: tuple[str, ...], inputs: tuple[str, ...], head: list[str],
-                     grads: bool) -> str:  # fmt: skip
+                     wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
+                     head: list[str], grads: bool) -> str:  # fmt: skip
     """A tensor program's function: inputs checked against the declarations, the dims
     that attributes name bound from them (``N, D = ...``), one line per gate."""
-    params = ", ".join(inputs)
+    params = ", ".join(safe)
     unpack = f"({params},)" if len(inputs) == 1 else f"({params})"
     used: list[str] = []
     for line in lines:
@@ -297,7 +353,9 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
     if grads:
         own = _owned(bw, wrt)
         parts = "".join(
-            f'\n        "{n}": {"_own" if own[n] else "_grad"}({grad_text[n]}, {n}),' for n in wrt
+            f'\n        "{n}": {"_own" if own[n] else "_grad"}({grad_text[n]}, '
+            f"{safe[inputs.index(n)]}),"
+            for n in wrt
         )
         ret = f"{value}, {{{parts}\n    }}" if wrt else f"{value}, {{}}"
     else:
@@ -306,7 +364,9 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
 
 
 @gc_paused
-def module_source(graph: Graph, wrt: Iterable[str] | None = None, target: str = "numpy") -> str:
+def module_source(
+    graph: Graph, wrt: Iterable[str] | None = None, target: str = "numpy", zero_copy: bool = False
+) -> str:
     """The text of the standalone module for ``graph`` (what :func:`compile` loads)."""
     if target not in TARGETS:
         raise GraphcError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
@@ -325,7 +385,7 @@ def module_source(graph: Graph, wrt: Iterable[str] | None = None, target: str = 
     ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
     used = sorted({h for op in ops for h in OPS[op].helpers(target)})
     module = "numpy as np" if target == "numpy" else "math"
-    parts = [HEADER + "\n" + _docstring(graph, wrt, target), f"import {module}\n"]
+    parts = [HEADER + "\n" + _docstring(graph, wrt, target, zero_copy), f"import {module}\n"]
     if target == "numpy" and graph.tensor:
         parts.append(_TENSOR_SUPPORT.lstrip("\n"))
         parts.append(_spec(graph))
@@ -333,8 +393,8 @@ def module_source(graph: Graph, wrt: Iterable[str] | None = None, target: str = 
         parts.append(_NUMPY_SUPPORT.lstrip("\n"))
     parts += [HELPERS[target][h] for h in used]
     inputs = tuple(graph.inputs)
-    parts.append(_function(bw, wrt, inputs, target, grads=False))
-    parts.append(_function(bw, wrt, inputs, target, grads=True))
+    parts.append(_function(bw, wrt, inputs, target, grads=False, zero_copy=zero_copy))
+    parts.append(_function(bw, wrt, inputs, target, grads=True, zero_copy=zero_copy))
     return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
 
 
@@ -366,7 +426,7 @@ class Compiled:
         self.module.forward  # noqa: B018  (compiled on first use; see _load)
         return self.module.__dict__
 
-    def forward(self, *args: Any, **inputs: Any) -> Any:
+    def forward(self, /, *args: Any, **inputs: Any) -> Any:
         """f at the point, e.g. ``forward(x=-2, y=5, z=-4)``."""
         try:
             return self.module.forward(*args, **inputs)
@@ -375,7 +435,7 @@ class Compiled:
         except ValueError as e:  # a tensor program's shape check
             raise ShapeError(str(e)) from None
 
-    def value_and_grad(self, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
+    def value_and_grad(self, /, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
         """``(f, {input: ∂f/∂input})`` at the point (of ``sum(f)`` for arrays).
 
         Bad argument names raise :class:`~graphc.errors.InputError`; the unchecked
@@ -463,6 +523,7 @@ def compile(
     *,
     target: str = "numpy",
     shapes: Mapping[str, Any] | None = None,
+    zero_copy: bool = False,
 ) -> Compiled:
     """Compile ``graph`` (or program text) to Python code for f and its gradients.
 
@@ -474,6 +535,10 @@ def compile(
             ``"numpy"`` with a warning when it cannot be used, see :mod:`graphc.ctarget`).
         shapes: tensor programs: shapes of inputs the program does not declare
             (``{"x": (3,)}``); undeclared inputs are scalars otherwise.
+        zero_copy: NumPy target: let returned arrays share memory with the inputs and
+            with each other (``grads["x"] is z`` for (x+y)z) instead of copying them,
+            as hand-written code does; faster, but updating one array in place then
+            changes another. Default: no returned array aliases an input or another.
 
     Raises:
         ParseError: for text graphc cannot read.
@@ -509,7 +574,7 @@ def compile(
         if compiled is not None:
             return compiled
         target = "numpy"
-    source = module_source(graph, wrt_t, target)
+    source = module_source(graph, wrt_t, target, zero_copy)
     filename, module = _load(source, target)
     return Compiled(source, target, tuple(graph.inputs), wrt_t, filename, module)
 

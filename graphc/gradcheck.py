@@ -89,15 +89,21 @@ class GradcheckResult:
 def relative_error(a: Any, b: Any, floor: float = 1e-8) -> np.ndarray:
     """``|a - b| / max(|a|, |b|)`` entrywise; 0 where both are below ``floor``.
 
+    Non-finite entries agree only with the same value (nan with nan, inf with inf);
+    anything else, say inf against a finite number, is an infinite error.
+
     >>> round(float(relative_error(1.0, 1.1)), 4)
     0.0909
+    >>> float(relative_error(np.inf, 1.0))
+    inf
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     scale = np.maximum(np.abs(a), np.abs(b))
     with np.errstate(all="ignore"):
         err = np.abs(a - b) / scale
     err = np.where(scale < floor, 0.0, err)
-    return np.where(np.isnan(a) != np.isnan(b), np.inf, np.nan_to_num(err, nan=0.0))
+    differ = (np.isnan(a) != np.isnan(b)) | ((np.isinf(a) | np.isinf(b)) & (a != b))
+    return np.where(differ, np.inf, np.nan_to_num(err, nan=0.0))
 
 
 def _report(name: str, expected: Any, got: Any, floor: float) -> InputReport:

@@ -9,7 +9,8 @@ creation order. ``#`` cannot occur in a name, so ids never collide. Node data:
 ``name``   the name the program bound it to, or ``None``
 ``args``   the argument node ids, in order
 ``pos``    ``(line, column)`` in the text, or ``None`` for nodes graphc made
-``value``  constants only: the exact value (a SymPy Rational)
+``value``  constants only: the exact value (a SymPy Rational; ``oo``, ``-oo`` or
+           ``nan`` for a folded non-finite one, see :mod:`graphc.fold`)
 ``role``   ``"forward"``, or ``"backward"`` for nodes of a gradient
 ``grad_of`` backward nodes holding ∂f/∂v: the forward node v
 ``attrs``  gates of ops with attributes: ``((name, value), ...)`` (``(("axis", 1),)``)
@@ -51,6 +52,7 @@ import sympy as sp
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
 from .errors import GraphcError, InputError, ParseError, ShapeError, did_you_mean
+from .fold import NONFINITE, fold
 from .ops import OPS
 from .ops import REQUIRED as REQ
 from .parse import Call, Num, Program, Var, parse_program
@@ -93,7 +95,14 @@ class Builder:
     With ``share=True`` identical gates and equal constants are one node
     (hash-consing) and ops' ``simplify`` rules apply; graphc builds gradient graphs
     this way. User text is built with ``share=False``: the graph is what was written.
+
+    With ``ieee = True`` (the graph code generation prepares from a user's program)
+    only rewrites that hold in IEEE arithmetic apply: ``x*0`` and ``0/x`` stay gates,
+    since they are nan at x = inf or 0. Gradient graphs keep them (a zero local
+    gradient is a symbolic zero, as in JAX: ``d(x*0)/dx`` is 0 even at x = inf).
     """
+
+    ieee = False
 
     def __init__(
         self,
@@ -219,8 +228,8 @@ class Builder:
         return name
 
     def const(self, value: sp.Rational | int, text: str | None = None, pos: Any = None) -> str:
-        """A constant node of exact value ``value``, drawn as ``text``."""
-        value = sp.Rational(value)
+        """A constant node of exact value ``value`` (or ±oo, nan), drawn as ``text``."""
+        value = value if value in NONFINITE else sp.Rational(value)
         key = self._key("const", (), value)
         if self.share and key in self._cons:
             return self._cons[key]
@@ -293,10 +302,10 @@ class Builder:
         consts = tuple([nodes[a].get("value") for a in args])  # only constants have one
         if any(c is not None for c in consts):  # rules fire only with a constant
             if all(c is not None for c in consts):
-                folded = sp.sympify(row.sympy(*consts))
-                if folded.is_Rational:
-                    return self.const(folded)
+                return self.const(fold(row.name, consts))
             rewrite = row.simplify(consts)
+            if rewrite == ("const", 0) and self.ieee:  # x*0 and 0/x: nan at inf, 0
+                rewrite = None
             if rewrite is not None:
                 if rewrite[0] == "arg":
                     return args[rewrite[1]]
@@ -354,6 +363,8 @@ def _copy(g: nx.MultiDiGraph, keep: set[str] | None = None) -> nx.MultiDiGraph:
 
 
 def _number_text(value: sp.Rational) -> str:
+    if value in NONFINITE:
+        return str(float(value))
     if value.is_Integer:
         return str(value)
     f = float(value)
@@ -717,7 +728,7 @@ class Graph:
         total = b.gate("sum", (b.gate("mul", (base.output, v)),))
         return b.finish(total, (*base.inputs, cotangent), None).derivative(name)
 
-    def evaluate(self, **values: Any) -> Evaluation:
+    def evaluate(self, /, **values: Any) -> Evaluation:
         """Values and gradients at a point; see :class:`graphc.evaluate.Evaluation`."""
         from .evaluate import evaluate
 

@@ -31,7 +31,7 @@ import numpy as np
 from .autodiff import Backward
 from .ops import HELPERS, OPS
 
-__all__ = ["Line", "lower"]
+__all__ = ["Line", "lower", "target_text"]
 
 _NONE: Mapping[int, str] = {}  # no substituted arguments
 
@@ -56,9 +56,10 @@ class Line:
 
     def text(self, target: str) -> str:
         if self.op is None:  # an alias: a second name for a value
-            code = f"{self.var} = {self.args[0]}"
+            code = f"{self.var} = {target_text(self.args[0], target)}"
         else:
-            args = [f"({a})" if a.startswith("-") else a for a in self.args]
+            args = [target_text(a, target) for a in self.args]
+            args = [f"({a})" if a.startswith("-") else a for a in args]
             dest = self.into if self.out is None else args[self.out]
             form = _in_place(self.op) if dest is not None and target == "numpy" else None
             if form is None:
@@ -112,6 +113,17 @@ def _writes_into(op: str) -> bool:
 
 def _literal(value: Any) -> str:
     return repr(float(value))
+
+
+#: Non-finite constants as :func:`_literal` writes them, and as each target spells them
+#: (a bare ``inf`` would be a name: undefined, or an input called ``inf``).
+_NONFINITE = {"inf": "{m}.inf", "-inf": "-{m}.inf", "nan": "{m}.nan"}
+
+
+def target_text(text: str, target: str) -> str:
+    """An argument's text as ``target`` spells it (``inf`` -> ``np.inf`` / ``math.inf``)."""
+    spelled = _NONFINITE.get(text)
+    return text if spelled is None else spelled.format(m="np" if target == "numpy" else "math")
 
 
 class _Lowerer:

@@ -4,7 +4,7 @@ Inputs keep their names; a gate the program bound keeps its bound name (a reboun
 name gets ``_2``, ``_3``, ... in order of binding); a gradient node of a named node v
 is ``d<v>``; an unnamed output is ``f``; other gates are ``<op>_<k>``. Names that
 would clash with Python keywords or with the names generated code uses (``np``,
-``math``) get a trailing underscore.
+``math``, ``inf``) get a trailing underscore.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["RESERVED", "node_names", "to_text"]
 
 #: Identifiers generated code needs for itself.
-RESERVED = frozenset({"np", "math", "value_and_grad", "forward", "grad", "_unbroadcast"})
+RESERVED = frozenset(
+    {"np", "math", "value_and_grad", "forward", "grad", "_unbroadcast", "inf", "nan"}
+)
 
 
 def _safe(name: str) -> str:

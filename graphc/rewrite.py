@@ -75,6 +75,7 @@ class _Rebuilder:
 
     def __init__(self, graph: Graph) -> None:
         self.b = Builder(share=True, shapes=graph.declared, text=graph.text)
+        self.b.ieee = True  # the user's x*0 is nan at x = inf: keep it
 
     def _match(self, pattern: Pattern, node: str, env: dict[str, str]) -> bool:
         g = self.b.g

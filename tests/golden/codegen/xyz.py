@@ -12,7 +12,8 @@ Program:
 
 forward(x, y, z) returns f; value_and_grad(x, y, z) returns (f, {"x": ∂f/∂x, "y": ∂f/∂y, "z": ∂f/∂z}).
 Inputs: Python numbers or NumPy arrays that broadcast together. Each gradient has
-its input's shape and dtype; returned arrays may share memory with the inputs.
+its input's shape and dtype; no returned array shares memory with an input or
+with another returned array.
 """
 
 
@@ -43,19 +44,19 @@ def _broadcast(*inputs):
                                 for a in arrays]
 
 
-def _value(f, shape, dtype):
+def _value(f, shape, dtype, copy=False):
     """f as a fresh array of the output's shape (a NumPy scalar for scalar inputs)."""
     if type(f) is np.ndarray and f.shape == shape and f.flags.writeable:
-        return f
+        return f.copy() if copy else f
     f = np.array(np.broadcast_to(f, shape or (1,)), dtype=dtype).reshape(shape)
     return f[()] if not shape else f
 
 
-def _grad(g, shape, like):
+def _grad(g, shape, like, copy=False):
     """∂sum(f)/∂input: g broadcast to the output's shape, summed to the input's shape."""
     in_shape, dtype = like
     if type(g) is np.ndarray and g.shape == in_shape == shape and g.dtype == dtype:
-        return g
+        return g.copy() if copy else g
     g = np.broadcast_to(g, shape or (1,)).reshape(shape)
     lead = len(shape) - len(in_shape)
     if lead:
@@ -87,7 +88,7 @@ def value_and_grad(x, y, z):
         dy = dq  # ∂f/∂y
         dx = dq  # ∂f/∂x
     return _value(f, _shape, _dtype), {
-        "x": _grad(dx, _shape, _like[0]),
-        "y": _grad(dy, _shape, _like[1]),
+        "x": _grad(dx, _shape, _like[0], copy=True),
+        "y": _grad(dy, _shape, _like[1], copy=True),
         "z": _grad(dz, _shape, _like[2]),
     }

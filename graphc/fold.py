@@ -1,0 +1,75 @@
+"""Constant folding with the semantics of evaluation: NumPy float64, one gate at a time.
+
+A gate whose arguments are all constants is computed once, when graphc builds a graph
+itself (gradient graphs, the graph :func:`graphc.rewrite.prepare` makes for code
+generation), exactly as evaluation would compute it: by the op's NumPy lowering in
+float64, so ``(-8)^(1/3)`` and ``(-1)^0.5`` are nan, ``1/0`` is inf and ``sqrt(-1)``
+is nan, never a complex number or a ``ZeroDivisionError``.
+
+The folded value is kept as an exact SymPy Rational where SymPy's exact result is a
+small Rational (numerator and denominator under 2**64) that float64 represents as the
+NumPy result (``3 - 1`` is 2, so ``x^3`` still differentiates to ``3*x^2``);
+otherwise as the float's own exact value. A non-finite result is ``sp.oo``, ``-sp.oo``
+or ``sp.nan`` (generated code spells them ``np.inf``, ``math.nan``). SymPy is asked
+only for cheap ops on small operands, so a power tower never runs SymPy's big-integer
+arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .ops import numpy_callable
+
+__all__ = ["NONFINITE", "fold"]
+
+#: The constant values that are not Rationals.
+NONFINITE = (sp.oo, -sp.oo, sp.nan)
+_EXACT_OPS = frozenset({"add", "sub", "mul", "div", "neg", "abs", "max", "min", "relu", "sign"})
+_SMALL = 2**64
+_MAX_POWER = 64  # largest integer exponent computed exactly
+
+
+def _small(v: Any) -> bool:
+    return isinstance(v, sp.Rational) and abs(v.p) < _SMALL and v.q < _SMALL
+
+
+def _exact(op: str, consts: tuple[Any, ...]) -> sp.Rational | None:
+    from .ops import OPS
+
+    if not all(_small(c) for c in consts):
+        return None
+    if op == "pow":
+        base, power = consts
+        if not (power.is_Integer and abs(power) <= _MAX_POWER) or (base == 0 and power < 0):
+            return None
+    elif op not in _EXACT_OPS or (op == "div" and consts[1] == 0):
+        return None
+    value = sp.sympify(OPS[op].sympy(*consts))
+    return value if _small(value) else None
+
+
+def fold(op: str, consts: tuple[Any, ...]) -> Any:
+    """The value of op applied to constant values, as evaluation computes it.
+
+    >>> fold("pow", (sp.Integer(-8), sp.Rational(1, 3)))
+    nan
+    >>> fold("div", (sp.Integer(1), sp.Integer(0)))
+    oo
+    >>> fold("sub", (sp.Integer(3), sp.Integer(1)))
+    2
+    """
+    with np.errstate(all="ignore"):
+        value = float(numpy_callable(op)(*(np.float64(float(c)) for c in consts)))
+    if math.isnan(value):
+        return sp.nan
+    if math.isinf(value):
+        return sp.oo if value > 0 else -sp.oo
+    exact = _exact(op, consts)
+    if exact is not None and float(exact) == value:
+        return exact
+    return sp.Rational(value)

@@ -1,0 +1,273 @@
+"""Issue 13, "safe by default": hostile or unusual input gives a right answer or a
+GraphcError, never a silent wrong result.
+
+Oracles: graphc's evaluation (NumPy, one op at a time, no rewriting or folding) for
+generated code, NumPy's own float64 arithmetic for constants, ``np.shares_memory``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import graphc
+
+#: Names the language accepts that generated code or graphc's own API also uses.
+ODD_NAMES = (
+    "_x", "x_", "x__2", "np", "math", "forward", "grad", "value_and_grad", "inf", "nan",
+    "self", "f", "dx", "mul_1", "_broadcast", "_value", "_grad", "_sigmoid", "_shape",
+    "_like", "_dtype", "_forward_body", "float", "x",
+)  # fmt: skip
+
+_counter = itertools.count()
+
+
+def _load_saved(c: graphc.Compiled, tmp: Path) -> Any:
+    path = c.save(tmp / f"generated_{next(_counter)}.py")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(np.allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-12, atol=0,
+                            equal_nan=True))  # fmt: skip
+
+
+def _agree(text: str, point: dict[str, float], tmp: Path) -> None:
+    """Compiled NumPy, compiled math and a saved module agree with evaluation."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = graphc.parse(text).evaluate(**point)
+        for target in ("numpy", "math"):
+            c = graphc.compile(text, target=target)
+            for fn in (c.value_and_grad, _load_saved(c, tmp).value_and_grad):
+                f, grads = fn(**point)
+                assert _same(f, ev.value), (text, target, f, ev.value)
+                assert set(grads) == set(ev.grads)
+                for k in grads:
+                    assert _same(grads[k], ev.grads[k]), (text, target, k)
+            assert _same(c.forward(**point), ev.value)
+
+
+_names = st.sampled_from(ODD_NAMES)
+
+
+@st.composite
+def _programs(draw: Any) -> tuple[str, dict[str, float]]:
+    names = draw(st.lists(_names, min_size=1, max_size=4, unique=True))
+    terms = []
+    for _ in range(draw(st.integers(1, 4))):
+        a, b = draw(st.sampled_from(names)), draw(st.sampled_from(names))
+        form = draw(st.sampled_from(["{a}*{b}", "{a} - 3*{b}", "sigmoid({a})*{b}",
+                                     "max({a}, {b})", "sin({a}) + {b}^2"]))  # fmt: skip
+        terms.append(form.format(a=a, b=b))
+    text = " + ".join(terms)
+    point = {n: draw(st.floats(-3, 3).map(lambda v: round(v, 2))) for n in names}
+    return text, {n: v for n, v in point.items() if n in graphc.parse(text).inputs}
+
+
+_FIXTURE_OK = [HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=_FIXTURE_OK)
+@given(prog=_programs())
+def test_unusual_input_names_work_everywhere(
+    tmp_path: Path, prog: tuple[str, dict[str, float]]
+) -> None:
+    _agree(*prog, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "point"),
+    [
+        ("_x*3 + x_*0", {"_x": 1.0, "x_": 5.0}),
+        ("_x*y", {"_x": 2.0, "y": 3.0}),
+        ("np*math + forward*grad + value_and_grad*inf*self",
+         {"np": 1.0, "math": 2.0, "forward": 3.0, "grad": 4.0, "value_and_grad": 5.0,
+          "inf": 6.0, "self": 7.0}),
+        ("sigmoid(_sigmoid) * _broadcast + _grad/_value",
+         {"_sigmoid": 0.5, "_broadcast": 2.0, "_grad": 3.0, "_value": 4.0}),
+        ("_forward_body * _value_and_grad_body + mul_1*dx*f",
+         {"_forward_body": 2.0, "_value_and_grad_body": 3.0, "mul_1": 4.0, "dx": 5.0, "f": 6.0}),
+    ],
+)  # fmt: skip
+def test_names_that_collide_with_generated_code(text: str, point: dict[str, float],
+                                                tmp_path: Path) -> None:  # fmt: skip
+    _agree(text, point, tmp_path)
+
+
+def test_an_input_named_self_in_the_api() -> None:
+    ev = graphc.parse("self * 2").evaluate(self=3.0)
+    assert float(ev.value) == 6.0 and float(ev.grads["self"]) == 2.0
+    f, g = graphc.compile("self * 2").value_and_grad(self=3.0)
+    assert float(f) == 6.0 and float(g["self"]) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("text", "point"),
+    [
+        ("x + 1e400", {"x": 0.5}),
+        ("x - 1e400", {"x": 0.5}),
+        ("x*1e400 + inf", {"x": 1.0, "inf": 2.0}),
+        ("x*-1e400 + nan*2", {"x": 1.0, "nan": 2.0}),
+    ],
+)
+def test_constants_that_overflow(text: str, point: dict[str, float], tmp_path: Path) -> None:
+    _agree(text, point, tmp_path)
+    assert np.isinf(float(graphc.compile(text).forward(**point)))
+    assert "np.inf" in graphc.compile(text).source
+    assert "math.inf" in graphc.compile(text, target="math").source
+
+
+_CONSTANT_PARTS = ["(-8)^(1/3)", "(-1)^0.5", "1/0", "-1/0", "0/0", "sqrt(-1)", "log(0)",
+                   "2^1024", "10^-400", "(1/3 - 1)", "0.1*3", "exp(800)*0", "(1/0)*0",
+                   "(-2)^3", "2^-2", "(1e200*1e200)/1e400"]  # fmt: skip
+
+
+@pytest.mark.parametrize("part", _CONSTANT_PARTS)
+def test_constants_fold_as_numpy_computes_them(part: str, tmp_path: Path) -> None:
+    with np.errstate(all="ignore"):  # the oracle: NumPy float64, step by step, by hand
+        expected = {
+            "(-8)^(1/3)": np.float64(-8.0) ** (np.float64(1.0) / 3.0),
+            "(-1)^0.5": np.float64(-1.0) ** np.float64(0.5),
+            "1/0": np.float64(1.0) / 0.0, "-1/0": np.float64(-1.0) / 0.0,
+            "0/0": np.float64(0.0) / 0.0, "sqrt(-1)": np.sqrt(np.float64(-1.0)),
+            "log(0)": np.log(np.float64(0.0)), "2^1024": np.float64(2.0) ** 1024.0,
+            "10^-400": np.float64(10.0) ** -400.0, "(1/3 - 1)": np.float64(1.0) / 3.0 - 1.0,
+            "0.1*3": np.float64(0.1) * 3.0, "exp(800)*0": np.exp(np.float64(800.0)) * 0.0,
+            "(1/0)*0": np.float64(1.0) / 0.0 * 0.0, "(-2)^3": np.float64(-2.0) ** 3.0,
+            "2^-2": np.float64(2.0) ** -2.0,
+            "(1e200*1e200)/1e400": np.float64(1e200) * 1e200 / np.float64(np.inf),
+        }[part]  # fmt: skip
+    for target in ("numpy", "math"):
+        c = graphc.compile(f"x + ({part})", target=target)
+        f, grads = c.value_and_grad(x=0.5)
+        assert _same(f, 0.5 + expected), (part, target, f)
+        assert float(grads["x"]) == 1.0
+        c = graphc.compile(f"x * ({part})", target=target)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # inf * 0.5 is fine, but 0 * inf warns
+            f, grads = c.value_and_grad(x=0.5)
+        assert _same(f, 0.5 * expected) and _same(grads["x"], expected), (part, target)
+    _agree(f"x + ({part})", {"x": 0.5}, tmp_path)
+    _agree(f"x * ({part})", {"x": 0.5}, tmp_path)
+
+
+def test_max_with_a_constant_that_sympy_finds_complex() -> None:
+    c = graphc.compile("max(x, sqrt(-1))")  # SymPy's sqrt(-1) is I: "not comparable"
+    f, grads = c.value_and_grad(x=1.0)
+    assert np.isnan(f) and np.isnan(grads["x"])
+    with pytest.raises(graphc.GraphcError, match="no closed form"):
+        graphc.parse("max(x, sqrt(-1))").gradients()
+
+
+def test_exact_constants_stay_exact() -> None:
+    import sympy as sp
+
+    x = sp.Symbol("x", real=True)
+    assert sp.simplify(graphc.parse("x^3").gradients()["x"] - 3 * x**2) == 0
+    d2 = graphc.parse("x^3/6").derivative("x").derivative("x")
+    assert sp.simplify(d2.to_sympy() - x) == 0
+
+
+@pytest.mark.parametrize("text", ["0/x", "x*0", "0*x", "y + 0/x", "(x*0)*y", "0/x^2"])
+@pytest.mark.parametrize("x", [0.0, np.inf, -np.inf, np.nan])
+def test_simplifier_keeps_nan_and_inf(text: str, x: float, tmp_path: Path) -> None:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # the oracle: the same formula by hand in NumPy float64
+        xv, y = np.float64(x), np.float64(2.0)
+        expected = {"0/x": 0.0 / xv, "x*0": xv * 0.0, "0*x": 0.0 * xv,
+                    "y + 0/x": y + 0.0 / xv, "(x*0)*y": xv * 0.0 * y,
+                    "0/x^2": 0.0 / xv**2}[text]  # fmt: skip
+        point = {"x": x, "y": 2.0} if "y" in text else {"x": x}
+        f = graphc.compile(text).forward(**point)
+        assert _same(f, expected), (text, x, f)
+        if x != 0.0:  # the math target's 0.0/0.0 raises ZeroDivisionError (Python floats)
+            assert _same(graphc.compile(text, target="math").forward(**point), expected)
+            _agree(text, point, tmp_path)
+
+
+_TERMS = ["{a}*{b}", "{a} + {b}", "{a}", "{a} - {b}", "({a} + {b})*{c}", "max({a}, {b})",
+          "sigmoid({a})", "{a}*2", "-{a}"]  # fmt: skip
+
+
+@st.composite
+def _alias_programs(draw: Any) -> str:
+    names = ["w1", "w2", "x", "b"]
+    pick = st.sampled_from(names)
+    parts = [
+        draw(st.sampled_from(_TERMS)).format(a=draw(pick), b=draw(pick), c=draw(pick))
+        for _ in range(draw(st.integers(1, 3)))
+    ]
+    return draw(st.sampled_from(["{}", "q = {}; q"])).format(" + ".join(parts))
+
+
+def _assert_no_aliasing(f: Any, grads: dict[str, Any], point: dict[str, Any]) -> None:
+    returned = [("f", f), *grads.items()]
+    for i, (k, v) in enumerate(returned):
+        for name, a in point.items():
+            assert not np.shares_memory(v, a), f"{k} shares memory with input {name}"
+        for k2, v2 in returned[:i]:
+            assert not np.shares_memory(v, v2), f"{k} shares memory with {k2}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=_FIXTURE_OK)
+@given(text=_alias_programs(), same_shapes=st.booleans())
+def test_returned_arrays_never_alias(tmp_path: Path, text: str, same_shapes: bool) -> None:
+    inputs = graphc.parse(text).inputs
+    rng = np.random.default_rng(0)
+    shapes = [(3,)] * len(inputs) if same_shapes else [(3,), (1,), (3,), ()][: len(inputs)]
+    point = {n: rng.normal(size=s) for n, s in zip(inputs, shapes, strict=True)}
+    for target in ("numpy", "math"):
+        c = graphc.compile(text, target=target)
+        pt = point if target == "numpy" else {n: float(np.sum(v)) for n, v in point.items()}
+        for fn in (c.value_and_grad, _load_saved(c, tmp_path).value_and_grad):
+            f, grads = fn(**pt)
+            _assert_no_aliasing(f, grads, pt)
+        _assert_no_aliasing(c.forward(**pt), {}, pt)
+
+
+def test_zero_copy_is_an_explicit_choice() -> None:
+    x, y, z = (np.arange(3.0) + k for k in range(3))
+    _, g = graphc.compile("(x+y)*z").value_and_grad(x=x, y=y, z=z)
+    g["x"] -= 1.0  # a training loop's in-place update changes nothing else
+    assert np.array_equal(g["y"], z) and np.array_equal(z, np.arange(3.0) + 2)
+    _, g = graphc.compile("(x+y)*z", zero_copy=True).value_and_grad(x=x, y=y, z=z)
+    assert np.shares_memory(g["x"], z) and "zero_copy" in graphc.compile("x", zero_copy=True).source
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_gradients_are_failures(bad: float) -> None:
+    def mine(x: Any, y: Any, z: Any) -> dict[str, Any]:
+        with np.errstate(invalid="ignore"):
+            return {"x": z * bad, "y": z, "z": x + y}
+
+    r = graphc.check_backward("(x+y)*z", mine)
+    assert not r.ok and r.errors["x"] == np.inf and r.errors["y"] == 0.0
+
+    def fn(w: Any) -> tuple[Any, dict[str, Any]]:  # f = sum(w^2), gradient 2w, one entry bad
+        g = 2 * w
+        g[1] = bad
+        return np.sum(w * w), {"w": g}
+
+    assert not graphc.gradcheck(fn, w=np.array([1.0, 2.0, 3.0])).ok
+
+
+def test_relative_error_of_non_finite_values() -> None:
+    from graphc.gradcheck import relative_error
+
+    a = np.array([np.inf, -np.inf, np.nan, np.inf, np.inf, 1.0, np.nan])
+    b = np.array([np.inf, -np.inf, np.nan, -np.inf, 1e308, 1.0, 0.0])
+    assert relative_error(a, b).tolist() == [0.0, 0.0, 0.0, np.inf, np.inf, 0.0, np.inf]
