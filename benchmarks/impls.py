@@ -23,6 +23,7 @@ ARRAY_IMPLS = (
     "graphc",
     "graphc c",
     "graphc c out=",
+    "graphc c zero_copy",
     "jax.jit",
     "torch",
     "autograd",
@@ -210,7 +211,9 @@ def _micrograd(w: Workload, inputs: dict[str, Any]) -> Call:
     return call
 
 
-def _graphc_c(w: Workload, inputs: dict[str, Any], reuse: bool = False) -> Call:
+def _graphc_c(
+    w: Workload, inputs: dict[str, Any], reuse: bool = False, zero_copy: bool = False
+) -> Call:
     """``target="c"``: the fused C loop; with ``reuse`` each call writes into the arrays
     the previous call returned (``out=``), as a training loop would."""
     import warnings
@@ -220,7 +223,7 @@ def _graphc_c(w: Workload, inputs: dict[str, Any], reuse: bool = False) -> Call:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            vg = graphc.compile(w.text, target="c").module.value_and_grad
+            vg = graphc.compile(w.text, target="c", zero_copy=zero_copy).module.value_and_grad
         except Warning as e:  # fell back to NumPy: nothing to measure
             raise UnavailableError(str(e)) from None
     if not reuse:
@@ -239,6 +242,8 @@ _ARRAY = {
     "graphc": _graphc,
     "graphc c": _graphc_c,
     "graphc c out=": lambda w, inputs: _graphc_c(w, inputs, reuse=True),
+    # gradients that are inputs returned as they are, as the hand-written code does
+    "graphc c zero_copy": lambda w, inputs: _graphc_c(w, inputs, reuse=True, zero_copy=True),
     "jax.jit": _jax,
     "torch": _torch_arrays,
     "autograd": _autograd,

@@ -114,11 +114,17 @@ class CFunction:
     together, each gradient summed back to its input's shape and dtype; out= a previous
     result (f, grads) of the same shapes is written into instead of new arrays."""
 
-    def __init__(self, lib, inputs, wrt):
+    def __init__(self, lib, inputs, wrt, how=None, zero_copy=False):
         self._fn = lib.value_and_grad
         self._fn.restype = None
         self.inputs = tuple(inputs)
         self.wrt = tuple(wrt)
+        # per gradient: ("loop", name) stored by the loop, ("input", k) input k's value,
+        # ("same", name) another gradient's value; zero_copy returns those two as they
+        # are (shared), otherwise as copies
+        self.how = how or {k: ("loop", k) for k in self.wrt}
+        self.stored = tuple(k for k in self.wrt if self.how[k][0] == "loop")
+        self.zero_copy = zero_copy
 
     def __call__(self, *args, **kwargs):
         out_bufs = kwargs.pop("out", None) if "out" not in self.inputs else None
@@ -145,10 +151,18 @@ class CFunction:
                 else np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), shape))
                 for a in raw]  # fmt: skip
         f, grads = _buffers(out_bufs, shape, self.wrt)
-        ptrs = [a.ctypes.data_as(_PTR) for a in (*full, f, *grads.values())]
+        ptrs = [a.ctypes.data_as(_PTR) for a in (*full, f, *(grads[k] for k in self.stored))]
         self._fn(ctypes.c_ssize_t(int(np.prod(shape, dtype=np.int64))), *ptrs)
         result = {}
-        for k, g in grads.items():
+        for k in self.wrt:
+            kind, src = self.how[k]
+            if kind == "loop":
+                g = grads[k]
+            else:
+                g0 = full[src] if kind == "input" else grads[self.how[src][1]]
+                g = g0 if self.zero_copy else grads[k]
+                if g is not g0:
+                    np.copyto(g, g0)
             like = raw[self.inputs.index(k)]
             kind = like.dtype if like.dtype.kind == "f" else np.dtype(np.float64)
             if like.shape != shape:

@@ -570,7 +570,7 @@ def compile(
         graph = graph.resolved(shapes)
     wrt_t = tuple(graph.differentiable if wrt is None else wrt)
     if target == "c":
-        compiled = _compile_c(graph, wrt_t)
+        compiled = _compile_c(graph, wrt_t, zero_copy)
         if compiled is not None:
             return compiled
         target = "numpy"
@@ -579,12 +579,12 @@ def compile(
     return Compiled(source, target, tuple(graph.inputs), wrt_t, filename, module)
 
 
-def _compile_c(graph: Graph, wrt: tuple[str, ...]) -> Compiled | None:
+def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> Compiled | None:
     """The C target (see :mod:`graphc.ctarget`), or ``None`` with a warning that says
     why the NumPy target is used instead."""
     import warnings
 
-    from .ctarget import CCompileError, CFunction, CTargetWarning, c_source, load
+    from .ctarget import CCompileError, CFunction, CTargetWarning, c_source, load, plan
 
     for name in wrt:
         graph.check_input(name)
@@ -595,7 +595,9 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...]) -> Compiled | None:
         lines, out, grad_text = lower(bw, wrt, True)
         safe = tuple(bw.graph.names[n] for n in graph.inputs)
         by_safe = {bw.graph.names[n]: grad_text[n] for n in wrt}
-        source = c_source(lines, safe, out, by_safe, graph.to_text()[:200])
+        sources = plan(lines, safe, by_safe)
+        stored = {k: t for k, t in by_safe.items() if sources[k][0] == "loop"}
+        source = c_source(lines, safe, out, stored, graph.to_text()[:200])
         lib = load(source)
     except CCompileError as e:
         warnings.warn(
@@ -603,7 +605,9 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...]) -> Compiled | None:
             stacklevel=3,
         )
         return None
-    fn = CFunction(lib, tuple(graph.inputs), wrt)
+    safe_of = {bw.graph.names[n]: n for n in wrt}
+    how = {safe_of[k]: (kind, safe_of.get(v, v)) for k, (kind, v) in sources.items()}
+    fn = CFunction(lib, tuple(graph.inputs), wrt, how, zero_copy)
     # Python floats go to the math target's function: a C call through ctypes costs
     # more than the arithmetic of one point.
     _, scalar = _load(module_source(graph, wrt, "math"), "math")

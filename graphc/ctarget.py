@@ -75,6 +75,30 @@ def _arg(text: str, names: set[str]) -> str:
     return _c_name(text) if text in names else _c_literal(text)
 
 
+def plan(lines: list[Any], inputs: tuple[str, ...], grads: dict[str, str]) -> dict[str, Any]:
+    """Where each gradient comes from: ``("loop", safe name)`` when the loop stores it,
+    ``("input", k)`` when it is input k's value (∂/∂x of (x+y)z is z), ``("same", name)``
+    when it equals an earlier gradient (∂/∂x and ∂/∂y of (x+y)z). The loop stores only
+    the first kind; the runtime copies the others (or shares them, with ``zero_copy``).
+    """
+    root: dict[str, str] = {}
+    for line in lines:
+        if line.op is None:  # an alias line: the value of its argument
+            root[line.var] = root.get(line.args[0], line.args[0])
+    seen: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    for name, text in grads.items():
+        r = root.get(text, text)
+        if r in inputs:
+            out[name] = ("input", inputs.index(r))
+        elif r in seen:
+            out[name] = ("same", seen[r])
+        else:
+            out[name] = ("loop", name)
+            seen[r] = name
+    return out
+
+
 def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[str, str],
              title: str) -> str:  # fmt: skip
     """The C source of ``lines`` (from :func:`graphc.lower.lower`) as one fused loop.

@@ -176,3 +176,19 @@ def test_python_floats_take_the_math_path():
     assert f == pytest.approx(0.7310585786300049, rel=1e-15)
     f2, _ = c.value_and_grad(w0=np.float64(2.0), x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
     assert isinstance(f2, np.floating) and float(f2) == pytest.approx(f, rel=1e-15)
+
+
+def test_gradients_that_are_inputs_or_repeats_are_copied_unless_zero_copy():
+    x, y, z = (np.linspace(-1, 1, 5) + k for k in range(3))
+    text = "q = x + y; f = q * z"
+    f, g = graphc.compile(text, target="c").value_and_grad(x=x, y=y, z=z)
+    np.testing.assert_array_equal(g["x"], z)
+    np.testing.assert_array_equal(g["y"], z)
+    np.testing.assert_array_equal(g["z"], x + y)
+    arrays = [f, *g.values()]
+    for i, a in enumerate(arrays):
+        assert not any(np.shares_memory(a, b) for b in (x, y, z, *arrays[i + 1 :]))
+    src = graphc.compile(text, target="c").source
+    assert "dv_z_out[i]" in src and "dv_x_out" not in src  # the loop stores dz only
+    _, shared = graphc.compile(text, target="c", zero_copy=True).value_and_grad(x=x, y=y, z=z)
+    assert shared["x"] is z and shared["y"] is z
