@@ -21,6 +21,7 @@ Call = Callable[[], Result]
 ARRAY_IMPLS = (
     "numpy (hand)",
     "graphc",
+    "graphc zero_copy",
     "graphc c",
     "graphc c out=",
     "graphc c zero_copy",
@@ -60,6 +61,15 @@ def _graphc(w: Workload, inputs: dict[str, Any]) -> Call:
     compiled = compile_(w.text, target="math" if w.scalar else "numpy")
     module = getattr(compiled, "module", None)  # the generated function itself
     vg = compiled.value_and_grad if module is None else module.value_and_grad
+    return lambda: vg(**inputs)
+
+
+def _graphc_zero_copy(w: Workload, inputs: dict[str, Any]) -> Call:
+    """The NumPy target with ``zero_copy=True``: gradients that are inputs (or repeats)
+    returned shared, as the hand-written code returns them."""
+    import graphc
+
+    vg = graphc.compile(w.text, zero_copy=True).module.value_and_grad
     return lambda: vg(**inputs)
 
 
@@ -240,6 +250,7 @@ def _graphc_c(
 _ARRAY = {
     "numpy (hand)": _hand,
     "graphc": _graphc,
+    "graphc zero_copy": _graphc_zero_copy,
     "graphc c": _graphc_c,
     "graphc c out=": lambda w, inputs: _graphc_c(w, inputs, reuse=True),
     # gradients that are inputs returned as they are, as the hand-written code does
