@@ -23,6 +23,7 @@ import networkx as nx
 import sympy as sp
 
 from .errors import GraphcError
+from .fold import check_exact
 from .graph import Builder, Graph, gc_paused
 from .ops import OPS, SYMPY
 
@@ -215,6 +216,11 @@ def _name_gradient(b: Builder, up: str, v: str, data: Mapping[str, Any]) -> None
         up_data["name"] = "d" + name
 
 
+#: Largest closed form built: operations of the expression written out as a tree (on
+#: DAGs with fan-out it grows exponentially with the graph, and SymPy with it).
+MAX_CLOSED_FORM = 200_000
+
+
 def _symbol(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
 
@@ -226,13 +232,24 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
     One loop over the topological order, each node built once from its arguments.
 
     Raises:
-        GraphcError: when the expression is too deep for SymPy's recursive algorithms,
+        GraphcError: when the expression written out would have more than
+            :data:`MAX_CLOSED_FORM` operations ("too large to print"), is too deep for
+            SymPy's recursive algorithms,
             or SymPy cannot build it (``max(x, sqrt(-1))``: SymPy's ``sqrt(-1)`` is ``I``).
     """
     g = graph.nx
     keep = set(nodes)
     for n in nodes:
         keep |= nx.ancestors(g, n)
+    size: dict[str, int] = {}  # operations of each node's expression written out as a tree
+    for v in graph.order:
+        if v in keep:
+            size[v] = min(1 + sum(size[a] for a in g.nodes[v]["args"]), MAX_CLOSED_FORM + 1)
+    if any(size[n] > MAX_CLOSED_FORM for n in nodes):
+        raise GraphcError(
+            f"closed form too large to print (over {MAX_CLOSED_FORM:,} operations written "
+            "out); use the gradient graph: evaluate, compile or render it"
+        )
     exprs: dict[str, sp.Expr] = {}
     try:
         for v in graph.order:
@@ -244,7 +261,9 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
             elif data["op"] == "const":
                 exprs[v] = data["value"]
             else:
-                exprs[v] = OPS[data["op"]].sympy(*(exprs[a] for a in data["args"]))
+                args = tuple(exprs[a] for a in data["args"])
+                check_exact(data["op"], args)
+                exprs[v] = OPS[data["op"]].sympy(*args)
     except RecursionError:
         raise GraphcError(
             "this graph is too deep for a SymPy expression; evaluate or compile it instead"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import GraphcError
 from ..graph import parse
 from . import fmt, parse_point, read_expr
 
@@ -21,9 +22,13 @@ def _grad(args: argparse.Namespace) -> int:
     )
     lines = []
     if len(graph) <= _SYMBOLIC_LIMIT:
-        lines.append(f"{out} = {graph.to_sympy()}")
-        for name, expr in graph.gradients(wrt).items():
-            lines.append(f"∂{out}/∂{name} = {expr}")
+        try:
+            symbolic = [f"{out} = {graph.to_sympy()}"]
+            for name, expr in graph.gradients(wrt).items():
+                symbolic.append(f"∂{out}/∂{name} = {expr}")
+            lines += symbolic
+        except GraphcError as e:  # too large to print: the numbers below still come
+            lines.append(f"({e})")
     else:
         lines.append(f"({len(graph):,} nodes: closed forms not printed; use --at for values)")
     if args.at is not None:
