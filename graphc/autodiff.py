@@ -219,6 +219,8 @@ def _name_gradient(b: Builder, up: str, v: str, data: Mapping[str, Any]) -> None
 #: Largest closed form built: operations of the expression written out as a tree (on
 #: DAGs with fan-out it grows exponentially with the graph, and SymPy with it).
 MAX_CLOSED_FORM = 200_000
+#: Deepest closed form returned: SymPy prints (and simplifies) by recursion.
+MAX_NESTING = 150
 
 
 def _symbol(name: str) -> sp.Symbol:
@@ -272,7 +274,30 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
         raise GraphcError(
             f"no closed form for this graph (SymPy: {e}); evaluate or compile it instead"
         ) from None
-    return [exprs[n] for n in nodes]
+    out = [exprs[n] for n in nodes]
+    deepest = max((_nesting(e) for e in out), default=0)
+    if deepest > MAX_NESTING:  # SymPy's printers recurse: RecursionError past about 200
+        raise GraphcError(
+            f"closed form too deep to print (nested {deepest} levels, at most {MAX_NESTING}); "
+            "use the gradient graph: evaluate, compile or render it"
+        )
+    return out
+
+
+def _nesting(expr: sp.Basic) -> int:
+    """How deeply ``expr``'s arguments nest, without recursion (shared parts once)."""
+    depth: dict[int, int] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        e, ready = stack.pop()
+        if id(e) in depth:
+            continue
+        if ready or not e.args:
+            depth[id(e)] = 1 + max((depth[id(a)] for a in e.args), default=0)
+        else:
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args if id(a) not in depth)
+    return depth[id(expr)]
 
 
 def local_sympy(graph: Graph, gate: str, i: int) -> sp.Expr:

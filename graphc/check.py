@@ -263,6 +263,8 @@ def check(
     for what, value, high in (("rtol", rtol, 1.0), ("atol", atol, np.inf)):
         if not 0 <= value < high:  # nan and inf fail too: they would accept any claim
             raise InputError(f"{what} must be at least 0 and below {high:g}, got {value:g}")
+    if not (isinstance(seed, int | np.integer) and seed >= 0):
+        raise InputError(f"seed must be a whole number, 0 or more, got {seed!r}")
     if not 0 <= budget < np.inf:
         raise InputError(f"budget must be a finite number of seconds (0 or more), got {budget:g}")
     target = as_target(expr)

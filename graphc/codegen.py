@@ -35,7 +35,15 @@ from .lower import lower, target_text
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
-__all__ = ["HEADER", "TARGETS", "Compiled", "OverwriteError", "compile", "module_source"]
+__all__ = [
+    "HEADER",
+    "TARGETS",
+    "Compiled",
+    "OverwriteError",
+    "SaveError",
+    "compile",
+    "module_source",
+]
 
 #: First line of every generated module; :meth:`Compiled.save` overwrites only files
 #: that start with it.
@@ -47,6 +55,10 @@ _DOC_LIMIT = 40  # nodes; larger graphs get no symbolic gradients in the docstri
 
 class OverwriteError(GraphcError, FileExistsError):
     """:meth:`Compiled.save` would overwrite a file that graphc did not write."""
+
+
+class SaveError(GraphcError, OSError):
+    """:meth:`Compiled.save` cannot write the file."""
 
 
 _NUMPY_SUPPORT = '''
@@ -99,6 +111,12 @@ def _grad(g, shape, like, copy=False):
 '''
 
 
+def _escape(c: str) -> str:
+    """A character Python source cannot hold as it is (NUL, a lone surrogate) as an escape."""
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
 def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool = False) -> str:
     out = graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
     args = ", ".join(graph.inputs)
@@ -108,7 +126,7 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool 
         try:
             lines.append(f"{out}({args}) = {graph.to_sympy()}")
             gradients = graph.gradients(wrt) if wrt else {}
-        except GraphcError:  # no closed form: the code describes itself
+        except (GraphcError, RecursionError):  # no closed form: the code describes itself
             small, lines = False, []
     if not small:  # the code below is its own best description; inlined text can be huge
         gates = sum(1 for _, d in graph.nx.nodes(data=True) if d["op"] not in ("input", "const"))
@@ -134,6 +152,7 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool 
     else:
         lines += ["Inputs: Python floats (math module; math.exp overflow raises OverflowError)."]
     text = "\n".join(lines).replace("\\", "\\\\").replace('"""', r"\"\"\"")
+    text = "".join(c if c.isprintable() or c == "\n" else _escape(c) for c in text)
     return f'"""{text}\n"""\n'
 
 
@@ -268,7 +287,7 @@ class Compiled:
         """f at the point, e.g. ``forward(x=-2, y=5, z=-4)``."""
         try:
             return self.module.forward(*args, **inputs)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:  # names, or shapes that do not broadcast
             raise self._input_error(args, inputs, e) from None
 
     def value_and_grad(self, /, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
@@ -279,7 +298,7 @@ class Compiled:
         """
         try:
             return self.module.value_and_grad(*args, **inputs)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:  # names, or shapes that do not broadcast
             raise self._input_error(args, inputs, e) from None
 
     def _input_error(self, args: tuple[Any, ...], inputs: dict[str, Any], e: Exception) -> Any:
@@ -298,8 +317,12 @@ class Compiled:
         Raises:
             OverwriteError: ``path`` exists and was not written by graphc (pass
                 ``overwrite=True`` to replace it anyway).
+            SaveError: ``path`` cannot be written (no such folder, a folder, a link to
+                nowhere, no permission).
         """
         path = Path(path)
+        if path.is_symlink() and not path.exists():
+            raise SaveError(f"{path} is a link to nowhere ({path.readlink()}); not written")
         if path.exists() and not overwrite:
             try:
                 first = path.read_text(encoding="utf-8").split("\n", 1)[0]
@@ -310,7 +333,10 @@ class Compiled:
                     f"{path} exists and was not written by graphc; "
                     "pass overwrite=True (or --force) to replace it"
                 )
-        path.write_text(self.source, encoding="utf-8")
+        try:
+            path.write_text(self.source, encoding="utf-8")
+        except OSError as e:
+            raise SaveError(f"cannot write {path}: {e.strerror or e}") from None
         return path
 
 
