@@ -84,3 +84,20 @@ def test_missing_dot_is_a_clear_error(monkeypatch, tmp_path):
     out = tmp_path / "c.dot"
     graphc.render(g, at={"x": -2, "y": 5, "z": -4}, path=out)
     assert out.read_text(encoding="utf-8").startswith("digraph")
+
+
+def test_dot_that_runs_too_long_is_stopped(monkeypatch, tmp_path):
+    import importlib
+    import time
+
+    render_module = importlib.import_module("graphc.render")  # graphc.render is the function
+
+    fake = tmp_path / "dot"  # a dot that never finishes
+    fake.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(render_module, "DOT_TIMEOUT", 0.5)
+    start = time.monotonic()
+    with pytest.raises(graphc.RenderError, match=r"ran past 0\.5 s"):
+        graphc.render(graphc.parse("x*y"), path=tmp_path / "c.svg")
+    assert time.monotonic() - start < 10
