@@ -494,7 +494,9 @@ def _confirm(
         return int(bad[0]), 0
     noise = 0
     for i in bad[:_CONFIRM]:
-        subs = {sp.Symbol(k, real=True): sp.Rational(repr(float(v[i]))) for k, v in point.items()}
+        # Floats of 40 digits hold the printed point exactly; an exact Rational would make
+        # SymPy compute x^99999999 as an integer of millions of digits
+        subs = {sp.Symbol(k, real=True): sp.Float(repr(float(v[i])), 40) for k, v in point.items()}
         try:
             a = complex(true.xreplace(subs).evalf(30))
             b = complex(claim.xreplace(subs).evalf(30))

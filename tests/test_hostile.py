@@ -26,6 +26,8 @@ CASES = [
     ("1e400^1e400", "graphc.compile('x + 1e400^1e400').forward(x=1.0)", float("inf")),
     ("fan-out gradients", f"graphc.parse({_STAGES!r}).gradients()", None),
     ("fan-out compile", f"graphc.compile({_STAGES!r}).value_and_grad(x=0.0)[0]", 0.0),
+    ("check x^99999999", "graphc.check('x^99999999', 'x', '1', budget=1).partials[0].claim_value",
+     1.0),
     ("fan-out check",
      f"graphc.check({_STAGES!r}, 'x', '1', budget=1).partials[0].claim_value", 1.0),
 ]  # fmt: skip
