@@ -270,7 +270,8 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
         raise GraphcError(
             "this graph is too deep for a SymPy expression; evaluate or compile it instead"
         ) from None
-    except (TypeError, ValueError) as e:  # max(x, sqrt(-1)): "I is not comparable"
+    except (TypeError, ValueError, ArithmeticError) as e:  # max(x, sqrt(-1)): "I is not
+        # comparable"; mpmath's overflow deciding the sign of softplus(-1e400)
         raise GraphcError(
             f"no closed form for this graph (SymPy: {e}); evaluate or compile it instead"
         ) from None

@@ -126,7 +126,8 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool 
         try:
             lines.append(f"{out}({args}) = {graph.to_sympy()}")
             gradients = graph.gradients(wrt) if wrt else {}
-        except (GraphcError, RecursionError):  # no closed form: the code describes itself
+        except Exception:  # no closed form (or SymPy failed printing it): the code below
+            # describes itself; a docstring never stops code generation
             small, lines = False, []
     if not small:  # the code below is its own best description; inlined text can be huge
         gates = sum(1 for _, d in graph.nx.nodes(data=True) if d["op"] not in ("input", "const"))

@@ -340,3 +340,15 @@ def test_differential_fuzz(text: str, values: list[float]) -> None:
 def test_differential_fuzz_deeper(text: str, values: list[float]) -> None:
     names = ["x", "_x", "np", "inf", "self", "y_"]
     _all_agree(text, dict(zip(names, [*values, 0.5], strict=True)))
+
+
+@pytest.mark.parametrize(
+    ("text", "point"),
+    [
+        ("-((1/0) * (x * 0))", {"x": 0.0}),  # a symbolic zero meets a folded inf
+        ("0.1 - softplus(-1e400 - (-8)^(1/3)) - log(softplus(np))", {"np": 1.5}),
+    ],
+)
+def test_fuzz_findings(text: str, point: dict[str, float], tmp_path: Path) -> None:
+    _all_agree(text, point)
+    _agree(text, point, tmp_path)
