@@ -32,6 +32,7 @@ import sympy as sp
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
 from .errors import GraphcError
+from .fold import check_exact
 from .graph import Builder, Graph, gc_paused
 from .ops import OPS, SYMPY
 
@@ -287,6 +288,13 @@ def _name_gradient(b: Builder, up: str, v: str, data: Mapping[str, Any]) -> None
         up_data["name"] = "d" + name
 
 
+#: Largest closed form built: operations of the expression written out as a tree (on
+#: DAGs with fan-out it grows exponentially with the graph, and SymPy with it).
+MAX_CLOSED_FORM = 200_000
+#: Deepest closed form returned: SymPy prints (and simplifies) by recursion.
+MAX_NESTING = 150
+
+
 def _symbol(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
 
@@ -298,13 +306,24 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
     One loop over the topological order, each node built once from its arguments.
 
     Raises:
-        GraphcError: when the expression is too deep for SymPy's recursive algorithms,
+        GraphcError: when the expression written out would have more than
+            :data:`MAX_CLOSED_FORM` operations ("too large to print"), is too deep for
+            SymPy's recursive algorithms,
             or SymPy cannot build it (``max(x, sqrt(-1))``: SymPy's ``sqrt(-1)`` is ``I``).
     """
     g = graph.nx
     keep = set(nodes)
     for n in nodes:
         keep |= nx.ancestors(g, n)
+    size: dict[str, int] = {}  # operations of each node's expression written out as a tree
+    for v in graph.order:
+        if v in keep:
+            size[v] = min(1 + sum(size[a] for a in g.nodes[v]["args"]), MAX_CLOSED_FORM + 1)
+    if any(size[n] > MAX_CLOSED_FORM for n in nodes):
+        raise GraphcError(
+            f"closed form too large to print (over {MAX_CLOSED_FORM:,} operations written "
+            "out); use the gradient graph: evaluate, compile or render it"
+        )
     exprs: dict[str, sp.Expr] = {}
     try:
         for v in graph.order:
@@ -316,16 +335,42 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
             elif data["op"] == "const":
                 exprs[v] = data["value"]
             else:
-                exprs[v] = OPS[data["op"]].sympy(*(exprs[a] for a in data["args"]))
+                args = tuple(exprs[a] for a in data["args"])
+                check_exact(data["op"], args)
+                exprs[v] = OPS[data["op"]].sympy(*args)
     except RecursionError:
         raise GraphcError(
             "this graph is too deep for a SymPy expression; evaluate or compile it instead"
         ) from None
-    except (TypeError, ValueError) as e:  # max(x, sqrt(-1)): "I is not comparable"
+    except (TypeError, ValueError, ArithmeticError) as e:  # max(x, sqrt(-1)): "I is not
+        # comparable"; mpmath's overflow deciding the sign of softplus(-1e400)
         raise GraphcError(
             f"no closed form for this graph (SymPy: {e}); evaluate or compile it instead"
         ) from None
-    return [exprs[n] for n in nodes]
+    out = [exprs[n] for n in nodes]
+    deepest = max((_nesting(e) for e in out), default=0)
+    if deepest > MAX_NESTING:  # SymPy's printers recurse: RecursionError past about 200
+        raise GraphcError(
+            f"closed form too deep to print (nested {deepest} levels, at most {MAX_NESTING}); "
+            "use the gradient graph: evaluate, compile or render it"
+        )
+    return out
+
+
+def _nesting(expr: sp.Basic) -> int:
+    """How deeply ``expr``'s arguments nest, without recursion (shared parts once)."""
+    depth: dict[int, int] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        e, ready = stack.pop()
+        if id(e) in depth:
+            continue
+        if ready or not e.args:
+            depth[id(e)] = 1 + max((depth[id(a)] for a in e.args), default=0)
+        else:
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args if id(a) not in depth)
+    return depth[id(expr)]
 
 
 def tensor_symbols(graph: Graph) -> dict[str, Any]:

@@ -271,6 +271,8 @@ def check(
     for what, value, high in (("rtol", rtol, 1.0), ("atol", atol, np.inf)):
         if not 0 <= value < high:  # nan and inf fail too: they would accept any claim
             raise InputError(f"{what} must be at least 0 and below {high:g}, got {value:g}")
+    if not (isinstance(seed, int | np.integer) and seed >= 0):
+        raise InputError(f"seed must be a whole number, 0 or more, got {seed!r}")
     if not 0 <= budget < np.inf:
         raise InputError(f"budget must be a finite number of seconds (0 or more), got {budget:g}")
     given = dict(shapes or {})
@@ -527,7 +529,9 @@ def _confirm(
         return int(bad[0]), 0
     noise = 0
     for i in bad[:_CONFIRM]:
-        subs = {sp.Symbol(k, real=True): sp.Rational(repr(float(v[i]))) for k, v in point.items()}
+        # Floats of 40 digits hold the printed point exactly; an exact Rational would make
+        # SymPy compute x^99999999 as an integer of millions of digits
+        subs = {sp.Symbol(k, real=True): sp.Float(repr(float(v[i])), 40) for k, v in point.items()}
         try:
             a = complex(true.xreplace(subs).evalf(30))
             b = complex(claim.xreplace(subs).evalf(30))

@@ -36,7 +36,15 @@ from .lower import lower, target_text
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
-__all__ = ["HEADER", "TARGETS", "Compiled", "OverwriteError", "compile", "module_source"]
+__all__ = [
+    "HEADER",
+    "TARGETS",
+    "Compiled",
+    "OverwriteError",
+    "SaveError",
+    "compile",
+    "module_source",
+]
 
 #: First line of every generated module; :meth:`Compiled.save` overwrites only files
 #: that start with it.
@@ -48,6 +56,10 @@ _DOC_LIMIT = 40  # nodes; larger graphs get no symbolic gradients in the docstri
 
 class OverwriteError(GraphcError, FileExistsError):
     """:meth:`Compiled.save` would overwrite a file that graphc did not write."""
+
+
+class SaveError(GraphcError, OSError):
+    """:meth:`Compiled.save` cannot write the file."""
 
 
 _NUMPY_SUPPORT = '''
@@ -158,6 +170,12 @@ def _spec(graph: Graph) -> str:
     return "_SPEC = (\n" + "".join(f"    {i},\n" for i in items) + ")\n"
 
 
+def _escape(c: str) -> str:
+    """A character Python source cannot hold as it is (NUL, a lone surrogate) as an escape."""
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
 def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool = False) -> str:
     out = graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
     args = ", ".join(graph.inputs)
@@ -169,7 +187,8 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool 
         try:
             lines.append(f"{out}({args}) = {graph.to_sympy()}")
             gradients = graph.gradients(wrt) if wrt else {}
-        except GraphcError:  # no closed form: the code describes itself
+        except Exception:  # no closed form (or SymPy failed printing it): the code below
+            # describes itself; a docstring never stops code generation
             small, lines = False, []
     if not small:  # the code below is its own best description; inlined text can be huge
         gates = sum(1 for _, d in graph.nx.nodes(data=True) if d["op"] not in ("input", "const"))
@@ -198,6 +217,7 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool 
     else:
         lines += ["Inputs: Python floats (math module; math.exp overflow raises OverflowError)."]
     text = "\n".join(lines).replace("\\", "\\\\").replace('"""', r"\"\"\"")
+    text = "".join(c if c.isprintable() or c == "\n" else _escape(c) for c in text)
     return f'"""{text}\n"""\n'
 
 
@@ -222,6 +242,7 @@ def _tensor_docstring(graph: Graph, wrt: tuple[str, ...], out: str, args: str) -
         "is a fresh array of its input's shape and dtype.",
     ]
     text = "\n".join(lines).replace("\\", "\\\\").replace('"""', r"\"\"\"")
+    text = "".join(c if c.isprintable() or c == "\n" else _escape(c) for c in text)
     return f'"""{text}\n"""\n'
 
 
@@ -430,10 +451,8 @@ class Compiled:
         """f at the point, e.g. ``forward(x=-2, y=5, z=-4)``."""
         try:
             return self.module.forward(*args, **inputs)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:  # names, or shapes that do not fit
             raise self._input_error(args, inputs, e) from None
-        except ValueError as e:  # a tensor program's shape check
-            raise ShapeError(str(e)) from None
 
     def value_and_grad(self, /, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
         """``(f, {input: ∂f/∂input})`` at the point (of ``sum(f)`` for arrays).
@@ -443,10 +462,8 @@ class Compiled:
         """
         try:
             return self.module.value_and_grad(*args, **inputs)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:  # names, or shapes that do not fit
             raise self._input_error(args, inputs, e) from None
-        except ValueError as e:  # a tensor program's shape check
-            raise ShapeError(str(e)) from None
 
     def _input_error(self, args: tuple[Any, ...], inputs: dict[str, Any], e: Exception) -> Any:
         names = set(self.inputs[: len(args)]) | set(inputs)
@@ -456,6 +473,8 @@ class Compiled:
             return InputError(f"unknown input {unknown[0]!r} (inputs: {', '.join(self.inputs)})")
         if missing:
             return InputError(f"missing value for input {', '.join(missing)}")
+        if isinstance(e, ValueError) and "but the program declares" in str(e):
+            return ShapeError(str(e))  # a tensor program's shape check at the call
         return InputError(f"cannot compute with these inputs: {e}")
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -464,10 +483,14 @@ class Compiled:
         Raises:
             OverwriteError: ``path`` exists and was not written by graphc (pass
                 ``overwrite=True`` to replace it anyway).
+            SaveError: ``path`` cannot be written (no such folder, a folder, a link to
+                nowhere, no permission).
         For the C target the module carries the C source and a small loader that
         compiles it on first import (cached): it needs NumPy and a C compiler.
         """
         path = Path(path)
+        if path.is_symlink() and not path.exists():
+            raise SaveError(f"{path} is a link to nowhere ({path.readlink()}); not written")
         if path.exists() and not overwrite:
             try:
                 first = path.read_text(encoding="utf-8").split("\n", 1)[0]
@@ -485,7 +508,10 @@ class Compiled:
             text = saved_module(HEADER, self.source, self.inputs, self.wrt, title)
         else:
             text = self.source
-        path.write_text(text, encoding="utf-8")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise SaveError(f"cannot write {path}: {e.strerror or e}") from None
         return path
 
 

@@ -25,13 +25,15 @@ import sympy as sp
 
 from .ops import numpy_callable
 
-__all__ = ["NONFINITE", "fold"]
+__all__ = ["MAX_DIGITS", "NONFINITE", "check_exact", "fold"]
 
 #: The constant values that are not Rationals.
 NONFINITE = (sp.oo, -sp.oo, sp.nan)
 _EXACT_OPS = frozenset({"add", "sub", "mul", "div", "neg", "abs", "max", "min", "relu", "sign"})
 _SMALL = 2**64
 _MAX_POWER = 64  # largest integer exponent computed exactly
+#: Most decimal digits of an exact power SymPy is asked to compute in a closed form.
+MAX_DIGITS = 4000
 
 
 def _small(v: Any) -> bool:
@@ -73,3 +75,23 @@ def fold(op: str, consts: tuple[Any, ...]) -> Any:
     if exact is not None and float(exact) == value:
         return exact
     return sp.Rational(value)
+
+
+def check_exact(op: str, args: tuple[Any, ...]) -> None:
+    """Raise :class:`~graphc.errors.GraphcError` before SymPy computes an exact power of
+    more than :data:`MAX_DIGITS` digits (``2^2^2^2^2^2``, ``1e400^1e400``), which would
+    take minutes and gigabytes; evaluation and generated code compute it in float64.
+    """
+    if op != "pow" or not all(isinstance(a, sp.Rational) for a in args):
+        return
+    base, power = args
+    if base in (0, 1, -1):
+        return
+    digits = max(abs(base.p).bit_length(), base.q.bit_length()) * math.log10(2)
+    if digits * abs(float(power)) > MAX_DIGITS:
+        from .errors import GraphcError
+
+        raise GraphcError(
+            f"a power of constants too large to compute exactly (more than {MAX_DIGITS:,} "
+            "digits): too large to print; use the gradient graph (evaluate or compile)"
+        )

@@ -173,7 +173,12 @@ def gradcheck(
     point = {**(inputs or {}), **named}
     if not point:
         raise InputError("gradcheck needs the point: gradcheck(fn, x=..., w=...)")
+    if not 0 < eps < np.inf:
+        raise InputError(f"eps must be a positive step, got {eps!r}")
     point = {k: np.array(v, dtype=float) for k, v in point.items()}
+    empty = [k for k, v in point.items() if v.size == 0]
+    if empty:
+        raise InputError(f"input {empty[0]} is an empty array: nothing to check")
     names = tuple(point)
     _, grads = _split(fn(**point), names)
     reports = []
@@ -233,6 +238,12 @@ def check_backward(
     g = parse(graph) if isinstance(graph, str) else graph
     if not isinstance(g, Graph):
         raise InputError(f"expected text or a graphc Graph, got {type(graph).__name__}")
+    if not g.inputs:
+        raise InputError("the function has no inputs: there is no gradient to check")
+    if trials < 1:
+        raise InputError(f"trials must be at least 1, got {trials}")
+    if not (isinstance(seed, int | np.integer) and seed >= 0):
+        raise InputError(f"seed must be a whole number, 0 or more, got {seed!r}")
     dom = as_domain(domain)
     shapes = dict(shapes or {})
     unknown = [k for k in shapes if k not in g.inputs]

@@ -302,6 +302,8 @@ class Builder:
         consts = tuple([nodes[a].get("value") for a in args])  # only constants have one
         if any(c is not None for c in consts):  # rules fire only with a constant
             if all(c is not None for c in consts):
+                if not self.ieee and row.simplify(consts) == ("const", 0):
+                    return self.const(0)  # a symbolic zero wins: 0 * inf is 0 here
                 return self.const(fold(row.name, consts))
             rewrite = row.simplify(consts)
             if rewrite == ("const", 0) and self.ieee:  # x*0 and 0/x: nan at inf, 0

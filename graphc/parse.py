@@ -56,6 +56,9 @@ MAX_DEPTH = 100_000
 MAX_TOKENS = 5_000_000
 #: Longest number literal accepted, in characters.
 MAX_NUMBER_CHARS = 400
+#: Largest decimal exponent of a number literal (``1e400`` is inf in float64 already;
+#: ``1e99999999`` would be an exact integer of 100 million digits).
+MAX_EXPONENT = 4000
 
 Pos = tuple[int, int]
 
@@ -181,6 +184,14 @@ def tokenize(text: str, src: _Source) -> list[Token]:
             continue
         if kind == "number" and len(value) > MAX_NUMBER_CHARS:
             raise src.error(f"number literal longer than {MAX_NUMBER_CHARS} characters", pos)
+        if kind == "number" and "e" in value.lower():
+            exponent = value.lower().partition("e")[2]
+            if abs(int(exponent)) > MAX_EXPONENT:
+                raise src.error(
+                    f"number literal with exponent {exponent}: at most {MAX_EXPONENT} "
+                    "(float64 is inf past 1e308 and 0 below 1e-324)",
+                    pos,
+                )
         if kind == "op":
             if value == "(":
                 depth += 1

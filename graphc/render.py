@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,19 +164,38 @@ def write(d: Any, path: str | Path) -> Path:
     return path
 
 
+#: Seconds ``dot`` may run before it is killed (a sum of 100 terms took it past 100 s).
+DOT_TIMEOUT = 30.0
+
+
 def run_dot(source: str, fmt: str) -> bytes:
     """Run Graphviz's ``dot`` on DOT text; the only place graphc runs a program.
 
+    ``dot`` is killed after :data:`DOT_TIMEOUT` seconds.
+
     Raises:
-        RenderError: when ``dot`` is not installed (saying how to install it) or fails.
+        RenderError: when ``dot`` is not installed (saying how to install it), fails,
+            or runs past the time limit.
     """
+    exe = shutil.which("dot")
+    if exe is None:
+        raise RenderError(INSTALL.format(what=f"{fmt.upper()} files"))
     try:
-        out = graphviz.pipe("dot", fmt, source.encode(), quiet=True)
-    except graphviz.ExecutableNotFound:
-        raise RenderError(INSTALL.format(what=f"{fmt.upper()} files")) from None
-    except graphviz.CalledProcessError as e:
-        err = (e.stderr or b"").decode(errors="replace").strip()
-        raise RenderError(f"Graphviz's dot failed: {err}") from None
+        proc = subprocess.run(
+            [exe, f"-T{fmt}"], input=source.encode(), capture_output=True,
+            timeout=DOT_TIMEOUT, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it
+        raise RenderError(
+            f"Graphviz's dot ran past {DOT_TIMEOUT:g} s and was stopped: draw a smaller "
+            "graph, group gates (--group auto), or write a .dot file, which needs no program"
+        ) from None
+    except OSError as e:
+        raise RenderError(f"cannot run Graphviz's dot: {e.strerror or e}") from None
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise RenderError(f"Graphviz's dot failed: {err}")
+    out = proc.stdout
     return _plain_minus(out) if fmt == "svg" else out
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import sympy as sp
 
 from .autodiff import backward, to_sympy
-from .errors import InputError, ParseError, did_you_mean
+from .errors import GraphcError, InputError, ParseError, did_you_mean
 from .evaluate import evaluate
 from .graph import Graph, parse
 from .pretty import pretty
@@ -117,12 +117,15 @@ class GraphTarget:
         if not self.small:
             return None
         kind, node = ref
-        if kind == "value":
-            return to_sympy(self.graph, [node])[0]
-        bw = self.graph.backward
-        if node not in bw.upstream:
-            return sp.Integer(0)
-        return to_sympy(bw.graph, [bw.upstream[node]])[0]
+        try:  # a closed form too large to build is no closed form: the numbers decide
+            if kind == "value":
+                return to_sympy(self.graph, [node])[0]
+            bw = self.graph.backward
+            if node not in bw.upstream:
+                return sp.Integer(0)
+            return to_sympy(bw.graph, [bw.upstream[node]])[0]
+        except GraphcError:
+            return None
 
     def derivative_sympy(self, wrt: str) -> sp.Expr | None:
         ref = self.ref(wrt)
@@ -172,7 +175,10 @@ class _GraphPoints:
                 if (node, i) in bw.local:
                     nodes.append(bw.local[(node, i)])
                     values.append(ne.local[i])
-        exprs = to_sympy(bw.graph, nodes)
+        try:
+            exprs = to_sympy(bw.graph, nodes)
+        except GraphcError:  # too large to print: no hints from these
+            return []
         seen: dict[str, Any] = {}
         for expr, value in zip(exprs, values, strict=True):
             if expr.is_number:

@@ -49,3 +49,17 @@ def test_past_the_nesting_limit_is_a_parse_error():
     assert MAX_DEPTH > N
     with pytest.raises(graphc.ParseError, match="nesting deeper"):
         graphc.parse("-(" * (MAX_DEPTH + 1) + "x" + ")" * (MAX_DEPTH + 1))
+
+
+@pytest.mark.parametrize("text", ["x*1e99999999", "x + 1e-99999999", "x*2.5E+4001"])
+def test_huge_exponent_literals_are_refused_at_once(text):
+    with pytest.raises(graphc.ParseError, match="exponent") as e:
+        graphc.parse(text)
+    assert e.value.column == text.index(next(c for c in text if c.isdigit())) + 1
+
+
+@pytest.mark.parametrize(("text", "expected"), [("x*1e400", math.inf), ("x*1e-400", 0.0),
+                                                ("x*1e4000", math.inf)])  # fmt: skip
+def test_large_exponents_within_the_limit_are_float64_values(text, expected):
+    assert float(graphc.parse(text).evaluate(x=1.0).value) == expected
+    assert float(graphc.compile(text).forward(x=1.0)) == expected

@@ -110,3 +110,20 @@ def test_every_wire_runs_left_to_right_clustered_or_not(cluster):
         for a in g.nx.nodes[v]["args"]:
             if a in x:
                 assert x[a] < x[v], (a, v, x[a], x[v])
+
+
+def test_dot_that_runs_too_long_is_stopped(monkeypatch, tmp_path):
+    import importlib
+    import time
+
+    render_module = importlib.import_module("graphc.render")  # graphc.render is the function
+
+    fake = tmp_path / "dot"  # a dot that never finishes
+    fake.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(render_module, "DOT_TIMEOUT", 0.5)
+    start = time.monotonic()
+    with pytest.raises(graphc.RenderError, match=r"ran past 0\.5 s"):
+        graphc.render(graphc.parse("x*y"), path=tmp_path / "c.svg")
+    assert time.monotonic() - start < 10

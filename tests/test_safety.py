@@ -271,3 +271,84 @@ def test_relative_error_of_non_finite_values() -> None:
     a = np.array([np.inf, -np.inf, np.nan, np.inf, np.inf, 1.0, np.nan])
     b = np.array([np.inf, -np.inf, np.nan, -np.inf, 1e308, 1.0, 0.0])
     assert relative_error(a, b).tolist() == [0.0, 0.0, 0.0, np.inf, np.inf, 0.0, np.inf]
+
+
+# --- differential fuzz: compiled NumPy, compiled math, saved module and evaluation ----
+
+_LEAVES = ["x", "_x", "np", "inf", "self", "y_", "0", "1", "2.5", "1e400", "(-1e400)",
+           "(1/0)", "(0/0)", "(-8)^(1/3)", "sqrt(-1)", "0.1"]  # fmt: skip
+_UNARY = ["sin({})", "log({})", "sqrt({})", "tanh({})", "relu({})", "abs({})",
+          "softplus({})", "-{}", "({})^2", "cos({})"]  # fmt: skip
+_BINARY = ["({} + {})", "({} - {})", "({} * {})", "({} / {})", "max({}, {})", "min({}, {})",
+           "({})^({})"]  # fmt: skip
+_EDGES = [0.0, 1.5, -2.0, np.inf, -np.inf, np.nan]
+
+
+def _expressions(depth: int) -> st.SearchStrategy[str]:
+    leaf = st.sampled_from(_LEAVES)
+    if depth == 0:
+        return leaf
+    sub = _expressions(depth - 1)
+    return st.one_of(
+        leaf,
+        st.tuples(st.sampled_from(_UNARY), sub).map(lambda t: t[0].format(t[1])),
+        st.tuples(st.sampled_from(_BINARY), sub, sub).map(lambda t: t[0].format(t[1], t[2])),
+    )
+
+
+def _all_agree(text: str, point: dict[str, float]) -> None:
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        graph = graphc.parse(text)
+        pt = {n: point[n] for n in graph.inputs}
+        ev = graph.evaluate(**pt)
+        want = [ev.value, *(ev.grads[n] for n in graph.inputs)]
+        c = graphc.compile(graph)
+        f, g = c.value_and_grad(**pt)
+        got = [f, *(g[n] for n in graph.inputs)]
+        _compare(got, want, (text, pt))
+        assert _same(c.forward(**pt), ev.value)
+        if not all(np.isfinite(want)):  # the math target has Python's float semantics
+            return  # (max(1, nan) is 1, 0.0/0.0 raises): compared where all is finite
+        try:
+            f, g = graphc.compile(graph, target="math").value_and_grad(**pt)
+        except (ArithmeticError, ValueError):  # math.log(0), 1.0/0.0 in a gradient line
+            return
+        got = [f, *(g[n] for n in graph.inputs)]
+        _compare(got, want, (text, pt))
+
+
+def _compare(got: list[Any], want: list[Any], what: Any) -> None:
+    """Values agree (same, or both nan). Gradients agree wherever evaluation's is not
+    nan: where the chain rule meets nan (heaviside(x + inf) at x = -inf), generated
+    code may have dropped a gate that a valid value rewrite removed (x^0 is 1)."""
+    assert _same(got[0], want[0]), (what, got, want)
+    for a, b in zip(got[1:], want[1:], strict=True):
+        assert np.isnan(b) or _same(a, b), (what, got, want)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=_expressions(3), values=st.lists(st.sampled_from(_EDGES), min_size=5, max_size=5))
+def test_differential_fuzz(text: str, values: list[float]) -> None:
+    names = ["x", "_x", "np", "inf", "self", "y_"]
+    _all_agree(text, dict(zip(names, [*values, 0.5], strict=True)))
+
+
+@pytest.mark.slow
+@settings(max_examples=500, deadline=None)
+@given(text=_expressions(4), values=st.lists(st.sampled_from(_EDGES), min_size=5, max_size=5))
+def test_differential_fuzz_deeper(text: str, values: list[float]) -> None:
+    names = ["x", "_x", "np", "inf", "self", "y_"]
+    _all_agree(text, dict(zip(names, [*values, 0.5], strict=True)))
+
+
+@pytest.mark.parametrize(
+    ("text", "point"),
+    [
+        ("-((1/0) * (x * 0))", {"x": 0.0}),  # a symbolic zero meets a folded inf
+        ("0.1 - softplus(-1e400 - (-8)^(1/3)) - log(softplus(np))", {"np": 1.5}),
+    ],
+)
+def test_fuzz_findings(text: str, point: dict[str, float], tmp_path: Path) -> None:
+    _all_agree(text, point)
+    _agree(text, point, tmp_path)

@@ -5,12 +5,14 @@ One module per subcommand (``grad``, ``codegen``, ``render``, ``check``), each w
 
 Exit status: 0 on success, 1 when a check finds a claim wrong, 2 on a usage error or
 on text graphc cannot read (one line on standard error, or the parse error with its
-caret).
+caret). An argument that starts with ``-`` but is no option (``-log(sigmoid(w*x))``) is
+an expression.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -23,9 +25,21 @@ from ..errors import GraphcError, GraphcWarning, InputError
 __all__ = ["fmt", "main", "parse_point", "parse_shapes", "read_expr"]
 
 
+_OPTION = re.compile(r"--?[A-Za-z][-A-Za-z0-9_]*(=.*)?", re.S)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        """An argument that starts with '-' but cannot be an option (``-log(x)``,
+        ``-x*y``, ``-x`` where no ``-x`` option exists) is an expression, not an option."""
+        if arg_string.startswith("-") and arg_string != "-":
+            known = arg_string.startswith("--") or arg_string[:2] in self._option_string_actions
+            if not (known and _OPTION.fullmatch(arg_string)):
+                return None
+        return super()._parse_optional(arg_string)
 
 
 def read_expr(text: str) -> str:
@@ -41,6 +55,8 @@ def parse_point(items: Sequence[str] | None) -> dict[str, Any]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise InputError(f"--at expects NAME=VALUE, got {item!r}")
+        if name.strip() in point:
+            raise InputError(f"--at gives {name.strip()} twice; give each input once")
         if ";" in value:  # a matrix, row by row
             try:
                 rows = [[float(v) for v in r.split(",")] for r in value.strip().split(";")]

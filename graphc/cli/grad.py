@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import GraphcError, InputError
 from ..graph import parse
 from ..shapes import fmt as fmt_shape
 from . import fmt, parse_point, read_expr
@@ -39,9 +39,13 @@ def _grad(args: argparse.Namespace) -> int:
         lines.append(f"{out} = {graph.to_text()}    ({shapes})")
         lines += [f"∂{out}/∂{n} = {t}" for n, t in graph.gradients(wrt).items()]
     elif len(graph) <= _SYMBOLIC_LIMIT:
-        lines.append(f"{out} = {graph.to_sympy()}")
-        for name, expr in graph.gradients(wrt).items():
-            lines.append(f"∂{out}/∂{name} = {expr}")
+        try:
+            symbolic = [f"{out} = {graph.to_sympy()}"]
+            for name, expr in graph.gradients(wrt).items():
+                symbolic.append(f"∂{out}/∂{name} = {expr}")
+            lines += symbolic
+        except GraphcError as e:  # too large to print: the numbers below still come
+            lines.append(f"({e})")
     else:
         lines.append(f"({len(graph):,} nodes: closed forms not printed; use --at for values)")
     if point is not None:
