@@ -253,6 +253,16 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                     "        return m\n"
                     "    return m + math.log1p(math.exp(-abs(a - b)))\n"
                 ),
+                "_max": (
+                    "def _max(a, b):\n"
+                    '    """The larger of a and b; NaN if either is NaN, as np.maximum."""\n'
+                    "    return a if a > b else (b if b >= a else a + b)\n"
+                ),
+                "_min": (
+                    "def _min(a, b):\n"
+                    '    """The smaller of a and b; NaN if either is NaN, as np.minimum."""\n'
+                    "    return a if a < b else (b if b <= a else a + b)\n"
+                ),
                 "_heaviside": (
                     "def _heaviside(x, h0):\n"
                     '    """Step function: 0 below 0, h0 at 0, 1 above."""\n'
@@ -496,7 +506,7 @@ _ROWS = (
        "_sigmoid({0})", "_sigmoid({0})", "σ", r"\sigma\left({0}\right)", function="sigmoid",
        domain=(_R,)),
     Op("relu", 1, lambda a: sp.Max(a, 0), (lambda F, o, a: F.step(a),),
-       "np.maximum({0}, 0.0)", "max({0}, 0.0)", "relu", r"\mathrm{{relu}}\left({0}\right)",
+       "np.maximum({0}, 0.0)", "_max({0}, 0.0)", "relu", r"\mathrm{{relu}}\left({0}\right)",
        function="relu", domain=((0.2, 3.0),)),
     Op("softplus", 1, softplus, (lambda F, o, a: F.sigmoid(a),),
        "_logaddexp(0.0, {0})", "_softplus({0})", "softplus",
@@ -508,13 +518,13 @@ _ROWS = (
     Op("max", 2, sp.Max,
        (lambda F, o, a, b: F.heaviside(a - b, sp.Rational(1, 2)),
         lambda F, o, a, b: F.heaviside(b - a, sp.Rational(1, 2))),
-       "np.maximum({0}, {1})", "max({0}, {1})", "max", r"\max\left({0}, {1}\right)",
+       "np.maximum({0}, {1})", "_max({0}, {1})", "max", r"\max\left({0}, {1}\right)",
        function="max", commutative=True, domain=((0.5, 3.0), (-3.0, 0.0)),
        folded=("max {c}", "max {c}")),
     Op("min", 2, sp.Min,
        (lambda F, o, a, b: F.heaviside(b - a, sp.Rational(1, 2)),
         lambda F, o, a, b: F.heaviside(a - b, sp.Rational(1, 2))),
-       "np.minimum({0}, {1})", "min({0}, {1})", "min", r"\min\left({0}, {1}\right)",
+       "np.minimum({0}, {1})", "_min({0}, {1})", "min", r"\min\left({0}, {1}\right)",
        function="min", commutative=True, domain=((0.5, 3.0), (-3.0, 0.0)),
        folded=("min {c}", "min {c}")),
     Op("logaddexp", 2, lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),

@@ -186,7 +186,10 @@ def assert_close(got: Any, want: float, where: str) -> None:
 def test_text_rendering_matches_sympy_built_from_the_same_tree(tree, point):
     syms = {v: sp.Symbol(v) for v in VARS}
     expr = to_sympy(tree, syms)
-    want = complex(expr.evalf(subs={syms[k]: v for k, v in point.items()}))
+    try:
+        want = complex(expr.evalf(subs={syms[k]: v for k, v in point.items()}))
+    except (ValueError, TypeError):  # SymPy cannot order a residue such as 0.e-125 in Max
+        assume(False)
     assume(math.isfinite(want.real) and abs(want.imag) < 1e-12 and abs(want.real) < 1e12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

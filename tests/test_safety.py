@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -352,3 +353,13 @@ def test_differential_fuzz_deeper(text: str, values: list[float]) -> None:
 def test_fuzz_findings(text: str, point: dict[str, float], tmp_path: Path) -> None:
     _all_agree(text, point)
     _agree(text, point, tmp_path)
+
+
+def test_math_target_max_min_relu_propagate_nan_as_numpy_does():
+    nan = float("nan")
+    for text in ("max(x, y)", "min(x, y)", "relu(x) + 0*y"):
+        c = graphc.compile(text, target="math")
+        for x, y in ((nan, 1.0), (1.0, nan), (2.0, 1.0), (-1.0, 3.0)):
+            got = c.value_and_grad(x=x, y=y)[0]
+            want = graphc.compile(text).value_and_grad(x=x, y=y)[0]
+            assert (math.isnan(got) and np.isnan(want)) or got == want, (text, x, y)
