@@ -166,6 +166,13 @@ def write(d: Any, path: str | Path) -> Path:
 
 #: Seconds ``dot`` may run before it is killed (a sum of 100 terms took it past 100 s).
 DOT_TIMEOUT = 30.0
+#: Drawings with more edges than this are laid out without ``ordering=in`` (argument
+#: order top to bottom), which makes dot's layout superlinear: 80 terms x+x+...+x took
+#: over 30 s with it and 0.3 s without.
+ORDERED_EDGES = 200
+#: Drawings with more edges than this are not handed to dot (a 200-gate random DAG runs
+#: past 30 s; 300 terms x+...+x needed over 4 GB): RenderError, and .dot text instead.
+MAX_DOT_EDGES = 450
 
 
 def run_dot(source: str, fmt: str) -> bytes:
@@ -180,10 +187,17 @@ def run_dot(source: str, fmt: str) -> bytes:
     exe = shutil.which("dot")
     if exe is None:
         raise RenderError(INSTALL.format(what=f"{fmt.upper()} files"))
+    edges = source.count(" -> ")
+    if edges > MAX_DOT_EDGES:
+        raise RenderError(
+            f"this graph is too large to draw: {edges} wires (graphc draws at most "
+            f"{MAX_DOT_EDGES}); write a .dot file (no program runs), group gates "
+            "(--group auto), or draw a part of the program"
+        )
     try:
         proc = subprocess.run(
             [exe, f"-T{fmt}"], input=source.encode(), capture_output=True,
-            timeout=DOT_TIMEOUT, check=False,
+            timeout=DOT_TIMEOUT, check=False, preexec_fn=_die_with_parent,
         )  # fmt: skip
     except subprocess.TimeoutExpired:  # subprocess.run has killed it
         raise RenderError(
@@ -197,6 +211,18 @@ def run_dot(source: str, fmt: str) -> bytes:
         raise RenderError(f"Graphviz's dot failed: {err}")
     out = proc.stdout
     return _plain_minus(out) if fmt == "svg" else out
+
+
+def _die_with_parent() -> None:
+    """In the child, before ``dot`` starts (Linux): SIGKILL it when graphc's process
+    dies, so that a killed graphc leaves no dot running."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: nothing to ask for
+        pass
 
 
 def _plain_minus(svg: bytes) -> bytes:
@@ -389,6 +415,10 @@ class _Drawer:
                 for wid, label in self.cluster_nodes[cname]:
                     c.node(wid, label, shape="plaintext", margin="0")
         d.attr(label=self.caption(), labelloc="b", labeljust="l", fontsize="12")
+        if sum(" -> " in line for line in d.body) > ORDERED_EDGES:
+            # dot's ordering=in makes large layouts take minutes: keep argument order
+            # only where the drawing is small enough for it
+            d.body[:] = [line.replace("ordering=in ", "") for line in d.body]
         return d
 
     def gate(self, d: Any, v: str) -> None:

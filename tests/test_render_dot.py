@@ -127,3 +127,51 @@ def test_dot_that_runs_too_long_is_stopped(monkeypatch, tmp_path):
     with pytest.raises(graphc.RenderError, match=r"ran past 0\.5 s"):
         graphc.render(graphc.parse("x*y"), path=tmp_path / "c.svg")
     assert time.monotonic() - start < 10
+
+
+@pytest.mark.dot
+def test_large_drawings_are_fast_or_refused_with_a_clear_error(tmp_path):
+    import time
+
+    start = time.monotonic()
+    graphc.render(graphc.parse("+".join(["x"] * 80)), at={"x": 1.0}, path=tmp_path / "a.svg")
+    assert time.monotonic() - start < 10  # took over 30 s with ordering=in
+    big = graphc.parse("+".join(["x"] * 200))
+    start = time.monotonic()
+    with pytest.raises(graphc.RenderError, match="too large to draw"):
+        graphc.render(big, at={"x": 1.0}, path=tmp_path / "b.svg")
+    assert time.monotonic() - start < 5
+    graphc.render(big, path=tmp_path / "b.dot")  # DOT text needs no program
+    assert (tmp_path / "b.dot").read_text().startswith("digraph")
+
+
+def test_dot_dies_with_a_killed_graphc(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "dot.pid"
+    fake = tmp_path / "dot"  # a dot that never finishes and says who it is
+    fake.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec {shutil.which('sleep')} 60\n")
+    fake.chmod(0o755)
+    code = "import graphc; graphc.render(graphc.parse('x*y'), path=%r)" % str(tmp_path / "c.svg")
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    child = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.05)
+    dot_pid = int(pidfile.read_text())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(dot_pid, 0)
+        except ProcessLookupError:
+            return  # gone with its parent
+        time.sleep(0.05)
+    os.kill(dot_pid, signal.SIGKILL)
+    pytest.fail("dot outlived the graphc that started it")
