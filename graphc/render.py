@@ -196,8 +196,8 @@ def run_dot(source: str, fmt: str) -> bytes:
         )
     try:
         proc = subprocess.run(
-            [exe, f"-T{fmt}"], input=source.encode(), capture_output=True,
-            timeout=DOT_TIMEOUT, check=False, preexec_fn=_die_with_parent,
+            [*_WITH_PARENT, exe, f"-T{fmt}"], input=source.encode(), capture_output=True,
+            timeout=DOT_TIMEOUT, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired:  # subprocess.run has killed it
         raise RenderError(
@@ -213,16 +213,15 @@ def run_dot(source: str, fmt: str) -> bytes:
     return _plain_minus(out) if fmt == "svg" else out
 
 
-def _die_with_parent() -> None:
-    """In the child, before ``dot`` starts (Linux): SIGKILL it when graphc's process
-    dies, so that a killed graphc leaves no dot running."""
-    try:
-        import ctypes
-        import signal
+def _with_parent() -> tuple[str, ...]:
+    """The prefix that makes ``dot`` die with graphc's process (util-linux's ``setpriv
+    --pdeathsig``: the kernel sends SIGKILL when the parent dies), where there is one;
+    a ``preexec_fn`` would do the same but forks unsafely beside threads."""
+    setpriv = shutil.which("setpriv")
+    return (setpriv, "--pdeathsig", "SIGKILL", "--") if setpriv else ()
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: nothing to ask for
-        pass
+
+_WITH_PARENT = _with_parent()
 
 
 def _plain_minus(svg: bytes) -> bytes:

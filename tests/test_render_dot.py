@@ -156,7 +156,7 @@ def test_dot_dies_with_a_killed_graphc(tmp_path):
     fake = tmp_path / "dot"  # a dot that never finishes and says who it is
     fake.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec {shutil.which('sleep')} 60\n")
     fake.chmod(0o755)
-    code = "import graphc; graphc.render(graphc.parse('x*y'), path=%r)" % str(tmp_path / "c.svg")
+    code = f"import graphc; graphc.render(graphc.parse('x*y'), path={str(tmp_path / 'c.svg')!r})"
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     child = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 30
