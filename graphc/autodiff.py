@@ -31,6 +31,7 @@ import networkx as nx
 import sympy as sp
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
+from .deadline import DeadlineExceeded, deadline
 from .errors import GraphcError
 from .fold import check_exact
 from .graph import Builder, Graph, gc_paused
@@ -293,6 +294,9 @@ def _name_gradient(b: Builder, up: str, v: str, data: Mapping[str, Any]) -> None
 MAX_CLOSED_FORM = 200_000
 #: Deepest closed form returned: SymPy prints (and simplifies) by recursion.
 MAX_NESTING = 150
+#: Seconds a closed form may take to build (SymPy's exact roots of large integers can
+#: take minutes); past it, a GraphcError.
+CLOSED_FORM_SECONDS = 5.0
 
 
 def _symbol(name: str) -> sp.Symbol:
@@ -326,18 +330,24 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
         )
     exprs: dict[str, sp.Expr] = {}
     try:
-        for v in graph.order:
-            if v not in keep:
-                continue
-            data = g.nodes[v]
-            if data["op"] == "input":
-                exprs[v] = _symbol(v)
-            elif data["op"] == "const":
-                exprs[v] = data["value"]
-            else:
-                args = tuple(exprs[a] for a in data["args"])
-                check_exact(data["op"], args)
-                exprs[v] = OPS[data["op"]].sympy(*args)
+        with deadline(CLOSED_FORM_SECONDS):
+            for v in graph.order:
+                if v not in keep:
+                    continue
+                data = g.nodes[v]
+                if data["op"] == "input":
+                    exprs[v] = _symbol(v)
+                elif data["op"] == "const":
+                    exprs[v] = data["value"]
+                else:
+                    args = tuple(exprs[a] for a in data["args"])
+                    check_exact(data["op"], args)
+                    exprs[v] = OPS[data["op"]].sympy(*args)
+    except DeadlineExceeded:
+        raise GraphcError(
+            f"closed form took over {CLOSED_FORM_SECONDS:g} s to build (SymPy's exact "
+            "arithmetic); use the gradient graph: evaluate, compile or render it"
+        ) from None
     except RecursionError:
         raise GraphcError(
             "this graph is too deep for a SymPy expression; evaluate or compile it instead"

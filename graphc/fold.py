@@ -56,7 +56,8 @@ def _exact(op: str, consts: tuple[Any, ...]) -> sp.Rational | None:
 
 
 def fold(op: str, consts: tuple[Any, ...]) -> Any:
-    """The value of op applied to constant values, as evaluation computes it.
+    """The value of op applied to constant values, as evaluation computes it (``None``
+    for -0.0, which stays a gate: its sign matters to a later division).
 
     >>> fold("pow", (sp.Integer(-8), sp.Rational(1, 3)))
     nan
@@ -71,10 +72,16 @@ def fold(op: str, consts: tuple[Any, ...]) -> Any:
         return sp.nan
     if math.isinf(value):
         return sp.oo if value > 0 else -sp.oo
+    if value == 0.0 and math.copysign(1.0, value) < 0:
+        return None  # -0.0: a Rational would lose the sign (x / (0 / -inf) is -inf)
     exact = _exact(op, consts)
     if exact is not None and float(exact) == value:
         return exact
     return sp.Rational(value)
+
+
+def _huge(q: sp.Rational) -> bool:
+    return max(abs(q.p).bit_length(), q.q.bit_length()) > 100  # about 30 digits
 
 
 def check_exact(op: str, args: tuple[Any, ...]) -> None:
@@ -82,7 +89,19 @@ def check_exact(op: str, args: tuple[Any, ...]) -> None:
     more than :data:`MAX_DIGITS` digits (``2^2^2^2^2^2``, ``1e400^1e400``), which would
     take minutes and gigabytes; evaluation and generated code compute it in float64.
     """
-    if op != "pow" or not all(isinstance(a, sp.Rational) for a in args):
+    if op != "pow":
+        return
+    if not all(isinstance(a, sp.Rational) for a in args):
+        # a power of a product with a huge coefficient, (1e400*x)^(1/3): SymPy takes the
+        # coefficient's root exactly, factoring a 400-digit integer (minutes)
+        coeff = sp.sympify(args[0]).as_coeff_Mul()[0]
+        if isinstance(coeff, sp.Rational) and not args[1].is_Integer and _huge(coeff):
+            from .errors import GraphcError
+
+            raise GraphcError(
+                "a root of a constant too large to compute exactly: too large to print; "
+                "use the gradient graph (evaluate or compile)"
+            )
         return
     base, power = args
     if base in (0, 1, -1):

@@ -304,7 +304,10 @@ class Builder:
             if all(c is not None for c in consts):
                 if not self.ieee and row.simplify(consts) == ("const", 0):
                     return self.const(0)  # a symbolic zero wins: 0 * inf is 0 here
-                return self.const(fold(row.name, consts))
+                value = fold(row.name, consts)
+                if value is not None:  # None: -0.0, which no Rational can hold
+                    return self.const(value)
+                return None
             rewrite = row.simplify(consts)
             if rewrite == ("const", 0) and self.ieee:  # x*0 and 0/x: nan at inf, 0
                 rewrite = None

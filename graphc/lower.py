@@ -60,6 +60,10 @@ class Line:
         else:
             args = [target_text(a, target) for a in self.args]
             args = [f"({a})" if a.startswith("-") else a for a in args]
+            if target == "numpy" and self.arg_nodes and all(n is None for n in self.arg_nodes):
+                # a gate of constants that folding kept (-0.0): NumPy's arithmetic, as
+                # evaluation's, not Python's (1.0 / -0.0 is -inf, not ZeroDivisionError)
+                args[0] = f"np.float64({args[0]})"
             dest = self.into if self.out is None else args[self.out]
             form = _in_place(self.op) if dest is not None and target == "numpy" else None
             if form is None:
@@ -260,6 +264,12 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     # Which forward node's upstream gradient each needed node holds (first wins), and
     # the variable that will hold each upstream gradient.
     fwd_order = [v for v in fwd.order if v in bw.upstream and v != fwd.output]
+    # How many needed gates read each node: a partial sum that another gate reads too
+    # (w1 + 1 in ∂f/∂x and in ∂f/∂w2) keeps a name of its own, not the chain's.
+    readers: dict[str, int] = {}
+    for n in order:
+        for a in nd[n]["args"]:
+            readers[a] = readers.get(a, 0) + 1
     alias: dict[str, str] = {}
     holder: dict[str, str] = {}  # node -> forward node whose upstream it is
     for v in reversed(fwd_order):
@@ -300,7 +310,7 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
             chains[node] = var[node] = alias[v]
             a0, a1 = nd[node]["args"]
             subst.setdefault(node, {})[1] = part.get(a1) or _text(low, var, a1)
-            if nd[a0]["op"] != "add" or a0 in holder or a0 in part:
+            if nd[a0]["op"] != "add" or a0 in holder or a0 in part or readers.get(a0, 0) > 1:
                 subst[node][0] = part.get(a0) or _text(low, var, a0)
                 break
             node = a0

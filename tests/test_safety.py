@@ -320,12 +320,14 @@ def _all_agree(text: str, point: dict[str, float]) -> None:
 
 
 def _compare(got: list[Any], want: list[Any], what: Any) -> None:
-    """Values agree (same, or both nan). Gradients agree wherever evaluation's is not
-    nan: where the chain rule meets nan (heaviside(x + inf) at x = -inf), generated
-    code may have dropped a gate that a valid value rewrite removed (x^0 is 1)."""
+    """Values agree (same, or both nan). Gradients agree wherever neither is nan: where
+    the chain rule meets nan (heaviside(x + inf) at x = -inf), generated code may have
+    dropped a gate that a valid value rewrite removed (x^0 is 1); and NumPy itself
+    computes (-inf) ** 0.5 as nan on a 0-d array (evaluation) but inf in its 1-d power
+    loop (generated code)."""
     assert _same(got[0], want[0]), (what, got, want)
     for a, b in zip(got[1:], want[1:], strict=True):
-        assert np.isnan(b) or _same(a, b), (what, got, want)
+        assert np.isnan(a) or np.isnan(b) or _same(a, b), (what, got, want)
 
 
 @settings(max_examples=150, deadline=None)
@@ -363,3 +365,31 @@ def test_math_target_max_min_relu_propagate_nan_as_numpy_does():
             got = c.value_and_grad(x=x, y=y)[0]
             want = graphc.compile(text).value_and_grad(x=x, y=y)[0]
             assert (math.isnan(got) and np.isnan(want)) or got == want, (text, x, y)
+
+
+def test_a_partial_sum_two_gradients_read_keeps_its_own_variable():
+    # w1 + 1 is part of both ∂f/∂x and ∂f/∂w2; the generated code once wrote the chain
+    # for ∂f/∂x over it, then computed ∂f/∂w2 from the overwritten name (wrong values)
+    import sympy as sp
+
+    text = "(w2 + x)*w1 + w2 + x + (w1 + w2)*x"
+    w1, w2, x = sp.symbols("w1 w2 x")
+    f = (w2 + x) * w1 + w2 + x + (w1 + w2) * x
+    point = {"w1": np.array([0.3, -1.2]), "w2": np.array([2.0, 0.5]), "x": np.array([-0.7, 1.1])}
+    _, grads = graphc.compile(text).value_and_grad(**point)
+    for name, sym in (("w1", w1), ("w2", w2), ("x", x)):
+        want = [float(sp.diff(f, sym).subs({w1: a, w2: b, x: c}))
+                for a, b, c in zip(point["w1"], point["w2"], point["x"], strict=True)]  # fmt: skip
+        np.testing.assert_allclose(grads[name], want, rtol=1e-12)
+
+
+def test_deadline_stops_a_long_computation():
+    import time
+
+    from graphc.deadline import DeadlineExceeded, deadline
+
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded), deadline(0.2):
+        while True:
+            sum(range(1000))
+    assert time.monotonic() - start < 2
