@@ -341,7 +341,7 @@ def _describe(data: Mapping[str, Any], node: str) -> str:
     if data["name"]:
         return data["name"]
     row = OPS[data["op"]]
-    function = row.function or {"amax": "max", "amin": "min"}.get(row.name)
+    function = row.called()
     return f"{function}(…)" if function else f"the {row.symbol} gate"
 
 

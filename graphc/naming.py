@@ -97,9 +97,9 @@ def to_text(graph: Graph, node: str) -> str:
                 t, p = parts[0]
                 text[v] = (f"{t if p == 9 else f'({t})'}.T", 9)
             else:
-                from .ops import REDUCTIONS, _attr_text
+                from .ops import _attr_text
 
-                name = row.function or {v: k for k, v in REDUCTIONS.items()}.get(row.name, row.name)
+                name = row.called() or row.name
                 given = dict(data.get("attrs", ()))
                 kw = "".join(f", {k}={_attr_text(x)}" for k, x in given.items())
                 text[v] = (f"{name}({', '.join(t for t, _ in parts)}{kw})", 9)

@@ -380,6 +380,12 @@ class Op:
         )
         return template.format(*args, kw=kw, **named)
 
+    def called(self) -> str | None:
+        """The function name a user writes for this op (``max`` for ``amax``), or None."""
+        if self.function is not None:
+            return self.function
+        return next((f for f, op in REDUCTIONS.items() if op == self.name), None)
+
     def attr_dict(self, attrs: Iterable[tuple[str, Any]] = ()) -> dict[str, Any]:
         """Every attribute of the op: the given ones, the defaults for the rest."""
         out = dict(self.attrs)

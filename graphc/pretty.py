@@ -190,7 +190,7 @@ def _tensor_text(
             return "-" + wrap(0, 3), 3
         return row.numpy.format(*texts).replace(" ** ", "^"), row.infix
     kw = "".join(f", {k}={_attr_text(v)}" for k, v in attrs.items() if dict(row.attrs).get(k) != v)
-    fname = row.function or {"amax": "max", "amin": "min"}.get(name, name)
+    fname = row.called() or name
     return f"{fname}({', '.join(t for t, _ in node_args)}{kw})", 9
 
 
