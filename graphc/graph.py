@@ -124,12 +124,8 @@ class Builder:
         self._cons: dict[tuple[Any, ...], str] = {}
         if share:
             for node, data in self.g.nodes(data=True):
-                op = data["op"]
-                if shapes is not None and op != "const":  # tensor gates: attributes too
-                    key = (op, data["args"], data.get("attrs", ()))
-                else:
-                    key = self._key(op, data["args"], data.get("value"))
-                self._cons.setdefault(key, node)
+                extra = data.get("value") if data["op"] == "const" else data.get("attrs", ())
+                self._cons.setdefault(self._key(data["op"], data["args"], extra), node)
 
     @classmethod
     def extending(cls, graph: Graph) -> Builder:
@@ -137,8 +133,9 @@ class Builder:
         return cls(share=True, nxgraph=_copy(graph.nx), shapes=graph.declared, text=graph.text)
 
     @staticmethod
-    def _key(op: str, args: tuple[str, ...], value: Any) -> tuple[Any, ...]:
-        return (op, args, value) if op == "const" else (op, args)
+    def _key(op: str, args: tuple[str, ...], extra: Any) -> tuple[Any, ...]:
+        """The hash-consing key: a constant's value, or a gate's attributes (``()``)."""
+        return (op, args, extra)
 
     def shape(self, node: str) -> S.Shape:
         """The shape of ``node`` (tensor mode)."""
@@ -260,41 +257,30 @@ class Builder:
             attrs = ()
         if len(args) != row.arity:
             raise GraphcError(f"op {opname} takes {row.arity} arguments, got {len(args)}")
+        extra: dict[str, Any] = {}
         if self.shapes is not None:
-            shape = self._infer(opname, args, attrs, pos)
-            extra: dict[str, Any] = {"shape": shape}
+            extra["shape"] = self._infer(opname, args, attrs, pos)
             if attrs:
                 extra["attrs"] = attrs
-            if self.share and not row.tensor:
-                folded = self._simplified(row, args, pos)
-                # a rewrite that would change the shape (x*0 -> 0) is not taken
-                if folded is not None and self.g._node[folded]["shape"] == shape:
-                    return folded
-            if self.share:
-                key = (opname, args, attrs)
-                hit = self._cons.get(key)
-                if hit is not None:
-                    return hit
-            node = self._add(
-                self._new_id(opname), op=opname, label=row.symbol, args=args, pos=pos, **extra
-            )
-            if self.share:
-                self._cons[key] = node
-            return node
-        if attrs:
+        elif attrs:
             raise GraphcError(f"op {opname}: attributes need a tensor program")
-        if self.share:
+        if not self.share:
+            return self._add(self._new_id(opname), op=opname, label=row.symbol, args=args,
+                             pos=pos, **extra)  # fmt: skip
+        if not row.tensor:
             folded = self._simplified(row, args, pos)
-            if folded is not None:
+            # a rewrite that would change the shape (x*0 -> 0) is not taken
+            if folded is not None and self.g._node[folded].get("shape") == extra.get("shape"):
                 return folded
-            key = self._key(opname, args, None)
-            hit = self._cons.get(key)
-            if hit is not None:
-                return hit
-            node = self._add(self._new_id(opname), op=opname, label=row.symbol, args=args, pos=pos)
-            self._cons[key] = node
-            return node
-        return self._add(self._new_id(opname), op=opname, label=row.symbol, args=args, pos=pos)
+        key = self._key(opname, args, attrs)
+        hit = self._cons.get(key)
+        if hit is not None:
+            return hit
+        node = self._add(
+            self._new_id(opname), op=opname, label=row.symbol, args=args, pos=pos, **extra
+        )
+        self._cons[key] = node
+        return node
 
     def _simplified(self, row: Any, args: tuple[str, ...], pos: Any) -> str | None:
         """The node a gate of constants folds to, or a simplify rule rewrites it to."""
