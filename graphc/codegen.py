@@ -32,7 +32,7 @@ from . import shapes as S  # noqa: N812
 from .autodiff import backward
 from .errors import GraphcError, InputError, ShapeError
 from .graph import Graph, gc_paused, parse
-from .lower import lower, target_text
+from .lower import lower, target_text, value_roots
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
@@ -272,12 +272,7 @@ def _shared(lines: list[Any], safe: tuple[str, ...], returned: list[str]) -> lis
     """Per returned text, whether its array is an input's or one returned before it
     (``dx = dq; dy = dq``): those are copied, so that no returned array aliases another
     or an input (a training loop's ``w1 -= lr * grads["w1"]`` would change ``dw2``)."""
-    root: dict[str, Any] = {n: ("input", n) for n in safe}
-    for line in lines:
-        if line.op is None:  # an alias line: the value of its argument
-            root[line.var] = root.get(line.args[0], ("literal", line.args[0]))
-        else:
-            root[line.var] = ("gate", line.node)
+    root = value_roots(lines, safe)
     seen: set[Any] = set()
     flags = []
     for text in returned:

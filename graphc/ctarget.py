@@ -32,6 +32,7 @@ import numpy as np
 
 from . import c_runtime
 from .errors import GraphcError, GraphcWarning
+from .lower import value_roots
 from .ops import C_HELPERS, C_LOWERING, OPS
 
 __all__ = ["CCompileError", "c_source", "cache_dir", "load"]
@@ -81,16 +82,13 @@ def plan(lines: list[Any], inputs: tuple[str, ...], grads: dict[str, str]) -> di
     when it equals an earlier gradient (∂/∂x and ∂/∂y of (x+y)z). The loop stores only
     the first kind; the runtime copies the others (or shares them, with ``zero_copy``).
     """
-    root: dict[str, str] = {}
-    for line in lines:
-        if line.op is None:  # an alias line: the value of its argument
-            root[line.var] = root.get(line.args[0], line.args[0])
-    seen: dict[str, str] = {}
+    root = value_roots(lines, inputs)
+    seen: dict[tuple[str, str], str] = {}
     out: dict[str, Any] = {}
     for name, text in grads.items():
-        r = root.get(text, text)
-        if r in inputs:
-            out[name] = ("input", inputs.index(r))
+        r = root.get(text, ("literal", text))
+        if r[0] == "input":
+            out[name] = ("input", inputs.index(r[1]))
         elif r in seen:
             out[name] = ("same", seen[r])
         else:

@@ -31,7 +31,7 @@ import numpy as np
 from .autodiff import Backward
 from .ops import HELPERS, OPS
 
-__all__ = ["Line", "lower", "target_text"]
+__all__ = ["Line", "lower", "target_text", "value_roots"]
 
 _NONE: Mapping[int, str] = {}  # no substituted arguments
 
@@ -201,6 +201,19 @@ class _Lowerer:
                 comment = f"{OPS[data['op']].symbol} gate"
                 lines.append(self.gate_line(node, self.names[node], comment, {}))
         return lines
+
+
+def value_roots(lines: list[Line], inputs: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """What each variable holds after ``lines``: ``("input", name)``, ``("gate", node)``
+    or ``("literal", text)``, following alias lines (``dx = dq``) and rebinding.
+    Two returned texts with one root are one array; a root ``("input", x)`` is x's."""
+    root: dict[str, tuple[str, str]] = {n: ("input", n) for n in inputs}
+    for line in lines:
+        if line.op is None:  # an alias line: the value of its argument
+            root[line.var] = root.get(line.args[0], ("literal", line.args[0]))
+        else:
+            root[line.var] = ("gate", line.node or line.var)
+    return root
 
 
 def _ancestors(g: Mapping[str, Mapping[str, Any]], roots: Sequence[str]) -> set[str]:
