@@ -111,8 +111,6 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     if missing:
         raise CCompileError(f"no C lowering for {', '.join(missing)} (a tensor op)")
     helpers = [h for h in C_HELPERS if any(h + "(" in C_LOWERING[op] for op in used_ops)]
-    if "g_logaddexp" not in helpers and any("g_logaddexp" in C_HELPERS[h] for h in helpers):
-        helpers.insert(0, "g_logaddexp")
     params = [f"const double *restrict {_c_name(n)}_in" for n in inputs]
     params += ["double *restrict f_out"]
     params += [f"double *restrict d{_c_name(n)}_out" for n in grads]
