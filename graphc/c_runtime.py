@@ -9,6 +9,7 @@ the NumPy target.
 
 import ctypes
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -169,3 +170,41 @@ class CFunction:
                 g = np.asarray(_sum_to(g, like.shape))
             result[k] = _plain(g.astype(kind, copy=False))
         return _plain(f.astype(dtype, copy=False)), result
+
+
+class FusedLoop:
+    """A tensor program's fused elementwise loop: called with its array arguments (in
+    the C function's order), then its scalars; returns one float64 array per output, of
+    the shape of its first full-shape argument. kinds says how the loop reads each
+    array: "full" (that shape), "row" (its last dims, the same for every row), "col"
+    (its first dims, the same for every column); rows and columns split the shape after
+    its first `split` dims. into[k] is the argument whose array output k overwrites
+    (an array this call made that no later line reads), or -1 for a fresh array."""
+
+    def __init__(self, fn, kinds, into, scalars, split):
+        fn.restype = None
+        fn.argtypes = ([ctypes.c_ssize_t] * 2
+                       + [ctypes.c_void_p] * (len(kinds) + sum(1 for j in into if j < 0))
+                       + [ctypes.c_double] * scalars)  # fmt: skip
+        self.fn, self.kinds, self.into, self.split = fn, kinds, into, split
+        self.full = kinds.index("full")
+
+    def __call__(self, *args):
+        n = len(self.kinds)
+        arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in args[:n]]
+        shape = arrays[self.full].shape
+        rows, cols = math.prod(shape[: self.split]), math.prod(shape[self.split :])
+        for a, kind in zip(arrays, self.kinds, strict=True):
+            if a.size != (rows * cols if kind == "full" else cols if kind == "row" else rows):
+                raise ValueError(f"an array of shape {a.shape} does not fit a loop over {shape}")
+        outs = []
+        for j in self.into:
+            if j < 0:
+                outs.append(np.empty(shape))
+            else:  # written in place: the argument's own array, else a copy of it
+                if arrays[j] is not args[j] or not arrays[j].flags.writeable:
+                    arrays[j] = arrays[j].copy()
+                outs.append(arrays[j])
+        fresh = [o.ctypes.data for o, j in zip(outs, self.into, strict=True) if j < 0]
+        self.fn(rows, cols, *[a.ctypes.data for a in arrays], *fresh, *map(float, args[n:]))
+        return outs

@@ -32,7 +32,7 @@ from . import shapes as S  # noqa: N812
 from .autodiff import backward
 from .errors import GraphcError, InputError, ShapeError
 from .graph import Graph, gc_paused, parse
-from .lower import lower, target_text, value_roots
+from .lower import Fuse, lower, target_text, value_roots
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
@@ -247,8 +247,9 @@ def _tensor_docstring(graph: Graph, wrt: tuple[str, ...], out: str, args: str) -
 
 
 def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: str,
-              grads: bool, zero_copy: bool = False) -> str:  # fmt: skip
-    name = "value_and_grad" if grads else "forward"
+              grads: bool, zero_copy: bool = False, name: str | None = None,
+              fuse: Fuse | None = None) -> str:  # fmt: skip
+    name = name or ("value_and_grad" if grads else "forward")
     doc = "f and its gradients" if grads else "f"
     safe = tuple(bw.graph.names[n] for n in inputs)
     if safe != inputs:  # names the body cannot use: a wrapper keeps them as keywords
@@ -263,9 +264,10 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
             "",
         ]
         body = _body(bw, wrt, inputs, safe, target, grads, inner, "the body of " + name,
-                     zero_copy)  # fmt: skip
+                     zero_copy, fuse)  # fmt: skip
         return "\n".join(wrapper) + body
-    return _body(bw, wrt, inputs, safe, target, grads, name, doc + " at the point", zero_copy)
+    return _body(bw, wrt, inputs, safe, target, grads, name, doc + " at the point", zero_copy,
+                 fuse)  # fmt: skip
 
 
 def _shared(lines: list[Any], safe: tuple[str, ...], returned: list[str]) -> list[bool]:
@@ -284,8 +286,9 @@ def _shared(lines: list[Any], safe: tuple[str, ...], returned: list[str]) -> lis
 
 
 def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
-          target: str, grads: bool, name: str, doc: str, zero_copy: bool) -> str:  # fmt: skip
-    lines, out, grad_text = lower(bw, wrt, grads)
+          target: str, grads: bool, name: str, doc: str, zero_copy: bool,
+          fuse: Fuse | None = None) -> str:  # fmt: skip
+    lines, out, grad_text = lower(bw, wrt, grads, fuse)
     returned = [out, *(grad_text[n] for n in wrt if grads)]
     copy = [False] * len(returned) if zero_copy else _shared(lines, safe, returned)
     out = target_text(out, target)
@@ -299,7 +302,9 @@ def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[st
         return "\n".join([*head, *body, f"    return {ret}"]) + "\n"
     unpack = f"({params},)" if len(inputs) == 1 else f"({params})"
     if bw.graph.tensor:
-        return _tensor_function(bw, lines, out, grad_text, wrt, inputs, safe, head, grads)
+        fallback = "_value_and_grad_numpy" if fuse is not None else None
+        return _tensor_function(bw, lines, out, grad_text, wrt, inputs, safe, head, grads,
+                                fallback)  # fmt: skip
     head.append(f"    _shape, _dtype, _like, {unpack} = _broadcast({params})")
     body = ["    " + line.text("numpy") for line in lines]
     if body:  # an output that is an input or a constant computes nothing
@@ -339,9 +344,11 @@ def _owned(bw: Any, wrt: tuple[str, ...]) -> dict[str, bool]:
 
 def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, str],
                      wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
-                     head: list[str], grads: bool) -> str:  # fmt: skip
+                     head: list[str], grads: bool, fallback: str | None = None) -> str:  # fmt: skip
     """A tensor program's function: inputs checked against the declarations, the dims
-    that attributes name bound from them (``N, D = ...``), one line per gate."""
+    that attributes name bound from them (``N, D = ...``), one line per gate.
+    ``fallback``: the function that computes in the inputs' dtype when it is not
+    float64 (the C target's loops compute in double)."""
     params = ", ".join(safe)
     unpack = f"({params},)" if len(inputs) == 1 else f"({params})"
     used: list[str] = []
@@ -362,6 +369,10 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
         head.append(f"    {dims} = " + ", ".join(f'_dims["{d}"]' for d in used))
     else:
         head.append(f"    {unpack}, _ = _inputs(_SPEC, {params})")
+    floats = [s for n, s in zip(inputs, safe, strict=True) if n not in bw.graph.labels]
+    if fallback is not None and floats:
+        head.append(f"    if {floats[0]}.dtype != np.float64:  # the loops compute in double")
+        head.append(f"        return {fallback}({params})")
     body = ["    " + line.text("numpy") for line in lines]
     if body:
         head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
@@ -496,7 +507,7 @@ class Compiled:
                     f"{path} exists and was not written by graphc; "
                     "pass overwrite=True (or --force) to replace it"
                 )
-        if self.target == "c":
+        if self.target == "c" and not self.source.startswith(HEADER):  # C source
             from .ctarget import saved_module
 
             title = f"{', '.join(self.inputs)} -> f"
@@ -611,7 +622,10 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
         graph.check_input(name)
     try:
         if graph.tensor:
-            raise CCompileError("this version's C target covers elementwise programs only")
+            source, c_text = _tensor_c_module(graph, wrt)
+            load(c_text)  # compiled (or found in the cache) here, where errors are caught
+            filename, module = _load(source, "c")
+            return Compiled(source, "c", tuple(graph.inputs), wrt, filename, module)
         bw = backward(prepare(graph), wrt=wrt)
         lines, out, grad_text = lower(bw, wrt, True)
         safe = tuple(bw.graph.names[n] for n in graph.inputs)
@@ -646,3 +660,61 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
     module.value_and_grad = value_and_grad  # type: ignore[attr-defined]
     module.forward = lambda *a, **k: value_and_grad(*a, **k)[0]  # type: ignore[attr-defined]
     return Compiled(source, "c", tuple(graph.inputs), wrt, "<graphc C target>", module)
+
+
+def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
+    """The C target's module for a tensor program, and the C source it carries.
+
+    ``value_and_grad`` is the NumPy target's function with each run of elementwise
+    gates replaced by one call of a fused C loop (:func:`graphc.ctarget.fuse`); matrix
+    products, reductions and the other tensor gates stay NumPy (BLAS) calls. Inputs
+    that are not float64 go to the NumPy target's function, kept in the module as
+    ``_value_and_grad_numpy``; ``forward`` is the NumPy target's.
+    """
+    from pathlib import Path as _Path
+
+    from . import c_runtime
+    from .ctarget import CCompileError, Kernel, fuse, kernels_source
+
+    bw = backward(prepare(graph), wrt=wrt)
+    nodes = bw.graph.nx.nodes
+    kernels: list[Kernel] = []
+
+    def shape_of(node: str | None) -> Any:
+        return None if node is None else nodes[node].get("shape")
+
+    def fuse_pass(lines: list[Any], returned: list[str]) -> list[Any]:
+        fused = fuse(lines, shape_of, returned)
+        kernels.extend(k for k in fused if isinstance(k, Kernel))
+        return fused
+
+    inputs = tuple(graph.inputs)
+    fused = _function(bw, wrt, inputs, "numpy", grads=True, fuse=fuse_pass)
+    if not kernels:
+        raise CCompileError("the program has no run of two or more elementwise gates to fuse")
+    c_text = kernels_source(kernels, graph.to_text()[:200])
+    ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
+    used = sorted({h for op in ops for h in OPS[op].helpers("numpy")})
+    runtime = _Path(c_runtime.__file__).read_text(encoding="utf-8")
+    runtime = runtime.split('"""', 2)[2].strip("\n")  # without its own docstring
+    doc = _docstring(graph, wrt, "numpy").rstrip('"\n') + (
+        "\nTarget c: value_and_grad runs each run of elementwise gates as one C loop (in"
+        "\ndouble; the source is SOURCE below, compiled on first import and cached under"
+        "\n~/.cache/graphc/c); matrix products and reductions are NumPy calls. forward,"
+        '\nand inputs that are not float64, use the NumPy code.\n"""\n'
+    )
+    quote = chr(39) * 3
+    parts = [
+        HEADER + "\n" + doc,
+        "import numpy as np\n",
+        _TENSOR_SUPPORT.lstrip("\n"),
+        _spec(graph),
+        *(HELPERS["numpy"][h] for h in used),
+        "# -- the C runtime: compile once (cached by hash), load, call --\n" + runtime,
+        f"SOURCE = r{quote}{c_text}{quote}\n",
+        "_LIB = load(SOURCE)\n" + "\n".join(k.spec() for k in kernels) + "\n",
+        _function(bw, wrt, inputs, "numpy", grads=True, name="_value_and_grad_numpy"),
+        _function(bw, wrt, inputs, "numpy", grads=False),
+        fused,
+    ]
+    return "\n\n".join(p.rstrip("\n") + "\n" for p in parts), c_text

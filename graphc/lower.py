@@ -21,7 +21,7 @@ allocation, the page faults of a new array and, with fewer arrays alive, memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -34,6 +34,8 @@ from .ops import HELPERS, OPS
 __all__ = ["Line", "lower", "target_text", "value_roots"]
 
 _NONE: Mapping[int, str] = {}  # no substituted arguments
+#: A pass that replaces runs of lines by fused loops (see graphc.ctarget.fuse).
+Fuse = Callable[[list[Any], list[str]], list[Any]]
 
 #: Python operators of the lowering templates and the NumPy ufunc each one calls.
 _UFUNC = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide", "**": "np.power"}
@@ -209,7 +211,10 @@ def value_roots(lines: list[Line], inputs: Sequence[str]) -> dict[str, tuple[str
     Two returned texts with one root are one array; a root ``("input", x)`` is x's."""
     root: dict[str, tuple[str, str]] = {n: ("input", n) for n in inputs}
     for line in lines:
-        if line.op is None:  # an alias line: the value of its argument
+        fused = getattr(line, "outputs", None)  # a fused loop (graphc.ctarget.Kernel)
+        if fused is not None:
+            root.update((var, ("gate", var)) for var in fused)
+        elif line.op is None:  # an alias line: the value of its argument
             root[line.var] = root.get(line.args[0], ("literal", line.args[0]))
         else:
             root[line.var] = ("gate", line.node or line.var)
@@ -228,32 +233,37 @@ def _ancestors(g: Mapping[str, Mapping[str, Any]], roots: Sequence[str]) -> set[
     return seen
 
 
-def lower(bw: Backward, wrt: Sequence[str], grads: bool) -> tuple[list[Line], str, dict[str, str]]:
-    """Body lines, the output's text and ``{input: gradient text}`` (empty unless ``grads``)."""
+def lower(
+    bw: Backward, wrt: Sequence[str], grads: bool, fuse: Fuse | None = None
+) -> tuple[list[Any], str, dict[str, str]]:
+    """Body lines, the output's text and ``{input: gradient text}`` (empty unless ``grads``).
+
+    ``fuse`` (tensor programs, the C target): called with the lines and the returned
+    texts, it replaces runs of lines by fused loops; the lines then keep fresh arrays.
+    """
     low = _Lowerer(bw, wrt)
     out = bw.graph.output
     fwd = bw.graph  # forward nodes have role "forward"
+    if not grads:
+        lines = low.forward_lines(_ancestors(low.nd, [out]))
+        returned, texts, grad_text = [out], [low.ref(out)], {}
+    else:
+        returned = [out, *(bw.grads[n] for n in wrt)]
+        needed = _ancestors(low.nd, returned)
+        lines = low.forward_lines(needed)
+        back = _backward_lines(low, needed, fwd)
+        lines += back.lines
+        grad_text = {n: back.grad_ref(n) for n in wrt}
+        texts = [low.ref(out), *grad_text.values()]
+    if not bw.graph.tensor:
+        return _reuse(lines, returned), low.ref(out), grad_text
     # Tensor programs: a transpose used once is written where it is used
     # (``dh = ds @ W2.T``); an array lends its memory only to an elementwise gate of
     # its own shape, at the line where it dies.
-    if bw.graph.tensor:
-        nd = low.nd
-
-        def reuse(lines: list[Line], returned: Sequence[str]) -> list[Line]:
-            return _reuse_same_shape(_inline_transposes(lines, returned), returned, nd)
-
-    else:
-        reuse = _reuse
-    if not grads:
-        lines = low.forward_lines(_ancestors(low.nd, [out]))
-        return reuse(lines, [out]), low.ref(out), {}
-    roots = [out, *(bw.grads[n] for n in wrt)]
-    needed = _ancestors(low.nd, roots)
-    lines = low.forward_lines(needed)
-    back = _backward_lines(low, needed, fwd)
-    lines += back.lines
-    grad_text = {n: back.grad_ref(n) for n in wrt}
-    return reuse(lines, [out, *(bw.grads[n] for n in wrt)]), low.ref(out), grad_text
+    lines = _inline_transposes(lines, returned)
+    if fuse is not None:
+        return fuse(lines, texts), low.ref(out), grad_text
+    return _reuse_same_shape(lines, returned, low.nd), low.ref(out), grad_text
 
 
 @dataclass
@@ -407,7 +417,7 @@ def _inline_transposes(lines: list[Line], returned: Sequence[str]) -> list[Line]
 
 
 #: Tensor ops whose NumPy lowering may return a view of an argument, or a label array.
-_NOT_OWNED = frozenset({"transpose", "expand", "reshape", "one_hot"})
+NOT_OWNED = frozenset({"transpose", "expand", "reshape", "one_hot"})
 
 
 def _reuse_same_shape(
@@ -451,7 +461,7 @@ def _reuse_same_shape(
             var = owned.pop(n)
             if assigned[var] <= k:
                 free.setdefault(nd[n].get("shape"), []).append(var)
-        if line.op not in _NOT_OWNED and shape and node not in aliased:
+        if line.op not in NOT_OWNED and shape and node not in aliased:
             owned[node] = line.var
     return lines
 

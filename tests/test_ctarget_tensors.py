@@ -1,0 +1,210 @@
+"""target="c" on tensor programs: fused elementwise loops between NumPy/BLAS calls.
+
+Each workload of the tensors suite, and broadcasting programs (a row vector over a
+matrix, a keepdims column, a scalar), compiled for the C target agree with the NumPy
+target (values and gradients, libmvec's tolerance as in test_ctarget.py) and with
+finite differences of independently written NumPy; returned arrays are fresh, inputs
+are never written, float32 keeps NumPy's code, and a saved module runs without graphc.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_ctarget import _BINARY, _UNARY, _same
+from test_tensors import WORKLOADS, fd_grad
+
+import graphc
+from graphc.ctarget import CTargetWarning, Kernel, fuse
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                                reason="no C compiler")  # fmt: skip
+
+#: Workloads with no run of two elementwise gates of one shape: NumPy, with a warning.
+UNFUSED = {"softmax cross-entropy"}
+
+
+def _compile_c(text, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CTargetWarning)
+        return graphc.compile(text, target="c", **kw)
+
+
+@pytest.mark.parametrize("name", sorted(set(WORKLOADS) - UNFUSED))
+def test_workloads_agree_with_the_numpy_target_and_finite_differences(name):
+    text, forward, point = WORKLOADS[name]
+    c = _compile_c(text)
+    assert c.target == "c" and "one C loop" in c.source
+    before = {k: np.copy(v) for k, v in point.items()}
+    f, grads = c.value_and_grad(**point)
+    f0, grads0 = graphc.compile(text).value_and_grad(**point)
+    assert _same(f, f0) and float(f) == pytest.approx(forward(**point), rel=1e-12)
+    for k, g in grads.items():
+        assert g.shape == np.shape(point[k]) and _same(g, grads0[k]), k
+        np.testing.assert_allclose(g, fd_grad(forward, point, k), rtol=1e-5, atol=1e-7)
+        for v in (*point.values(), *(h for j, h in grads.items() if j != k)):
+            assert not np.shares_memory(g, v), k
+    for k, v in before.items():  # fused loops write only into arrays the call made
+        np.testing.assert_array_equal(point[k], v)
+
+
+@pytest.mark.parametrize("name", sorted(UNFUSED))
+def test_programs_with_nothing_to_fuse_get_the_numpy_target_and_say_why(name):
+    with pytest.warns(CTargetWarning, match="no run of two or more elementwise gates"):
+        c = graphc.compile(WORKLOADS[name][0], target="c")
+    assert c.target == "numpy"
+
+
+BROADCASTING = [
+    # a keepdims column and a row vector over a matrix, a scalar, an alias
+    ("x: (N, C); b: (C,); f = sum(tanh(x - max(x, axis=1, keepdims=True)) * b + x * b * t)",
+     lambda x, b, t: np.sum(np.tanh(x - x.max(axis=1, keepdims=True)) * b + x * b * t),
+     {"x": (5, 4), "b": (4,), "t": ()}),
+    # 3-d: a row of the last two dims, exp and log in the loop
+    ("x: (A, B, C); w: (B, C); f = sum(log(1 + exp(x * w)) * sigmoid(x - w))",
+     lambda x, w: np.sum(np.log(1 + np.exp(x * w)) / (1 + np.exp(-(x - w)))),
+     {"x": (2, 3, 4), "w": (3, 4)}),
+    # a column of the first dims (A, B, 1) and a (1, C) row: two loops or one
+    ("x: (A, B, C); m: (A, B, 1); r: (1, C); f = sum(softplus(x * m) * r - x * r)",
+     lambda x, m, r: np.sum(np.logaddexp(0, x * m) * r - x * r),
+     {"x": (2, 3, 4), "m": (2, 3, 1), "r": (1, 4)}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "forward", "shapes"), BROADCASTING)
+def test_broadcast_rows_columns_and_scalars(text, forward, shapes):
+    rng = np.random.default_rng(7)
+    point = {k: rng.normal(size=s) if s else np.float64(rng.normal()) for k, s in shapes.items()}
+    c = _compile_c(text)
+    f, grads = c.value_and_grad(**point)
+    f0, grads0 = graphc.compile(text).value_and_grad(**point)
+    assert float(f) == pytest.approx(forward(**point), rel=1e-12) and _same(f, f0)
+    for k in point:
+        assert np.shape(grads[k]) == np.shape(point[k]) and _same(grads[k], grads0[k]), k
+        np.testing.assert_allclose(grads[k], fd_grad(forward, point, k), rtol=1e-5, atol=1e-7)
+
+
+def test_edge_values_and_non_contiguous_inputs_agree_with_numpy():
+    text, _, point = WORKLOADS["2-layer tanh"]
+    c = _compile_c(text)
+    point = dict(point)
+    X = np.asfortranarray(point["X"])  # not C-contiguous: the loops read a copy
+    X[0, 0], X[1, 1], X[2, 2] = np.inf, -np.inf, np.nan
+    point["X"] = X
+    point["W1"] = np.ascontiguousarray(point["W1"].T).T  # a transposed view
+    with np.errstate(all="ignore"):
+        f, grads = c.value_and_grad(**point)
+        f0, grads0 = graphc.compile(text).value_and_grad(**point)
+    assert _same(f, f0)
+    for k in grads:
+        assert _same(grads[k], grads0[k]), k
+
+
+def test_float32_inputs_run_the_numpy_code_and_stay_float32():
+    text, _, point = WORKLOADS["2-layer relu"]
+    c = _compile_c(text)
+    p32 = {k: v.astype(np.float32) if k != "y" else v for k, v in point.items()}
+    f, grads = c.value_and_grad(**p32)
+    f0, grads0 = graphc.compile(text).value_and_grad(**p32)
+    assert f.dtype == np.float32 and f == f0
+    for k in grads:
+        assert grads[k].dtype == np.float32 and np.array_equal(grads[k], grads0[k])
+
+
+def test_the_network_fuses_bias_relu_mask_and_weight_decay_into_four_loops():
+    text, _, _ = WORKLOADS["2-layer relu"]
+    source = _compile_c(text).source
+    body = source[source.rindex("def value_and_grad") :]
+    calls = [line.strip() for line in body.splitlines() if "one C loop" in line]
+    assert len(calls) == 4, calls
+    assert "h (relu)" in calls[0]
+    # weight decay moved next to the matmul's gradient it is added to: one loop
+    assert any("dW1_2 (×), dW1 (+)" in line for line in calls)
+    # the C functions are in the module, one named statement per gate
+    assert "void fused_4(" in source and "/* ∂f/∂W1 */" in source
+
+
+def test_fuse_moves_a_line_to_its_only_reader_and_overwrites_only_dead_temporaries():
+    from graphc.lower import Line
+
+    def line(var, op, *args):
+        return Line(var, var, op, tuple(args), tuple(a if a.isidentifier() else None
+                                                   for a in args))  # fmt: skip
+
+    shape = {"x": ("N",), "w": ("N",), "m": ("N",), "t": ("N",), "u": ("N",), "k": (),
+             "v": ("N",), "s": ()}  # fmt: skip
+    lines = [
+        line("m", "matmul", "x", "w"),  # stands for a fresh array (an op NumPy computes)
+        line("t", "mul", "k", "x"),  # read only by v: moves down to it
+        line("s", "sum", "m"),
+        line("u", "exp", "m"),
+        line("v", "add", "u", "t"),
+    ]
+    fused = fuse(lines, lambda n: shape.get(n), ["v", "m"])
+    kernels = [x for x in fused if isinstance(x, Kernel)]
+    assert len(kernels) == 1 and [x.var for x in kernels[0].lines] == ["u", "t", "v"]
+    # m is returned: never overwritten; x is an input: never overwritten
+    assert kernels[0].into == {}
+    fused = fuse(lines, lambda n: shape.get(n), ["v"])
+    kernel = next(x for x in fused if isinstance(x, Kernel))
+    assert kernel.into == {"v": "m"}
+
+
+def test_saved_module_runs_without_graphc(tmp_path):
+    text, _, point = WORKLOADS["2-layer relu"]
+    c = _compile_c(text)
+    path = c.save(tmp_path / "net.py")
+    np.savez(tmp_path / "point.npz", **point)
+    script = (
+        "import numpy as np, sys; sys.path.insert(0, '.'); import net\n"
+        "p = dict(np.load('point.npz'))\n"
+        "f, g = net.value_and_grad(**p)\n"
+        "print(repr(float(f)), *(repr(float(g[k].sum())) for k in sorted(g)))\n"
+    )
+    env = {"PATH": os.environ["PATH"], "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    f, grads = c.value_and_grad(**point)
+    expected = [repr(float(f)), *(repr(float(grads[k].sum())) for k in sorted(grads))]
+    assert done.stdout.split() == expected
+    assert path.read_text().startswith("# Generated by graphc")
+
+
+@st.composite
+def broadcast_programs(draw: st.DrawFn) -> str:
+    """Random elementwise gates over a matrix, a row vector, a column and a scalar."""
+    terms = ["x", "b", "c", "t", "0.5"]
+    for _ in range(draw(st.integers(2, 7))):
+        if draw(st.booleans()):
+            terms.append(draw(st.sampled_from(_UNARY)).format(draw(st.sampled_from(terms))))
+        else:
+            a, b = draw(st.sampled_from(terms)), draw(st.sampled_from(terms))
+            terms.append(draw(st.sampled_from(_BINARY)).format(a, b))
+    return f"x: (N, C); b: (C,); c: (N, 1); t: ()\na = {terms[-1]}\nf = sum(a * x + a)"
+
+
+@settings(max_examples=25, deadline=None)
+@given(broadcast_programs(), st.integers(0, 2**32 - 1))
+def test_random_broadcast_programs_agree_with_the_numpy_target(text, seed):
+    rng = np.random.default_rng(seed)
+    point = {"x": rng.normal(size=(4, 3)) * 3, "b": rng.normal(size=3) * 3,
+             "c": rng.normal(size=(4, 1)) * 3, "t": np.float64(rng.normal())}  # fmt: skip
+    point["x"][0, 0] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CTargetWarning)  # a program may have no run
+        c = graphc.compile(text, target="c")
+    with np.errstate(all="ignore"):
+        f, grads = c.value_and_grad(**point)
+        f0, grads0 = graphc.compile(text).value_and_grad(**point)
+    assert _same(f, f0), text
+    for k in grads:
+        assert _same(grads[k], grads0[k]), (text, k)
