@@ -5,8 +5,14 @@ issue's program). Implementations, each returning ``(loss, {parameter: gradient}
 
 * ``numpy (hand)``: the cs231n assignment's vectorised forward and backward pass;
 * ``graphc``: the generated ``value_and_grad`` (the module's function, unchecked);
+  ``graphc c``: the same program on the C target (fused elementwise loops between the
+  BLAS calls);
 * ``torch``: eager PyTorch with autograd; ``jax.jit``: ``jax.value_and_grad`` jitted;
   ``pytensor``: a compiled PyTensor function of the loss and ``pytensor.grad``.
+
+``matmuls alone (floor)`` times only the five matrix products of the hand-written
+pass (on its own intermediate arrays): no implementation that computes them with the
+same BLAS can be faster. It returns no loss and is not checked.
 
 All run single-threaded (``benchmarks.threads``), interleaved by ``benchmarks/run.py``.
 """
@@ -28,7 +34,10 @@ s = h @ W2 + b2
 loss = mean(logsumexp(s, axis=1) - pick(s, y)) + 0.5 * reg * (sum(W1^2) + sum(W2^2))
 """
 PARAMS = ("W1", "b1", "W2", "b2")
-IMPLS = ("numpy (hand)", "graphc", "torch", "jax.jit", "pytensor")
+IMPLS = ("numpy (hand)", "graphc", "graphc c", "torch", "jax.jit", "pytensor",
+         "matmuls alone (floor)")
+#: Implementations that time a part of the work: not checked against the hand result.
+FLOORS = ("matmuls alone (floor)",)
 
 Result = tuple[Any, dict[str, Any]]
 
@@ -68,11 +77,27 @@ def hand(X: Any, y: Any, W1: Any, b1: Any, W2: Any, b2: Any, reg: float) -> Resu
     return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
-def _graphc(inputs: dict) -> Callable[[], Result]:
+def _graphc(inputs: dict, target: str = "numpy") -> Callable[[], Result]:
     import graphc
 
-    vg = graphc.compile(PROGRAM, wrt=list(PARAMS)).module.value_and_grad
+    compiled = graphc.compile(PROGRAM, wrt=list(PARAMS), target=target)
+    if compiled.target != target:
+        raise UnavailableError(f"target {target!r} not available")
+    vg = compiled.module.value_and_grad
     return lambda: vg(**inputs)
+
+
+def _matmuls(inputs: dict) -> Callable[[], Any]:
+    """The hand-written pass's five matrix products on its own intermediate arrays."""
+    X, W1, W2 = inputs["X"], inputs["W1"], inputs["W2"]
+    hidden = np.maximum(0, X @ W1 + inputs["b1"])
+    dscores = np.random.default_rng(1).normal(size=(X.shape[0], W2.shape[1]))
+    dhidden = dscores @ W2.T
+
+    def call() -> Any:
+        return (X @ W1, hidden @ W2, hidden.T @ dscores, dscores @ W2.T, X.T @ dhidden)
+
+    return call
 
 
 def _torch(inputs: dict) -> Callable[[], Result]:
@@ -145,7 +170,14 @@ def setup(impl: str, inputs: dict) -> Callable[[], Result]:
     """A zero-argument call of implementation ``impl`` at ``inputs``."""
     if impl == "numpy (hand)":
         return lambda: hand(**inputs)
-    makers = {"graphc": _graphc, "torch": _torch, "jax.jit": _jax, "pytensor": _pytensor}
+    makers = {
+        "graphc": _graphc,
+        "graphc c": lambda inputs: _graphc(inputs, "c"),
+        "torch": _torch,
+        "jax.jit": _jax,
+        "pytensor": _pytensor,
+        "matmuls alone (floor)": _matmuls,
+    }
     if impl not in makers:
         raise UnavailableError(f"unknown implementation {impl!r}")
     return makers[impl](inputs)
