@@ -53,7 +53,7 @@ import sympy as sp
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
 from .errors import GraphcError, InputError, ParseError, ShapeError, did_you_mean
 from .fold import NONFINITE, fold
-from .ops import OPS
+from .ops import OPS, SIGNED_ZERO
 from .ops import REQUIRED as REQ
 from .parse import Call, Num, Program, Var, parse_program
 
@@ -295,8 +295,8 @@ class Builder:
                     return self.const(value)
                 return None
             rewrite = row.simplify(consts)
-            if rewrite == ("const", 0) and self.ieee:  # x*0 and 0/x: nan at inf, 0
-                rewrite = None
+            if self.ieee and (rewrite == ("const", 0) or rewrite in SIGNED_ZERO.get(row.name, ())):
+                rewrite = None  # x*0 and 0/x: nan at inf, 0; x + 0 at x = -0 is +0
             if rewrite is not None:
                 if rewrite[0] == "arg":
                     return args[rewrite[1]]

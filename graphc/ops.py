@@ -430,6 +430,14 @@ def _simplify_sub(k: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return None
 
 
+#: Rewrites above that hold in IEEE arithmetic except for the sign of a zero result
+#: (-0 + 0 is +0, not -0; 0 - (+0) is +0, not -0): skipped where IEEE results count,
+#: since 1/x and log(x) then differ (``1/(0 - x)`` at x = 0 is +inf, ``1/(-x)`` -inf).
+SIGNED_ZERO: Mapping[str, tuple[tuple[Any, ...], ...]] = MappingProxyType(
+    {"add": (("arg", 0), ("arg", 1)), "sub": (("op", "neg", (1,)),)}
+)
+
+
 def _simplify_mul(k: tuple[Any, ...]) -> tuple[Any, ...] | None:
     for i in (0, 1):
         if _is(k[i], 0):

@@ -393,3 +393,15 @@ def test_deadline_stops_a_long_computation():
         while True:
             sum(range(1000))
     assert time.monotonic() - start < 2
+
+
+@pytest.mark.parametrize("text", ["log(0 - x)", "1/(x + 0)", "1/(0 + x)", "log(x - 0)"])
+@pytest.mark.parametrize("x", [0.0, -0.0])
+def test_rewrites_keep_the_sign_of_zero(text, x):
+    # 0 - x is +0 at x = +0 where -x is -0; x + 0 is +0 at x = -0: 1/ and log then differ
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = graphc.parse(text).evaluate(x=x)
+        f, grads = graphc.compile(text).value_and_grad(x=x)
+    for got, want in ((f, ev.value), (grads["x"], ev.grads["x"])):
+        assert float(got) == float(want) and np.signbit(got) == np.signbit(want), (got, want)
