@@ -19,6 +19,7 @@ the hand-written form, where ``dx`` is ``z`` for f = (x+y)z.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import hashlib
 import linecache
@@ -435,9 +436,11 @@ class Compiled:
         inputs: the functions' parameters, in order.
         wrt: the inputs whose gradients ``value_and_grad`` returns.
         filename: the name tracebacks and :mod:`linecache` know the module by.
-        module: the generated module, loaded: ``module.value_and_grad`` is the function
-            a saved module exports, without the argument checks of the methods below
-            (the fastest call, for hot loops; bad argument names raise ``TypeError``).
+        module: the generated module, loaded. Its ``value_and_grad`` and ``forward``
+            are the saved module's functions with their body inside a ``try``: a call
+            that fails (a missing, unknown or surplus argument, a value that does not
+            fit) raises :class:`~graphc.errors.InputError`, and a call that works pays
+            nothing for the check. ``value_and_grad`` is this object's too.
     """
 
     source: str
@@ -446,6 +449,14 @@ class Compiled:
     wrt: tuple[str, ...]
     filename: str
     module: types.ModuleType = field(repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The module's value_and_grad checks its call only when it fails (see
+        # _checked): it is this object's value_and_grad too, without a method call
+        # in between (which would cost more than the arithmetic on Python floats).
+        checked = getattr(self.module.value_and_grad, "_graphc_checked", False)
+        if checked:
+            object.__setattr__(self, "value_and_grad", self.module.value_and_grad)
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -457,6 +468,8 @@ class Compiled:
         """f at the point, e.g. ``forward(x=-2, y=5, z=-4)``."""
         try:
             return self.module.forward(*args, **inputs)
+        except GraphcError:
+            raise
         except (TypeError, ValueError) as e:  # names, or shapes that do not fit
             raise self._input_error(args, inputs, e) from None
 
@@ -468,20 +481,17 @@ class Compiled:
         """
         try:
             return self.module.value_and_grad(*args, **inputs)
+        except GraphcError:
+            raise
         except (TypeError, ValueError) as e:  # names, or shapes that do not fit
             raise self._input_error(args, inputs, e) from None
 
     def _input_error(self, args: tuple[Any, ...], inputs: dict[str, Any], e: Exception) -> Any:
-        names = set(self.inputs[: len(args)]) | set(inputs)
-        unknown = sorted(set(inputs) - set(self.inputs))
-        missing = [n for n in self.inputs if n not in names]
-        if unknown:
-            return InputError(f"unknown input {unknown[0]!r} (inputs: {', '.join(self.inputs)})")
-        if missing:
-            return InputError(f"missing value for input {', '.join(missing)}")
-        if isinstance(e, ValueError) and "but the program declares" in str(e):
-            return ShapeError(str(e))  # a tensor program's shape check at the call
-        return InputError(f"cannot compute with these inputs: {e}")
+        given = dict(zip(self.inputs, args, strict=False)) | inputs
+        values = tuple(given.get(n, _MISSING) for n in self.inputs)
+        more = args[len(self.inputs) :]
+        extra = {k: v for k, v in inputs.items() if k not in self.inputs}
+        return _call_error(self.inputs, e, values, more, extra)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the standalone module to ``path``; returns the path.
@@ -521,7 +531,125 @@ class Compiled:
         return path
 
 
-def _load(source: str, target: str) -> tuple[str, types.ModuleType]:
+class _Missing:
+    """The default of each parameter of a checked function: a value not given."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+_MISSING = _Missing()
+#: Names the checked functions add; a program with an input of one of these names keeps
+#: the plain functions (and the methods' checks).
+_CHECK_NAMES = ("_graphc_missing", "_graphc_more", "_graphc_extra", "_graphc_error",
+                "_graphc_bad_call", "_graphc_refuse")  # fmt: skip
+
+
+def _call_error(inputs: tuple[str, ...], e: BaseException | None, values: tuple[Any, ...],
+                more: tuple[Any, ...], extra: Mapping[str, Any]) -> GraphcError:  # fmt: skip
+    """The error for a call of a generated function that failed with ``e`` (or that
+    was given surplus arguments): what was wrong with the arguments, in graphc's words."""
+    if isinstance(e, GraphcError):
+        return e
+    if extra:
+        name = sorted(extra)[0]
+        return InputError(f"unknown input {name!r} (inputs: {', '.join(inputs)})")
+    if more:
+        return InputError(
+            f"{len(inputs) + len(more)} values for {len(inputs)} inputs ({', '.join(inputs)})"
+        )
+    missing = [n for n, v in zip(inputs, values, strict=True) if v is _MISSING]
+    if missing:
+        return InputError(f"missing value for input {', '.join(missing)}")
+    if isinstance(e, ValueError) and "but the program declares" in str(e):
+        return ShapeError(str(e))  # a tensor program's shape check at the call
+    return InputError(f"cannot compute with these inputs: {e}")
+
+
+def _checked(text: str, name: str, inputs: tuple[str, ...],
+             ns: dict[str, Any]) -> tuple[str, dict[str, str]]:  # fmt: skip
+    """``text`` with function ``name`` made to check its call only when it fails, on
+    the same line numbers (tracebacks and ``inspect`` read the module's own text):
+
+    * each parameter defaults to a marker of "not given", and ``*more, **extra`` take
+      surplus arguments (so that no call fails before the body runs);
+    * the one-line docstring becomes ``try:`` (the docstring is set afterwards), the
+      body is indented into it, and the two blank lines after the function become
+      ``except (TypeError, ValueError): raise <InputError saying why>``;
+    * the final ``return`` refuses surplus arguments.
+
+    A ``try`` costs nothing in CPython 3.11 until something raises: on Python floats
+    the checked function runs as fast as the plain one. Returns the text unchanged
+    where its shape is not the expected one (or an input takes one of the added names).
+    """
+    lines = text.split("\n")
+    head = f"def {name}("
+    at = next((i for i, t in enumerate(lines) if t.startswith(head)), None)
+    if at is None or set(inputs) & set(_CHECK_NAMES):
+        return text, {}
+    params = tuple(p for p in lines[at][len(head) : lines[at].rindex(")")].split(", ") if p)
+    doc = lines[at + 1] if at + 1 < len(lines) else ""
+    if params != inputs or not (doc.startswith('    """') and doc.endswith('"""')):
+        return text, {}
+    last = at + 2
+    while last + 1 < len(lines) and (lines[last + 1].startswith(" ") or not lines[last + 1]):
+        last += 1
+    while not lines[last]:
+        last -= 1
+    ret = max((i for i in range(at + 2, last + 1) if lines[i].startswith("    return ")), default=0)
+    after = lines[last + 1 : last + 3]
+    if not ret or after not in ([], [""], ["", ""]):
+        return text, {}
+    given = ", ".join(inputs) + ("," if len(inputs) == 1 else "")
+    new = lines[:at]
+    new.append(
+        f"def {name}({''.join(p + '=_graphc_missing, ' for p in inputs)}"
+        "*_graphc_more, **_graphc_extra):"
+    )
+    new.append("    try:")
+    for i in range(at + 2, last + 1):
+        line = lines[i]
+        if i == ret:
+            line = line.replace(
+                "return ",
+                "return _graphc_refuse(_graphc_more, _graphc_extra) if _graphc_more or"
+                " _graphc_extra else (",
+                1,
+            )
+        if i == last:
+            line += ")"
+        new.append("    " + line if line else line)
+    new.append("    except (TypeError, ValueError) as _graphc_error:")
+    new.append(
+        f"        _graphc_bad_call(_graphc_error, ({given}), _graphc_more, _graphc_extra)"
+    )
+    new += lines[last + 3 :]
+
+    def bad_call(e: BaseException, values: tuple[Any, ...], more: tuple[Any, ...],
+                 extra: Mapping[str, Any]) -> None:  # fmt: skip
+        raise _call_error(inputs, e, values, more, extra) from None
+
+    def refuse(more: tuple[Any, ...], extra: Mapping[str, Any]) -> None:
+        raise _call_error(inputs, None, (), more, extra)
+
+    ns.update(_graphc_missing=_MISSING, _graphc_bad_call=bad_call, _graphc_refuse=refuse)
+    return "\n".join(new), {name: doc.strip()}
+
+
+def _mark(ns: dict[str, Any], name: str, docs: Mapping[str, str]) -> None:
+    """Give a checked function its docstring back, and a mark that it checks itself."""
+    if name in docs:
+        fn = ns[name]
+        fn.__doc__ = ast.literal_eval(docs[name])
+        fn._graphc_checked = True
+
+
+def _load(source: str, target: str, inputs: tuple[str, ...] | None = None
+          ) -> tuple[str, types.ModuleType]:  # fmt: skip
+    """Load ``source`` as a module (``forward`` compiled on first use); with ``inputs``,
+    its two functions check their calls when they fail (:func:`_checked`)."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     filename = f"graphc-generated-{target}-{digest}.py"
     lines = source.splitlines(keepends=True)
@@ -536,13 +664,20 @@ def _load(source: str, target: str) -> tuple[str, types.ModuleType]:
     start = source.index("\ndef forward(") + 1
     end = source.index("\ndef value_and_grad(") + 1
     blank = source.count("\n", start, end)
-    exec(builtins.compile(source[:start] + "\n" * blank + source[end:], filename, "exec"), ns)
+    main = source[:start] + "\n" * blank + source[end:]
     later = "\n" * source.count("\n", 0, start) + source[start:end]
+    if inputs is not None:
+        main, docs = _checked(main, "value_and_grad", inputs, ns)
+        later, later_docs = _checked(later, "forward", inputs, ns)
+        docs.update(later_docs)
+    exec(builtins.compile(main, filename, "exec"), ns)
+    _mark(ns, "value_and_grad", docs if inputs is not None else {})
 
     def __getattr__(name: str) -> Any:  # noqa: N807  (PEP 562: for names the module lacks)
         if name != "forward":  # Python asks only for names the module lacks
             raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
         exec(builtins.compile(later, filename, "exec"), ns)
+        _mark(ns, "forward", docs if inputs is not None else {})
         return ns["forward"]
 
     ns["__getattr__"] = __getattr__
@@ -607,7 +742,7 @@ def compile(
             return compiled
         target = "numpy"
     source = module_source(graph, wrt_t, target, zero_copy)
-    filename, module = _load(source, target)
+    filename, module = _load(source, target, tuple(graph.inputs))
     return Compiled(source, target, tuple(graph.inputs), wrt_t, filename, module)
 
 

@@ -11,6 +11,7 @@ import inspect
 import os
 import subprocess
 import sys
+import traceback
 import tracemalloc
 from pathlib import Path
 
@@ -123,23 +124,48 @@ def test_forward_is_compiled_on_first_use_with_the_modules_line_numbers(target: 
     # a traceback through forward points at the generated line that failed
     with pytest.raises((ValueError, FloatingPointError)) as err, np.errstate(all="raise"):
         c.module.forward(-1.0, 0.0, 1.0)
-    line = err.traceback[-1].lineno + 1  # pytest's traceback lines count from 0
-    if target == "math":  # math.log raises from inside the helper or the line itself
-        line = next(e.lineno + 1 for e in err.traceback if e.name == "forward")
+    failure = err.value
+    if target == "math":  # math.log's ValueError, turned into an InputError that says why
+        assert isinstance(failure, graphc.InputError) and "math domain error" in str(failure)
+        failure = failure.__context__
+    frames = traceback.extract_tb(failure.__traceback__)
+    line = next(f.lineno for f in frames if f.name == "forward")
     assert "log" in lines[line - 1]
     with pytest.raises(AttributeError, match="no attribute 'backward'"):
         c.module.backward  # noqa: B018
 
 
-def test_module_is_the_unchecked_generated_module() -> None:
-    c = graphc.compile(XYZ, target="math")
+@pytest.mark.parametrize("target", ["numpy", "math"])
+def test_the_modules_functions_check_their_calls_only_when_they_fail(target: str) -> None:
+    c = graphc.compile(XYZ, target=target)
+    assert c.value_and_grad is c.module.value_and_grad  # no method call in between
     assert c.module.__doc__.startswith("f(x, y, z) = z*(x + y)")
-    assert inspect.getsource(c.module.value_and_grad) == inspect.getsource(
-        c.namespace["value_and_grad"]
-    )
-    assert c.module.value_and_grad(-2.0, 5.0, -4.0) == c.value_and_grad(x=-2.0, y=5.0, z=-4.0)
-    with pytest.raises(TypeError):  # unchecked: Python's own error, not InputError
-        c.module.forward(x=1.0, y=2.0, z=3.0, w=1.0)
+    assert c.value_and_grad.__doc__.startswith("f and its gradients at the point")
+    # the text inspect shows is the saved module's function
+    saved = c.source[c.source.index("def value_and_grad(") :]
+    assert inspect.getsource(c.module.value_and_grad) == saved
+    f, grads = c.value_and_grad(-2.0, 5.0, -4.0)
+    assert float(f) == -12.0 and {k: float(v) for k, v in grads.items()} == {
+        "x": -4.0, "y": -4.0, "z": 3.0}  # fmt: skip
+    bad = [
+        ({"x": 1.0, "y": 2.0, "z": 3.0, "w": 1.0}, (), "unknown input 'w'"),
+        ({"x": 1.0, "y": 2.0}, (), "missing value for input z"),
+        ({}, (1.0, 2.0, 3.0, 4.0), "4 values for 3 inputs"),
+        ({"x": "a", "y": 2.0, "z": 3.0}, (), "cannot compute with these inputs"),
+    ]
+    for fn in (c.module.value_and_grad, c.module.forward, c.forward):
+        for kwargs, args, message in bad:
+            with pytest.raises(graphc.InputError, match=message):
+                fn(*args, **kwargs)
+
+
+def test_a_program_with_an_input_named_like_the_checks_keeps_the_method_checks() -> None:
+    c = graphc.compile("_graphc_more * x", target="math")
+    assert "_graphc_more" in c.inputs and c.value_and_grad != c.module.value_and_grad
+    f, grads = c.value_and_grad(_graphc_more=2.0, x=3.0)
+    assert f == 6.0 and grads == {"_graphc_more": 3.0, "x": 2.0}
+    with pytest.raises(graphc.InputError, match="missing value for input x"):
+        c.value_and_grad(_graphc_more=2.0)
 
 
 def _sympy_grads(text_expr: str, names: list[str], point: dict[str, float]) -> dict[str, float]:
