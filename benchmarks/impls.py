@@ -9,6 +9,7 @@ done in ``setup``; the callable is what a user calls in a training loop.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -59,8 +60,12 @@ def _graphc(w: Workload, inputs: dict[str, Any]) -> Call:
         interpret.label = "graphc evaluate"  # type: ignore[attr-defined]
         return interpret
     compiled = compile_(w.text, target="math" if w.scalar else "numpy")
-    module = getattr(compiled, "module", None)  # the generated function itself
-    vg = compiled.value_and_grad if module is None else module.value_and_grad
+    if getattr(compiled, "module", None) is None:
+        vg = compiled.value_and_grad
+    else:  # the function as a saved module defines it, without graphc's call checks
+        saved: dict[str, Any] = {}
+        exec(builtins.compile(compiled.source, "<saved graphc module>", "exec"), saved)
+        vg = saved["value_and_grad"]
     return lambda: vg(**inputs)
 
 
