@@ -54,7 +54,7 @@ def stages(gates: int, runs: int) -> dict[str, float]:
         "prepare": fastest(lambda: prepare(g), runs),
         "backward": fastest(lambda: backward(p), runs),
         "module_source": fastest(lambda: module_source(g), runs),
-        "pycompile": fastest(lambda: _load(source, "numpy"), runs),
+        "pycompile": fastest(lambda: _load(source, "numpy", tuple(g.inputs)), runs),
     }
     out["lower"] = max(0.0, out["module_source"] - out["prepare"] - out["backward"])
     out["total"] = out["parse"] + out["module_source"] + out["pycompile"]
