@@ -1,4 +1,4 @@
-"""``graphc codegen EXPR [-o FILE] [--wrt x,y] [--target numpy|math] [--force]``.
+"""``graphc codegen EXPR [-o FILE] [--wrt x,y] [--target numpy|math|c] [--force]``.
 
 Prints the generated module, or writes it to FILE. Writing refuses to replace a file
 that graphc did not write unless ``--force`` is given (exit status 2).
@@ -49,7 +49,8 @@ def add(sub: Any) -> None:
         "--target",
         choices=(*TARGETS, "c"),
         default="numpy",
-        help="numpy (default), math, or c (prints the fused C loop; see docs/codegen.md)",
+        help="numpy (default), math, or c (the fused C loop; for a tensor program the"
+        " module with its C loops; see docs/codegen.md)",
     )
     p.add_argument(
         "--shape",
