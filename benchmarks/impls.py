@@ -26,6 +26,8 @@ ARRAY_IMPLS = (
     "graphc c",
     "graphc c out=",
     "graphc c zero_copy",
+    "graphc c 2 threads",
+    "numba (hand loop)",
     "jax.jit",
     "torch",
     "autograd",
@@ -252,6 +254,35 @@ def _graphc_c(
     return call
 
 
+def _graphc_c_threads(w: Workload, inputs: dict[str, Any]) -> Call:
+    """The C target's loop on two OpenMP threads (the rest of the run is single-threaded:
+    libgomp's thread count is set to 2 around each call and back to 1)."""
+    import ctypes
+    import ctypes.util
+
+    call = _graphc_c(w, inputs)
+    try:
+        gomp = ctypes.CDLL(ctypes.util.find_library("gomp") or "libgomp.so.1")
+    except OSError as e:
+        raise UnavailableError(f"libgomp not found: {e}") from None
+    threads = gomp.omp_set_num_threads
+
+    def two() -> Result:
+        threads(2)
+        try:
+            return call()
+        finally:
+            threads(1)
+
+    return two
+
+
+def _numba(w: Workload, inputs: dict[str, Any]) -> Call:
+    from . import numba_loops
+
+    return numba_loops.setup(w, inputs, _need("numba"))
+
+
 _ARRAY = {
     "numpy (hand)": _hand,
     "graphc": _graphc,
@@ -260,6 +291,8 @@ _ARRAY = {
     "graphc c out=": lambda w, inputs: _graphc_c(w, inputs, reuse=True),
     # gradients that are inputs returned as they are, as the hand-written code does
     "graphc c zero_copy": lambda w, inputs: _graphc_c(w, inputs, reuse=True, zero_copy=True),
+    "graphc c 2 threads": _graphc_c_threads,
+    "numba (hand loop)": _numba,
     "jax.jit": _jax,
     "torch": _torch_arrays,
     "autograd": _autograd,
