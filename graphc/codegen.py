@@ -23,6 +23,7 @@ import ast
 import builtins
 import hashlib
 import linecache
+import re
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -568,6 +569,9 @@ def _call_error(inputs: tuple[str, ...], e: BaseException | None, values: tuple[
     return InputError(f"cannot compute with these inputs: {e}")
 
 
+_INDENT = re.compile(r"^(?=.)", re.MULTILINE)  # the start of each non-empty line
+
+
 def _checked(text: str, name: str, inputs: tuple[str, ...],
              ns: dict[str, Any]) -> tuple[str, dict[str, str]]:  # fmt: skip
     """``text`` with function ``name`` made to check its call only when it fails, on
@@ -609,18 +613,15 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
         "*_graphc_more, **_graphc_extra):"
     )
     new.append("    try:")
-    for i in range(at + 2, last + 1):
-        line = lines[i]
-        if i == ret:
-            line = line.replace(
-                "return ",
-                "return _graphc_refuse(_graphc_more, _graphc_extra) if _graphc_more or"
-                " _graphc_extra else (",
-                1,
-            )
-        if i == last:
-            line += ")"
-        new.append("    " + line if line else line)
+    body = lines[at + 2 : last + 1]
+    body[ret - at - 2] = body[ret - at - 2].replace(
+        "return ",
+        "return _graphc_refuse(_graphc_more, _graphc_extra) if _graphc_more or"
+        " _graphc_extra else (",
+        1,
+    )
+    body[-1] += ")"
+    new.append(_INDENT.sub("    ", "\n".join(body)))  # one pass in C over the body
     new.append("    except (TypeError, ValueError) as _graphc_error:")
     new.append(
         f"        _graphc_bad_call(_graphc_error, ({given}), _graphc_more, _graphc_extra)"

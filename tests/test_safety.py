@@ -327,7 +327,10 @@ def _compare(got: list[Any], want: list[Any], what: Any) -> None:
     loop (generated code)."""
     assert _same(got[0], want[0]), (what, got, want)
     for a, b in zip(got[1:], want[1:], strict=True):
-        assert np.isnan(a) or np.isnan(b) or _same(a, b), (what, got, want)
+        # gradients: branches that cancel (a - a) add in another order in the shared
+        # graph than in the one evaluation walks: 0 against 1e-16
+        close = np.isclose(a, b, rtol=1e-12, atol=1e-12)
+        assert np.isnan(a) or np.isnan(b) or _same(a, b) or close, (what, got, want)
 
 
 @settings(max_examples=150, deadline=None)
