@@ -10,9 +10,12 @@ steps, each reported in :attr:`PartialCheck.method`:
    assumptions (``x > 0``: ``x`` is a positive symbol; ``x > 2``: ``x = 2 + t``, ``t``
    positive). ``simplify``, the slow step, runs only after the numbers agree (a wrong
    claim cannot be proved, so it would be time lost), only on small differences
-   (:data:`MAX_SIMPLIFY_OPS`) and only while the time budget lasts. SymPy cannot be
-   interrupted, so the budget is kept by choosing cheap steps and bailing out on large
-   expressions, never by threads; running out of budget is reported, not an error.
+   (:data:`MAX_SIMPLIFY_OPS`) and only while the time budget lasts. Each step runs under
+   a deadline (:func:`graphc.deadline.deadline`, a ``SIGALRM`` timer) set to what is
+   left of the budget and is stopped there: running out is reported ("undecided within
+   the time budget"), not an error, and the numbers decide. In a thread other than the
+   main one, or inside a caller's own ``SIGALRM`` timer, no deadline can be armed; the
+   clock is then read between steps only, and a step that has started runs to its end.
 2. **Numeric.** Both sides at many random points of the domain (seeded, so a run is
    reproducible; points rounded to 2 decimals so a counterexample reads as drawn).
    Points where either side is not finite are skipped. Two values agree when
@@ -35,6 +38,7 @@ steps, each reported in :attr:`PartialCheck.method`:
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -45,6 +49,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from .deadline import DeadlineExceeded, deadline
 from .domain import Domain, as_domain
 from .errors import InputError
 from .graph import Graph, parse
@@ -251,7 +256,9 @@ def check(
         domain: where the claim should hold: ``"x>0"``, ``"0<x<1, y>=2"``, or
             ``{"x": (0, None)}`` (open intervals).
         points: random points for the numeric step. seed: their seed.
-        rtol, atol: numeric tolerance. budget: seconds for the symbolic step (soft).
+        rtol, atol: numeric tolerance. budget: seconds for each claim's symbolic step,
+            counted from the start of its check (its numbers included); a SymPy step
+            still running then is stopped.
         shapes: tensor programs: shapes of inputs (``{"w": (3,)}``) or numbers of dim
             symbols (``{"D": 3}``); see :mod:`graphc.check_tensor`.
 
@@ -413,7 +420,7 @@ def _check_one(
         extra = f"; {noise} differed in float64 only" if noise else ""
         method.append(f"numeric: equal at {tested} of {n} points, {skipped} not finite{extra}")
         if not proved and diff is not None and time.monotonic() < start + budget:
-            proved, note = _prove(diff, _SLOW_STEPS, 0.0, bool(subs), MAX_SIMPLIFY_OPS)
+            proved, note = _prove(diff, _SLOW_STEPS, start + budget, bool(subs), MAX_SIMPLIFY_OPS)
             method.append(f"symbolic: {note}")
         if proved:
             verdict = "proved"
@@ -463,8 +470,12 @@ def _assumptions(dom: Domain, inputs: Sequence[str]) -> dict[sp.Symbol, sp.Expr]
     return subs
 
 
+def _as_built(d: sp.Expr) -> sp.Expr:
+    return d
+
+
 _CHEAP_STEPS: tuple[tuple[str, Any], ...] = (
-    ("as built", lambda d: d),
+    ("as built", _as_built),
     ("cancel", sp.cancel),
     (
         "rewrite via exp, cancel",
@@ -486,15 +497,17 @@ def _difference(true: sp.Expr, claim: sp.Expr, subs: Mapping[sp.Symbol, sp.Expr]
 def _prove(
     diff: sp.Expr,
     steps: tuple[tuple[str, Any], ...],
-    deadline: float,
+    until: float,
     assumed: bool,
     limit: int = MAX_OPS,
 ) -> tuple[bool, str]:
-    """Try to reduce ``diff`` to 0 with ``steps`` (the first always runs), until ``deadline``."""
+    """Try to reduce ``diff`` to 0 with ``steps``, each stopped at ``until`` (a
+    ``time.monotonic()`` reading); the difference as built is looked at even then."""
     tried: list[str] = []
-    for k, (name, step) in enumerate(steps):
-        if k and time.monotonic() > deadline:
-            return False, f"undecided within the time budget (tried {', '.join(tried)})"
+    for name, step in steps:
+        left = until - time.monotonic()
+        if step is not _as_built and left <= 0:
+            return False, f"undecided within the time budget (tried {', '.join(tried) or 'none'})"
         ops = sp.count_ops(diff)
         if ops > limit:
             tried.append(f"{name} skipped ({ops} operations)")
@@ -503,7 +516,12 @@ def _prove(
             tried.append(f"{name} (nothing to rewrite)")
             continue
         try:
-            reduced = step(diff)
+            with deadline(left) if step is not _as_built else contextlib.nullcontext():
+                reduced = step(diff)
+                smaller = reduced == 0 or sp.count_ops(reduced) <= ops
+        except DeadlineExceeded:
+            tried.append(f"{name} stopped at the budget")
+            return False, f"undecided within the time budget (tried {', '.join(tried)})"
         except Exception:
             tried.append(f"{name} failed")
             continue
@@ -511,7 +529,7 @@ def _prove(
         if reduced == 0:
             where = " using the domain's intervals" if assumed else ""
             return True, f"proved: the difference is 0 after {name}{where}"
-        if sp.count_ops(reduced) <= ops:
+        if smaller:
             diff = reduced
     return False, f"not proved (tried {', '.join(tried)})"
 

@@ -18,7 +18,6 @@ it is built as one more statement of the program, so it sees the same declaratio
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 import sympy as sp
 
 from . import shapes as S  # noqa: N812
+from .deadline import DeadlineExceeded, deadline
 from .errors import InputError, ParseError
 from .graph import Graph, build
 from .parse import Program, parse_program
@@ -101,33 +101,42 @@ def _claim_graph(graph: Graph, claim: str) -> Graph:
     return build(combined, shapes)
 
 
-def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float) -> bool | None:
-    """True when every entry of graphc's ∂f/∂wrt and the claim simplify to the same;
-    ``None`` when there is no closed form or the budget ran out."""
+def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float) -> tuple[bool, str]:
+    """Whether every entry of graphc's ∂f/∂wrt and the claim simplify to the same, and
+    what the step did. SymPy is stopped when ``budget`` seconds have passed."""
+    if graph.labels:
+        return False, "not attempted (integer labels)"
+    if budget <= 0:
+        return False, "undecided within the time budget (none given)"
+    done = [0]
+    try:
+        with deadline(budget):
+            return _entries_equal(graph, claim_graph, wrt, done)
+    except DeadlineExceeded:
+        return False, f"undecided within the time budget ({done[0]} entries simplified to 0)"
+
+
+def _entries_equal(graph: Graph, claim_graph: Graph, wrt: str, done: list[int]) -> tuple[bool, str]:
     from .autodiff import backward, tensor_symbols, tensor_sympy
 
-    if graph.labels:
-        return None
-    start = time.monotonic()
     try:
         syms = tensor_symbols(graph)
         bw = backward(graph, (wrt,))
         true = tensor_sympy(bw.graph, [bw.grads[wrt]], syms)[0]
         claim = tensor_sympy(claim_graph, [claim_graph.output], syms)[0]
     except NotImplementedError:
-        return None
+        return False, "not attempted (an op without a closed form)"
     true = np.broadcast_to(np.asarray(true, dtype=object), np.shape(syms[wrt]))
     try:
         claim = np.broadcast_to(np.asarray(claim, dtype=object), np.shape(true))
     except ValueError:
-        return False
+        return False, "not proved (the claim's entries do not fit the gradient's)"
     for a, b in zip(true.flat, claim.flat, strict=True):
-        if time.monotonic() - start > budget:
-            return None
         diff = sp.sympify(a - b)
         if diff != 0 and sp.simplify(diff.rewrite(sp.exp)) != 0:
-            return None
-    return True
+            return False, f"not proved (entry {done[0] + 1} did not simplify to 0)"
+        done[0] += 1
+    return True, "every entry simplified to 0"
 
 
 def check_tensor(
@@ -200,9 +209,8 @@ def check_tensor(
                 )
             )
             continue
-        proved = _prove(graph, cg, wrt, budget)
+        proved, step = _prove(graph, cg, wrt, budget)
         verdict = "proved" if proved else "agrees numerically"
-        step = "every entry simplified to 0" if proved else "not attempted or not decided"
         method.append(f"symbolic: {step}")
         method.append(f"numeric: equal at {trials} random points")
         results.append(

@@ -36,6 +36,11 @@ common subexpression once.
 
 Nodes are created after their arguments, so the graph's node order is a topological
 order; every traversal here and downstream is a loop over it, never recursion.
+
+A text builds at most :data:`MAX_GATES` gates: compiling costs up to about 64 KB of
+memory per gate (``python -m benchmarks.memory``), so the largest program accepted
+compiles within 2 GB. Past it :func:`build` raises :class:`~graphc.errors.ParseError`
+at the gate that crossed it, before the rest of the graph costs memory.
 """
 
 from __future__ import annotations
@@ -61,7 +66,12 @@ if TYPE_CHECKING:
     from .autodiff import Backward
     from .evaluate import Evaluation
 
-__all__ = ["Builder", "Graph", "build", "gc_paused", "parse", "rebuild"]
+__all__ = ["MAX_GATES", "Builder", "Graph", "build", "gc_paused", "parse", "rebuild"]
+
+#: Most gates one text may build (``graphc.graph.MAX_GATES = ...`` raises it): about
+#: 1.5 GB to compile at this size for the costliest program measured
+#: (``a2 = a1^a0; a3 = a2^a1; ...``); see docs/performance.md.
+MAX_GATES = 25_000
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -381,8 +391,9 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
         b.input(d.name, d.pos)
     env: dict[str, str] = {}
     node = ""
+    gates = [0]
     for st in program.statements:
-        node = _build_expr(b, st.expr, env)
+        node = _build_expr(b, st.expr, env, gates)
         if st.name is not None:
             env[st.name] = node
             b.bind(node, st.name)
@@ -401,8 +412,9 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
     return b.finish(node, inputs, program.text)
 
 
-def _build_expr(b: Builder, root: Any, env: Mapping[str, str]) -> str:
-    """Post-order walk with an explicit stack (no recursion, any depth)."""
+def _build_expr(b: Builder, root: Any, env: Mapping[str, str], gates: list[int]) -> str:
+    """Post-order walk with an explicit stack (no recursion, any depth); ``gates[0]``
+    counts the gates built so far, against :data:`MAX_GATES`."""
     done: dict[int, str] = {}
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
@@ -414,12 +426,25 @@ def _build_expr(b: Builder, root: Any, env: Mapping[str, str]) -> str:
         elif isinstance(expr, Var):
             done[id(expr)] = env[expr.name] if expr.name in env else b.input(expr.name, expr.pos)
         elif isinstance(expr, Call) and ready:
+            gates[0] += 1
+            if gates[0] > MAX_GATES:
+                raise _too_many_gates(b.text, expr.pos)
             args = [done.pop(id(a)) for a in expr.args]
             done[id(expr)] = b.gate(expr.op, args, expr.pos, expr.attrs)
         else:
             stack.append((expr, True))
             stack.extend((a, False) for a in reversed(expr.args))
     return done[id(root)]
+
+
+def _too_many_gates(text: str | None, pos: tuple[int, int]) -> ParseError:
+    lines = (text or "").split("\n")
+    line = lines[pos[0] - 1] if 0 < pos[0] <= len(lines) else ""
+    return ParseError(
+        f"program larger than {MAX_GATES:,} gates (compiling takes up to about 64 KB of "
+        "memory per gate): the limit is graphc.graph.MAX_GATES; set it higher to raise it",
+        pos[0], pos[1], line,
+    )  # fmt: skip
 
 
 def rebuild(graph: Graph, b: Builder, gate: Callable[..., str] | None = None) -> Graph:

@@ -24,7 +24,9 @@ Newlines inside parentheses continue the statement; ``#`` starts a comment.
 The parser is an operator-precedence (shunting-yard) loop with explicit stacks, so
 nesting depth costs no Python recursion: 10,000 nested calls parse in milliseconds.
 Past :data:`MAX_DEPTH` nesting or :data:`MAX_TOKENS` tokens it raises
-:class:`~graphc.errors.ParseError`.
+:class:`~graphc.errors.ParseError`, which names the limit. ``graphc.parse`` is the
+function :func:`graphc.graph.parse`, so the limits are set on the module object:
+``sys.modules["graphc.parse"].MAX_TOKENS = ...``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .ops import BINARY, FUNCTIONS, OPS, REDUCTIONS, REQUIRED, Op
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_TOKENS",
     "Call",
     "Declaration",
     "Expr",
@@ -52,8 +55,10 @@ __all__ = [
 
 #: Deepest nesting of parentheses and calls accepted.
 MAX_DEPTH = 100_000
-#: Most tokens accepted in one text.
-MAX_TOKENS = 5_000_000
+#: Most tokens accepted in one text: reading them takes up to about 360 bytes per token
+#: (``python -m benchmarks.memory``), so 360 MB at most; a program of
+#: :data:`graphc.graph.MAX_GATES` gates needs far fewer.
+MAX_TOKENS = 1_000_000
 #: Longest number literal accepted, in characters.
 MAX_NUMBER_CHARS = 400
 #: Largest decimal exponent of a number literal (``1e400`` is inf in float64 already;
@@ -161,6 +166,14 @@ class _Source:
         return ParseError(message, line, col, src)
 
 
+def _how(limit: str) -> str:
+    """How to raise a limit of this module (``graphc.parse`` itself is the function)."""
+    return (
+        f": the limit is {limit} in the module graphc.parse; to raise it, set "
+        f"sys.modules['graphc.parse'].{limit}"
+    )
+
+
 def tokenize(text: str, src: _Source) -> list[Token]:
     """Split ``text`` into tokens; newlines inside parentheses are dropped."""
     tokens: list[Token] = []
@@ -196,12 +209,14 @@ def tokenize(text: str, src: _Source) -> list[Token]:
             if value == "(":
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise src.error(f"nesting deeper than {MAX_DEPTH:,} levels", pos)
+                    raise src.error(
+                        f"nesting deeper than {MAX_DEPTH:,} levels{_how('MAX_DEPTH')}", pos
+                    )
             elif value == ")":
                 depth = max(0, depth - 1)
         tokens.append(Token(kind, value, pos))
         if len(tokens) > MAX_TOKENS:
-            raise src.error(f"program longer than {MAX_TOKENS:,} tokens", pos)
+            raise src.error(f"program longer than {MAX_TOKENS:,} tokens{_how('MAX_TOKENS')}", pos)
     tokens.append(Token("end", "", (line, n - line_start + 1)))
     return tokens
 

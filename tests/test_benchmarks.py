@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import compile_time, instructions, run, stages
+from benchmarks import compile_time, instructions, memory, run, stages
 from benchmarks.impls import UnavailableError, names_for, setup
 from benchmarks.workloads import WORKLOADS, namespace, random_dag
 
@@ -143,3 +143,22 @@ def test_instruction_counts_run_the_compile_and_subtract_the_rest(monkeypatch, c
     assert instructions.main(["--gates", "10", "40", "--seconds-per-gigainstruction", "0.5"]) == 0
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 40 |")]
     assert rows == ["| 40 | 0.000 G | 2 k | 1.00 | 0.00 s |"]
+
+
+@pytest.mark.parametrize("shape", sorted(memory.SHAPES))
+def test_memory_shapes_have_the_gates_asked_for(shape):
+    import graphc
+
+    g = graphc.parse(memory.SHAPES[shape](60))
+    gates = sum(1 for _, d in g.nx.nodes(data=True) if d["op"] not in ("input", "const"))
+    assert 57 <= gates <= 61
+    point = {k: v for k, v in memory._point(shape).items() if k in g.inputs}
+    _, grads = graphc.compile(g).value_and_grad(**point)
+    assert set(grads) == set(g.differentiable)
+
+
+def test_memory_table_measures_each_stage_in_a_fresh_process(capsys):
+    assert memory.main(["--shapes", "staged", "--gates", "40", "--stages", "parse", "compile"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| staged |")]
+    assert [r.split(" | ")[2] for r in rows] == ["parse", "compile"]
+    assert all("KiB" in r and "MiB" in r for r in rows)

@@ -1,9 +1,11 @@
 """Issue 13 for ``graphc check``: hints true of the counterexample shown, tolerances
-validated. Oracle: SymPy's ``diff`` of the expression, evaluated at the counterexample."""
+validated, and the symbolic step kept within its budget on every path. Oracle: SymPy's
+``diff`` of the expression, evaluated at the counterexample."""
 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import sympy as sp
@@ -66,3 +68,73 @@ def test_cli_refuses_an_infinite_tolerance(capsys: pytest.CaptureFixture[str]) -
     assert main(["check", "x^2", "--wrt", "x", "--claim", "x", "--rtol", "inf"]) == 2
     err = capsys.readouterr().err
     assert "rtol" in err and len(err.strip().splitlines()) == 1
+
+
+# --- the budget: each SymPy step is stopped when it runs out -----------------------------
+
+#: A right claim whose difference from ∂f/∂x is 0 only once two polynomials of degree 30
+#: in four variables are expanded: SymPy's cancel took 85 s here before it was stopped.
+_EXPANDED = (
+    "x*y + 0*z*w",
+    "x",
+    "y + (x+y+z+w)^30 - (x^2+y^2+z^2+w^2+2*x*y+2*x*z+2*x*w+2*y*z+2*y*w+2*z*w)^15",
+)
+_FAN_OUT = "a1 = x*x\n" + "\n".join(f"a{i} = a{i - 1}*a{i - 1} + a{i - 1}" for i in range(2, 13))
+
+
+def _timed(*args: object, **kwargs: object) -> tuple[graphc.CheckResult, float]:
+    t0 = time.monotonic()
+    r = graphc.check(*args, **kwargs)
+    return r, time.monotonic() - t0
+
+
+def test_a_long_cancel_is_stopped_at_the_budget_and_the_numbers_decide() -> None:
+    r, seconds = _timed(*_EXPANDED, budget=1)
+    assert seconds < 1 + 5  # a safety bound, not a timing: without the deadline, 85 s
+    assert r.verdict == "agrees numerically"
+    assert "undecided within the time budget" in r.method[0]
+    assert "cancel stopped at the budget" in r.method[0]
+
+
+def test_a_stopped_step_leaves_sympy_usable() -> None:
+    _timed(*_EXPANDED, budget=0.5)
+    r = graphc.check("sigmoid(w*x + b)", "w", "x*exp(-(w*x+b))/(1+exp(-(w*x+b)))^2")
+    assert r.verdict == "proved"
+
+
+@pytest.mark.parametrize(
+    ("expr", "wrt", "claim", "budget", "verdict"),
+    [("x^99999999", "x", "1", 1, "wrong"),
+     ("x^99999999", "x", "99999999*x^99999998", 1, "proved"),
+     (_FAN_OUT, "x", "1", 2, "wrong"),
+     (_FAN_OUT, "a11", "2*a11 + 1", 2, "agrees numerically")],
+)  # fmt: skip
+def test_the_issues_inputs_finish_within_the_budget(expr, wrt, claim, budget, verdict) -> None:
+    r, seconds = _timed(expr, wrt, claim, budget=budget)
+    assert seconds < budget + 5
+    assert r.verdict == verdict
+
+
+def test_each_step_is_stopped_at_the_deadline_and_as_built_always_runs() -> None:
+    from graphc.check import _as_built, _prove
+
+    x = sp.Symbol("x", real=True)
+    steps = (("as built", _as_built), ("slow", lambda d: time.sleep(30) or d))
+    t0 = time.monotonic()
+    proved, note = _prove(sp.sin(x), steps, time.monotonic() + 0.3, False)
+    assert time.monotonic() - t0 < 5
+    assert not proved
+    assert note == "undecided within the time budget (tried as built, slow stopped at the budget)"
+    proved, note = _prove(x - x, steps, time.monotonic() - 1, False)  # no time left
+    assert proved and "as built" in note
+
+
+def test_tensor_simplify_is_stopped_at_the_budget() -> None:
+    # each entry's difference is 0 only once sums of 8 products are expanded to the 6th
+    # power (1e-30 keeps the float64 values equal): 178 s here before it was stopped
+    claim = "2*(w@x)*x + 1e-30*(((w+x)@(w+x))^6 - (w@w + 2*(w@x) + x@x)^6)*x"
+    prog = "x: (D,)\nw: (D,)\ne = (w@x)^2"
+    r, seconds = _timed(prog, "w", claim, shapes={"D": 8}, budget=1)
+    assert seconds < 1 + 5
+    assert r.verdict == "agrees numerically"
+    assert any(m.startswith("symbolic: undecided within the time budget") for m in r.method)

@@ -30,7 +30,18 @@ CASES = [
      1.0),
     ("fan-out check",
      f"graphc.check({_STAGES!r}, 'x', '1', budget=1).partials[0].claim_value", 1.0),
+    ("gate limit", "graphc.compile('x y ' * 12501)", None),
+    ("token limit", "graphc.compile('(x)' * 400000)", None),
 ]  # fmt: skip
+#: Cases refused by a limit, and the limit their message names.
+REFUSED = {"gate limit": "MAX_GATES", "token limit": "MAX_TOKENS"}
+
+#: The costliest program per gate measured (benchmarks/memory.py, shape "power"), at the
+#: gate limit: about 1.5 GB to compile.
+_LARGEST = (
+    "graphc.compile('a0 = x\\na1 = y\\n' + '\\n'.join(f'a{i} = a{i-1}^a{i-2}' "
+    "for i in range(2, graphc.graph.MAX_GATES + 2))).value_and_grad(x=0.5, y=0.5)[0]"
+)
 
 _RUNNER = textwrap.dedent(
     """
@@ -82,12 +93,20 @@ def test_hostile_inputs_end_quickly_with_an_answer_or_a_graphc_error() -> None:
             assert kind == "ok", (label, detail)  # the numeric paths keep working
         if kind == "GraphcError":
             assert detail, label
+        if label in REFUSED:
+            assert kind == "GraphcError" and REFUSED[label] in detail, (label, detail)
 
 
 @pytest.mark.slow
 def test_hostile_inputs_with_a_tight_limit() -> None:
     results = _run(CASES, limit=3)
     assert all(kind in ("ok", "GraphcError") for kind, _ in results.values()), results
+
+
+@pytest.mark.slow
+def test_the_largest_program_accepted_compiles_within_2_gb() -> None:
+    (kind, detail) = _run([("largest", _LARGEST, None)], limit=120)["largest"]
+    assert kind == "ok", detail
 
 
 def test_cli_grad_prints_the_numbers_when_closed_forms_are_too_large(capsys) -> None:

@@ -1,13 +1,20 @@
-"""Size and depth: deep and wide inputs parse and differentiate without recursion."""
+"""Size and depth: deep and wide inputs parse and differentiate without recursion, and
+past the limits (nesting, tokens, gates) an input is refused at once with a ParseError
+that names the limit and how to raise it."""
 
 from __future__ import annotations
 
 import math
+import sys
+import time
 
 import pytest
 
 import graphc
-from graphc.parse import MAX_DEPTH
+import graphc.graph
+from graphc.cli import main
+from graphc.graph import MAX_GATES
+from graphc.parse import MAX_DEPTH, MAX_TOKENS
 
 N = 10_000
 
@@ -63,3 +70,63 @@ def test_huge_exponent_literals_are_refused_at_once(text):
 def test_large_exponents_within_the_limit_are_float64_values(text, expected):
     assert float(graphc.parse(text).evaluate(x=1.0).value) == expected
     assert float(graphc.compile(text).forward(x=1.0)) == expected
+
+
+def _products(gates: int) -> str:
+    """``x y x y ...``: implicit products, one gate per token after the first."""
+    return " ".join("xy"[i % 2] for i in range(gates + 1))
+
+
+def test_the_gate_limit_accepts_its_size_and_refuses_one_more() -> None:
+    assert len(graphc.parse(_products(MAX_GATES))) == MAX_GATES + 2
+    text = _products(MAX_GATES + 1)
+    t0 = time.perf_counter()
+    with pytest.raises(graphc.ParseError, match="larger than 25,000 gates") as e:
+        graphc.compile(text)
+    assert time.perf_counter() - t0 < 10  # refused while the graph is built, not compiled
+    assert "graphc.graph.MAX_GATES" in str(e.value) and "64 KB" in str(e.value)
+    # the product past the limit, at the token after its first operand: token MAX_GATES + 2
+    assert (e.value.line, e.value.column) == (1, 2 * (MAX_GATES + 1) + 1)
+
+
+def test_the_gate_limit_counts_gates_of_every_statement(monkeypatch) -> None:
+    monkeypatch.setattr(graphc.graph, "MAX_GATES", 5)
+    graphc.parse("a = x*y\nb = a + x; c = sin(b)\nc*c + 1")  # five gates
+    with pytest.raises(graphc.ParseError, match="larger than 5 gates") as e:
+        graphc.parse("a = x*y\nb = a + x; c = sin(b)\nc*c + exp(1)")
+    assert e.value.line == 3 and e.value.source_line == "c*c + exp(1)"
+
+
+def test_raising_the_gate_limit_accepts_more(monkeypatch) -> None:
+    monkeypatch.setattr(graphc.graph, "MAX_GATES", MAX_GATES + 10)
+    assert len(graphc.parse(_products(MAX_GATES + 1))) == MAX_GATES + 3
+
+
+def test_constants_and_inputs_are_not_gates(monkeypatch) -> None:
+    monkeypatch.setattr(graphc.graph, "MAX_GATES", 1)
+    g = graphc.parse("a = 1; b = 2.5; c = x; c*a")
+    assert len(g) == 3  # x, 1 and the product (b is not used)
+
+
+def test_past_the_token_limit_is_a_parse_error_that_says_how_to_raise_it(monkeypatch) -> None:
+    parse_module = sys.modules["graphc.parse"]
+    monkeypatch.setattr(parse_module, "MAX_TOKENS", 20)
+    with pytest.raises(graphc.ParseError, match="longer than 20 tokens") as e:
+        graphc.parse("x + " * 10 + "x")
+    assert "sys.modules['graphc.parse'].MAX_TOKENS" in str(e.value)
+    monkeypatch.setattr(parse_module, "MAX_TOKENS", 21)
+    assert len(graphc.parse("x + " * 10 + "x")) == 11
+
+
+def test_a_program_at_the_gate_limit_is_under_the_token_limit() -> None:
+    # a staged program of MAX_GATES gates (four tokens a gate) is refused by neither
+    lines = ["a1 = x*y"] + [f"a{i} = a{i - 1}*y + a{i - 1}" for i in range(2, MAX_GATES // 2 + 1)]
+    assert MAX_TOKENS >= 20 * MAX_GATES
+    assert len(graphc.parse("\n".join(lines))) == MAX_GATES - 1 + 2
+
+
+@pytest.mark.parametrize("command", [["codegen"], ["grad", "--at", "x=1", "--at", "y=2"]])
+def test_cli_refuses_a_program_past_the_gate_limit(command, capsys) -> None:
+    assert main([command[0], _products(MAX_GATES + 1), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert "larger than 25,000 gates" in err and "graphc.graph.MAX_GATES" in err
