@@ -89,3 +89,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``"; did you mean 'X'?"`` for the closest choice, or ``""`` when none is close."""
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def limit(name: str, default: int) -> int:
+    """A size limit's value: ``$GRAPHC_<name>`` where set (how the command line raises
+    it), else ``default``. A value that is not a positive integer is ignored."""
+    import os
+
+    text = os.environ.get(f"GRAPHC_{name}", "")
+    return int(text) if text.isdigit() and int(text) > 0 else default

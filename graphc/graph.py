@@ -56,7 +56,7 @@ import numpy as np
 import sympy as sp
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
-from .errors import GraphcError, InputError, ParseError, ShapeError, did_you_mean
+from .errors import GraphcError, InputError, ParseError, ShapeError, did_you_mean, limit
 from .fold import NONFINITE, fold
 from .ops import OPS, SIGNED_ZERO
 from .ops import REQUIRED as REQ
@@ -68,10 +68,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_GATES", "Builder", "Graph", "build", "gc_paused", "parse", "rebuild"]
 
-#: Most gates one text may build (``graphc.graph.MAX_GATES = ...`` raises it): about
-#: 1.5 GB to compile at this size for the costliest program measured
-#: (``a2 = a1^a0; a3 = a2^a1; ...``); see docs/performance.md.
-MAX_GATES = 25_000
+#: Most gates one text may build (``graphc.graph.MAX_GATES = ...`` or the environment
+#: variable ``GRAPHC_MAX_GATES`` raises it): about 1.5 GB to compile at this size for the
+#: costliest program measured (``a2 = a1^a0; a3 = a2^a1; ...``); see docs/performance.md.
+MAX_GATES = limit("MAX_GATES", 25_000)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -442,7 +442,8 @@ def _too_many_gates(text: str | None, pos: tuple[int, int]) -> ParseError:
     line = lines[pos[0] - 1] if 0 < pos[0] <= len(lines) else ""
     return ParseError(
         f"program larger than {MAX_GATES:,} gates (compiling takes up to about 64 KB of "
-        "memory per gate): the limit is graphc.graph.MAX_GATES; set it higher to raise it",
+        "memory per gate): the limit is graphc.graph.MAX_GATES; set it (or the environment "
+        "variable GRAPHC_MAX_GATES) higher to raise it",
         pos[0], pos[1], line,
     )  # fmt: skip
 

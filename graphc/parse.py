@@ -26,7 +26,8 @@ nesting depth costs no Python recursion: 10,000 nested calls parse in millisecon
 Past :data:`MAX_DEPTH` nesting or :data:`MAX_TOKENS` tokens it raises
 :class:`~graphc.errors.ParseError`, which names the limit. ``graphc.parse`` is the
 function :func:`graphc.graph.parse`, so the limits are set on the module object:
-``sys.modules["graphc.parse"].MAX_TOKENS = ...``.
+``sys.modules["graphc.parse"].MAX_TOKENS = ...``, or, for the command line too, with the
+environment variables ``GRAPHC_MAX_TOKENS`` and ``GRAPHC_MAX_DEPTH``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from .errors import ParseError, did_you_mean
+from .errors import ParseError, did_you_mean, limit
 from .ops import BINARY, FUNCTIONS, OPS, REDUCTIONS, REQUIRED, Op
 
 __all__ = [
@@ -54,11 +55,11 @@ __all__ = [
 ]
 
 #: Deepest nesting of parentheses and calls accepted.
-MAX_DEPTH = 100_000
+MAX_DEPTH = limit("MAX_DEPTH", 100_000)
 #: Most tokens accepted in one text: reading them takes up to about 360 bytes per token
 #: (``python -m benchmarks.memory``), so 360 MB at most; a program of
 #: :data:`graphc.graph.MAX_GATES` gates needs far fewer.
-MAX_TOKENS = 1_000_000
+MAX_TOKENS = limit("MAX_TOKENS", 1_000_000)
 #: Longest number literal accepted, in characters.
 MAX_NUMBER_CHARS = 400
 #: Largest decimal exponent of a number literal (``1e400`` is inf in float64 already;
@@ -170,7 +171,7 @@ def _how(limit: str) -> str:
     """How to raise a limit of this module (``graphc.parse`` itself is the function)."""
     return (
         f": the limit is {limit} in the module graphc.parse; to raise it, set "
-        f"sys.modules['graphc.parse'].{limit}"
+        f"sys.modules['graphc.parse'].{limit} (or the environment variable GRAPHC_{limit})"
     )
 
 

@@ -5,6 +5,8 @@ that names the limit and how to raise it."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
 import sys
 import time
 
@@ -130,3 +132,15 @@ def test_cli_refuses_a_program_past_the_gate_limit(command, capsys) -> None:
     assert main([command[0], _products(MAX_GATES + 1), *command[1:]]) == 2
     err = capsys.readouterr().err
     assert "larger than 25,000 gates" in err and "graphc.graph.MAX_GATES" in err
+
+
+def test_the_command_line_raises_a_limit_with_an_environment_variable(tmp_path) -> None:
+    text = "a1 = x*y\n" + "\n".join(f"a{i} = a{i - 1} * y" for i in range(2, 41))
+    env = {**os.environ, "GRAPHC_MAX_GATES": "30"}
+    cmd = [sys.executable, "-m", "graphc", "codegen", "-"]
+    done = subprocess.run(cmd, input=text, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "larger than 30 gates" in done.stderr
+    assert "GRAPHC_MAX_GATES" in done.stderr
+    env["GRAPHC_MAX_GATES"] = "50"
+    done = subprocess.run(cmd, input=text, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "def value_and_grad" in done.stdout
