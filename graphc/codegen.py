@@ -766,7 +766,10 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
         lines, out, grad_text = lower(bw, wrt, True)
         safe = tuple(bw.graph.names[n] for n in graph.inputs)
         by_safe = {bw.graph.names[n]: grad_text[n] for n in wrt}
-        sources = plan(lines, safe, by_safe)
+        # zero_copy: the loop stores only what is not an input's value or a repeat (the
+        # rest is returned shared); else it stores every gradient itself, in its one
+        # pass, which costs less than copying after it
+        sources = plan(lines, safe, by_safe) if zero_copy else {k: ("loop", k) for k in by_safe}
         stored = {k: t for k, t in by_safe.items() if sources[k][0] == "loop"}
         source = c_source(lines, safe, out, stored, graph.to_text()[:200])
         lib = load(source)
