@@ -570,6 +570,7 @@ def _call_error(inputs: tuple[str, ...], e: BaseException | None, values: tuple[
 
 
 _INDENT = re.compile(r"^(?=.)", re.MULTILINE)  # the start of each non-empty line
+_AFTER = ("", "\n", "\n\n", "\n\n\n")  # what may follow a function: the end, two blank lines
 
 
 def _checked(text: str, name: str, inputs: tuple[str, ...],
@@ -588,45 +589,45 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
     the checked function runs as fast as the plain one. Returns the text unchanged
     where its shape is not the expected one (or an input takes one of the added names).
     """
-    lines = text.split("\n")
     head = f"def {name}("
-    at = next((i for i, t in enumerate(lines) if t.startswith(head)), None)
-    if at is None or set(inputs) & set(_CHECK_NAMES):
+    at = 0 if text.startswith(head) else text.find("\n" + head) + 1
+    if (at == 0 and not text.startswith(head)) or set(inputs) & set(_CHECK_NAMES):
         return text, {}
-    params = tuple(p for p in lines[at][len(head) : lines[at].rindex(")")].split(", ") if p)
-    doc = lines[at + 1] if at + 1 < len(lines) else ""
-    if params != inputs or not (doc.startswith('    """') and doc.endswith('"""')):
+    # string searches, not a loop over lines: the body may have 100,000 lines
+    def_end = text.index("\n", at)
+    params = tuple(p for p in text[at + len(head) : text.rindex(")", at, def_end)].split(", ") if p)
+    doc_end = text.find("\n", def_end + 1)
+    doc = text[def_end + 1 : doc_end]
+    if params != inputs or doc_end < 0 or not (doc.startswith('    """') and doc.endswith('"""')):
         return text, {}
-    last = at + 2
-    while last + 1 < len(lines) and (lines[last + 1].startswith(" ") or not lines[last + 1]):
-        last += 1
-    while not lines[last]:
-        last -= 1
-    ret = max((i for i in range(at + 2, last + 1) if lines[i].startswith("    return ")), default=0)
-    after = lines[last + 1 : last + 3]
-    if not ret or after not in ([], [""], ["", ""]):
+    end = text.find("\ndef ", doc_end)  # the next function, or the end of the text
+    end = len(text) if end < 0 else end
+    body = text[doc_end + 1 : end].rstrip("\n")
+    after = text[doc_end + 1 + len(body) : end]  # the blank lines after the function
+    ret = body.rfind("\n    return ") + 1
+    # the handler takes the places of the two blank lines after the function
+    if (not ret and not body.startswith("    return ")) or after not in _AFTER:
         return text, {}
+    refusal = (
+        "    return _graphc_refuse(_graphc_more, _graphc_extra) if _graphc_more or"
+        " _graphc_extra else ("
+    )
+    body = body[:ret] + refusal + body[ret + len("    return ") :] + ")"
     given = ", ".join(inputs) + ("," if len(inputs) == 1 else "")
-    new = lines[:at]
-    new.append(
-        f"def {name}({''.join(p + '=_graphc_missing, ' for p in inputs)}"
-        "*_graphc_more, **_graphc_extra):"
-    )
-    new.append("    try:")
-    body = lines[at + 2 : last + 1]
-    body[ret - at - 2] = body[ret - at - 2].replace(
-        "return ",
-        "return _graphc_refuse(_graphc_more, _graphc_extra) if _graphc_more or"
-        " _graphc_extra else (",
-        1,
-    )
-    body[-1] += ")"
-    new.append(_INDENT.sub("    ", "\n".join(body)))  # one pass in C over the body
-    new.append("    except (TypeError, ValueError) as _graphc_error:")
-    new.append(
+    handler = (
+        "\n    except (TypeError, ValueError) as _graphc_error:\n"
         f"        _graphc_bad_call(_graphc_error, ({given}), _graphc_more, _graphc_extra)"
     )
-    new += lines[last + 3 :]
+    new = "".join([
+        text[:at],
+        f"def {name}({''.join(p + '=_graphc_missing, ' for p in inputs)}"
+        "*_graphc_more, **_graphc_extra):\n",
+        "    try:\n",
+        _INDENT.sub("    ", body),  # one pass in C over the body
+        handler,
+        "\n" if after == "\n\n\n" else "",  # two blank lines became the handler
+        text[end:],
+    ])  # fmt: skip
 
     def bad_call(e: BaseException, values: tuple[Any, ...], more: tuple[Any, ...],
                  extra: Mapping[str, Any]) -> None:  # fmt: skip
@@ -636,7 +637,7 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
         raise _call_error(inputs, None, (), more, extra)
 
     ns.update(_graphc_missing=_MISSING, _graphc_bad_call=bad_call, _graphc_refuse=refuse)
-    return "\n".join(new), {name: doc.strip()}
+    return new, {name: doc.strip()}
 
 
 def _mark(ns: dict[str, Any], name: str, docs: Mapping[str, str]) -> None:
