@@ -208,3 +208,23 @@ def test_random_broadcast_programs_agree_with_the_numpy_target(text, seed):
     assert _same(f, f0), text
     for k in grads:
         assert _same(grads[k], grads0[k]), (text, k)
+
+
+def test_names_that_collide_with_the_modules_own_work_as_inputs():
+    text = "np: (N, C); _fused_1: (C,); load: ()\nf = sum(tanh(np + _fused_1) * load + np)"
+    rng = np.random.default_rng(3)
+    point = {"np": rng.normal(size=(3, 4)), "_fused_1": rng.normal(size=4), "load": 0.7}
+    c = _compile_c(text)
+    f, grads = c.value_and_grad(**point)
+    f0, grads0 = graphc.compile(text).value_and_grad(**point)
+    assert _same(f, f0) and all(_same(grads[k], grads0[k]) for k in point)
+
+
+def test_no_compiler_gives_the_numpy_target_for_a_tensor_program(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached to fall back on
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    text, _, point = WORKLOADS["2-layer relu"]
+    with pytest.warns(CTargetWarning, match="no C compiler"):
+        c = graphc.compile(text, target="c")
+    assert c.target == "numpy" and np.isfinite(c.value_and_grad(**point)[0])
