@@ -138,3 +138,19 @@ def test_tensor_simplify_is_stopped_at_the_budget() -> None:
     assert seconds < 1 + 5
     assert r.verdict == "agrees numerically"
     assert any(m.startswith("symbolic: undecided within the time budget") for m in r.method)
+
+
+def test_a_correct_claim_that_loses_every_digit_to_cancellation_is_not_called_wrong():
+    # the expanded (x+y-3)^39 is too large for SymPy (no 30-digit confirmation), and in
+    # float64 its terms of 1e20 cancel to values near 0: such points decide nothing
+    x, y = sp.symbols("x y")
+    claim = str(sp.expand(40 * (x + y - 3) ** 39)).replace("**", "^")
+    result = graphc.check("(x+y-3)^40", "x", claim, budget=1)
+    assert result.verdict in ("agrees numerically", "undecided"), result
+    assert "not counted: float64 cannot tell there" in " ".join(result.partials[0].method)
+    wrong = str(sp.expand(41 * (x + y - 3) ** 39)).replace("**", "^")
+    assert graphc.check("(x+y-3)^40", "x", wrong, budget=1).verdict == "wrong"
+    # off by one part in a million, where the numbers are well conditioned: still wrong,
+    # and the factor is not printed as 1
+    near = graphc.check("(x+y-3)^40", "x", "40*(x+y-3)^39*1.000001", budget=1)
+    assert near.verdict == "wrong" and "= 1 ×" not in str(near)
