@@ -6,6 +6,11 @@ timer whose handler raises :class:`DeadlineExceeded` in the middle of whatever P
 code runs, SymPy's included; the caller turns it into a :class:`~graphc.errors.GraphcError`
 that says which limit was hit. Signals reach only the main thread: elsewhere (and where
 a timer is already armed, by an outer deadline) the block runs without one.
+
+An interruption can be lost: a signal handled while Python runs a finaliser (``__del__``,
+a garbage-collector callback) has its exception printed and dropped ("Exception
+ignored in ..."). So after the deadline the timer keeps firing every 0.1 s until the
+block has ended: a suite run once hung for minutes in ``simplify`` with a one-shot timer.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ from collections.abc import Iterator
 __all__ = ["DeadlineExceeded", "deadline"]
 
 
-class DeadlineExceeded(Exception):  # noqa: N818  (internal; callers raise GraphcError)
-    """The block ran past its deadline."""
+class DeadlineExceeded(BaseException):
+    """The block ran past its deadline.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: SymPy catches ``Exception`` in
+    places (a step that fails is skipped), and a deadline it swallowed would stop nothing.
+    """
 
 
-def _raise(signum: int, frame: object) -> None:
-    raise DeadlineExceeded
+#: After the deadline, the timer fires again at this interval until the block has ended,
+#: in case something swallowed the first interruption anyway.
+_REPEAT = 0.1
 
 
 @contextlib.contextmanager
@@ -38,10 +48,17 @@ def deadline(seconds: float) -> Iterator[None]:
     if not usable:
         yield
         return
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    armed = [True]
+
+    def interrupt(signum: int, frame: object) -> None:
+        if armed[0]:  # not once the block has ended (a signal already on its way)
+            raise DeadlineExceeded
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT)
     try:
         yield
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0.0)
         signal.signal(signal.SIGALRM, previous)
