@@ -21,6 +21,7 @@ Call = Callable[[], Result]
 
 ARRAY_IMPLS = (
     "numpy (hand)",
+    "numpy (hand, copies)",
     "graphc",
     "graphc zero_copy",
     "graphc c",
@@ -277,6 +278,21 @@ def _graphc_c_threads(w: Workload, inputs: dict[str, Any]) -> Call:
     return two
 
 
+def _hand_copies(w: Workload, inputs: dict[str, Any]) -> Call:
+    """The hand-written (x+y)z with each gradient its own array: ``dx = z.copy()``,
+    ``dy = z.copy()``, as graphc returns them (no returned array aliases an input or
+    another). The other workloads' hand-written code aliases nothing already."""
+    if w.name != "muladd":
+        raise UnavailableError("the hand-written code returns no aliases here")
+    x, y, z = (inputs[k] for k in ("x", "y", "z"))
+
+    def call() -> Result:
+        q = x + y
+        return q * z, {"x": z.copy(), "y": z.copy(), "z": q}
+
+    return call
+
+
 def _numba(w: Workload, inputs: dict[str, Any]) -> Call:
     from . import numba_loops
 
@@ -285,6 +301,7 @@ def _numba(w: Workload, inputs: dict[str, Any]) -> Call:
 
 _ARRAY = {
     "numpy (hand)": _hand,
+    "numpy (hand, copies)": _hand_copies,
     "graphc": _graphc,
     "graphc zero_copy": _graphc_zero_copy,
     "graphc c": _graphc_c,
