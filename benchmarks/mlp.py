@@ -34,8 +34,15 @@ s = h @ W2 + b2
 loss = mean(logsumexp(s, axis=1) - pick(s, y)) + 0.5 * reg * (sum(W1^2) + sum(W2^2))
 """
 PARAMS = ("W1", "b1", "W2", "b2")
-IMPLS = ("numpy (hand)", "graphc", "graphc c", "torch", "jax.jit", "pytensor",
-         "matmuls alone (floor)")
+IMPLS = (
+    "numpy (hand)",
+    "graphc",
+    "graphc c",
+    "torch",
+    "jax.jit",
+    "pytensor",
+    "matmuls alone (floor)",
+)
 #: Implementations that time a part of the work: not checked against the hand result.
 FLOORS = ("matmuls alone (floor)",)
 

@@ -34,7 +34,7 @@ from . import shapes as S  # noqa: N812
 from .autodiff import backward
 from .errors import GraphcError, InputError, ShapeError
 from .graph import Graph, gc_paused, parse
-from .lower import Fuse, lower, target_text, value_roots
+from .lower import VIEW_OPS, Fuse, lower, target_text, value_roots
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
@@ -324,10 +324,6 @@ def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[st
     return "\n".join([*head, *body, f"    return {ret}"]) + "\n"
 
 
-#: Ops whose NumPy lowering may return a view of an argument (never returned as is).
-_VIEWS = frozenset({"transpose", "expand", "reshape"})
-
-
 def _owned(bw: Any, wrt: tuple[str, ...]) -> dict[str, bool]:
     """Per input, whether its gradient is an array that the call computes and returns
     only once (so it needs no copy to share no memory with the inputs or the other
@@ -338,7 +334,7 @@ def _owned(bw: Any, wrt: tuple[str, ...]) -> dict[str, bool]:
     for n in wrt:
         node = bw.grads[n]
         data = nodes[node]
-        out[n] = data["role"] == "backward" and data["op"] not in _VIEWS and node not in seen
+        out[n] = data["role"] == "backward" and data["op"] not in VIEW_OPS and node not in seen
         out[n] = out[n] and data["op"] not in ("input", "const")
         seen.add(node)
     return out

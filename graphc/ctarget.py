@@ -26,6 +26,7 @@ libmvec inside the loop: at most 4 ulp from the scalar libm results.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ import numpy as np
 
 from . import c_runtime
 from .errors import GraphcError, GraphcWarning
-from .lower import NOT_OWNED, value_roots
+from .lower import NOT_OWNED, VIEW_OPS, value_roots
 from .ops import C_HELPERS, C_LOWERING, OPS
 
 __all__ = ["CCompileError", "Kernel", "c_source", "cache_dir", "fuse", "kernels_source", "load"]
@@ -180,8 +181,9 @@ def _statements(lines: list[Any], variables: set[str], declared: set[str], pad: 
 # -- tensor programs: elementwise segments fused between NumPy/BLAS calls -------------
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
-#: Programs longer than this are not reordered before fusing (the pass is quadratic).
-_SINK_LINES = 4000
+#: Most arguments a fused loop takes (arrays, scalars and outputs): ctypes passes at
+#: most 1,024, and a longer run is cut into several loops.
+MAX_LOOP_ARGS = 200
 
 
 @dataclass
@@ -306,8 +308,7 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
             and all(a.isidentifier() or _is_literal(a) for a in line.args)
         )
 
-    if len(lines) <= _SINK_LINES:
-        lines = _sink(lines, elementwise, shape_of, set(returned))
+    lines = _sink(lines, elementwise, shape_of, set(returned))
     last_read: dict[str, int] = {}
     for k, line in enumerate(lines):
         for a in line.args:
@@ -325,6 +326,8 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
             fresh.discard(line.args[0])
             return
         shapes[line.var] = shape_of(line.node)
+        if line.op in VIEW_OPS:  # a view (``t = a.T``) shares a's memory while it lives
+            fresh.difference_update(n for a in line.args for n in _IDENT.findall(a))
         if line.op not in NOT_OWNED and shapes[line.var]:
             fresh.add(line.var)
         else:
@@ -375,6 +378,8 @@ def _run(lines: list[Any], k: int, full: tuple[Any, ...], elementwise: Any, shap
     split: int | None = None
     run: list[Any] = []
     for line in lines[k:]:
+        if len(arrays) + len(scalars) + len(inner) >= MAX_LOOP_ARGS:  # each may be an output
+            break
         if line.op is None:  # an alias of a value the run computed
             if line.args[0] not in inner:
                 break
@@ -411,27 +416,53 @@ def _sink(lines: list[Any], elementwise: Any, shape_of: Any, returned: set[str])
     """Move each elementwise line read by exactly one later line, an elementwise line of
     its shape, down to just before that reader (``dW1_2 = mul_3 * W1`` next to
     ``dW1 = dW1_1 + dW1_2``), so that the two fuse; only past lines that rebind none of
-    the names it reads or binds."""
-    lines = list(lines)
-    k = len(lines) - 1
-    while k >= 0:
+    the names it reads or binds. Chains move together; one pass, no quadratic search."""
+    reads = [set(_IDENT.findall(" ".join(line.args))) for line in lines]
+    readers: dict[str, list[int]] = {}
+    for j, names in enumerate(reads):
+        for name in names:
+            readers.setdefault(name, []).append(j)
+    binds: dict[str, list[int]] = {}
+    for j, line in enumerate(lines):
+        binds.setdefault(line.var, []).append(j)
+
+    def rebound(name: str, lo: int, hi: int) -> bool:  # bound at a line strictly between
+        at = binds.get(name, [])
+        i = bisect.bisect_right(at, lo)
+        return i < len(at) and at[i] < hi
+
+    target: dict[int, int] = {}  # line -> the line it moves to just before
+    final: dict[int, int] = {}  # line -> where its chain ends up
+    for k in range(len(lines) - 1, -1, -1):
         line = lines[k]
-        if elementwise(line) and line.var not in returned:
-            reads = [
-                j for j in range(k + 1, len(lines))
-                if any(line.var in _IDENT.findall(a) for a in lines[j].args)
-            ]  # fmt: skip
-            if len(reads) == 1 and reads[0] > k + 1:
-                reader = lines[reads[0]]
-                mine = {line.var, *line.args}
-                if (
-                    elementwise(reader)
-                    and shape_of(reader.node) == shape_of(line.node)
-                    and not any(lines[m].var in mine for m in range(k + 1, reads[0]))
-                ):
-                    lines.insert(reads[0] - 1, lines.pop(k))
-        k -= 1
-    return lines
+        if not elementwise(line) or line.var in returned:
+            continue
+        later = [j for j in readers.get(line.var, ()) if j > k]
+        if len(later) != 1 or (later[0] == k + 1 and later[0] not in target):
+            continue
+        r = later[0]
+        end = final.get(r, r)
+        if (
+            elementwise(lines[r])
+            and shape_of(lines[r].node) == shape_of(line.node)
+            and not any(rebound(n, k, end) for n in (line.var, *reads[k]))
+        ):
+            target[k] = r
+            final[k] = end
+    pending: dict[int, list[int]] = {}
+    out: list[Any] = []
+
+    def emit(j: int) -> None:
+        for moved in pending.pop(j, ()):
+            emit(moved)
+        out.append(lines[j])
+
+    for j in range(len(lines)):
+        if j in target:
+            pending.setdefault(target[j], []).append(j)
+        else:
+            emit(j)
+    return out
 
 
 def kernels_source(kernels: list[Kernel], title: str) -> str:

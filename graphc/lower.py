@@ -404,20 +404,27 @@ def _inline_transposes(lines: list[Line], returned: Sequence[str]) -> list[Line]
             count[n] = count.get(n, 0) + 1
     keep = set(returned)
     inline: dict[str, str] = {}  # variable -> text that replaces it
+    reads: dict[str, list[str]] = {}  # transpose node -> the nodes its text reads
     out = []
     for line in lines:
         if inline and any(a in inline for a in line.args):
             line.args = tuple(inline.pop(a) if a in inline else a for a in line.args)
+            # the line now reads the transposed array itself: its memory must live
+            # until here (not be lent to a gate between the transpose and this line)
+            line.uses = [u for n in line.uses for u in reads.pop(n, [n])]
         if line.op == "transpose" and count.get(line.node or "", 0) == 1 and line.node not in keep:
             arg = line.args[0]
             inline[line.var] = f"{arg}.T" if arg.isidentifier() else f"({arg}).T"
+            reads[line.node or ""] = list(line.uses)
             continue
         out.append(line)
     return out
 
 
+#: Tensor ops whose NumPy lowering may return a view of an argument.
+VIEW_OPS = frozenset({"transpose", "expand", "reshape"})
 #: Tensor ops whose NumPy lowering may return a view of an argument, or a label array.
-NOT_OWNED = frozenset({"transpose", "expand", "reshape", "one_hot"})
+NOT_OWNED = VIEW_OPS | {"one_hot"}
 
 
 def _reuse_same_shape(
@@ -439,6 +446,12 @@ def _reuse_same_shape(
             aliased.update(n for n in line.arg_nodes if n is not None)
     for n in returned:
         last[n] = len(lines)
+    # a view (``dV = matmul_2.T``) reads its base's memory for as long as it is read
+    for line in reversed(lines):
+        if line.op in VIEW_OPS and line.node in last:
+            for n in line.arg_nodes:
+                if n is not None:
+                    last[n] = max(last.get(n, -1), last[line.node])
     owned: dict[str, str] = {}  # node -> the variable holding its fresh array
     free: dict[Any, list[str]] = {}  # shape -> variables whose arrays are dead
     for k, line in enumerate(lines):

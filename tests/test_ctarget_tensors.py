@@ -17,10 +17,10 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_ctarget import _BINARY, _UNARY, _same
-from test_tensors import WORKLOADS, fd_grad
+from test_tensors import WORKLOADS, _square_programs, fd_grad
 
 import graphc
 from graphc.ctarget import CTargetWarning, Kernel, fuse
@@ -228,3 +228,27 @@ def test_no_compiler_gives_the_numpy_target_for_a_tensor_program(monkeypatch, tm
     with pytest.warns(CTargetWarning, match="no C compiler"):
         c = graphc.compile(text, target="c")
     assert c.target == "numpy" and np.isfinite(c.value_and_grad(**point)[0])
+
+
+_VIEWED = (
+    "X: (D, D); W: (D, D); V: (D, D); b: (D,)\nt0 = X @ W\nt3 = (t0.T @ X).T @ W\n"
+    "t4 = tanh(t0) * b + t3\nf = sum(t4 * X)"
+)  # t0's array, dead by name after the loop, is still read through the view t0.T
+
+
+@settings(max_examples=15, deadline=None)
+@given(_square_programs(), st.integers(0, 2**32 - 1))
+@example(_VIEWED, 0)
+def test_random_programs_of_square_products_and_views_agree_with_evaluation(text, seed):
+    # every array has one shape, so a loop may overwrite any dead temporary: never one
+    # that a view (t0.T) still reads
+    rng = np.random.default_rng(seed)
+    point = {k: rng.normal(size=(3, 3)) * 0.5 for k in ("X", "W", "V")}
+    point["b"] = rng.normal(size=3)
+    ev = graphc.parse(text).evaluate(**point)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CTargetWarning)  # a program may have no run
+        f, grads = graphc.compile(text, target="c").value_and_grad(**point)
+    np.testing.assert_allclose(f, ev.value, rtol=1e-10, atol=1e-12)
+    for k in point:
+        np.testing.assert_allclose(grads[k], ev.grads[k], rtol=1e-9, atol=1e-11, err_msg=k)
