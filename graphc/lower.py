@@ -449,9 +449,8 @@ def _reuse_same_shape(
     # a view (``dV = matmul_2.T``) reads its base's memory for as long as it is read
     for line in reversed(lines):
         if line.op in VIEW_OPS and line.node in last:
-            for n in line.arg_nodes:
-                if n is not None:
-                    last[n] = max(last.get(n, -1), last[line.node])
+            for n in line.uses:  # (an inlined transpose's uses name the array it reads)
+                last[n] = max(last.get(n, -1), last[line.node])
     owned: dict[str, str] = {}  # node -> the variable holding its fresh array
     free: dict[Any, list[str]] = {}  # shape -> variables whose arrays are dead
     for k, line in enumerate(lines):

@@ -20,7 +20,14 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_ctarget import _BINARY, _UNARY, _same
-from test_tensors import WORKLOADS, _square_programs, fd_grad
+from test_tensors import (
+    WORKLOADS,
+    _square_programs,
+    agrees_with_evaluation,
+    fd_grad,
+    tensor_point,
+    tensor_programs,
+)
 
 import graphc
 from graphc.ctarget import CTargetWarning, Kernel, fuse
@@ -252,3 +259,11 @@ def test_random_programs_of_square_products_and_views_agree_with_evaluation(text
     np.testing.assert_allclose(f, ev.value, rtol=1e-10, atol=1e-12)
     for k in point:
         np.testing.assert_allclose(grads[k], ev.grads[k], rtol=1e-9, atol=1e-11, err_msg=k)
+
+
+@settings(max_examples=20, deadline=None)
+@given(tensor_programs(), st.integers(0, 2**32 - 1))
+def test_random_tensor_programs_agree_with_evaluation(text, seed):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # CTargetWarning where a program has no run
+        agrees_with_evaluation(text, tensor_point(seed), target="c")
