@@ -304,8 +304,12 @@ def _expand(expr: sp.Expr, refs: Mapping[str, Ref], target: Any) -> sp.Expr | No
     return expr.xreplace(subs)
 
 
-def as_claim(claimed: Any, target: Any, wrt: str) -> ClaimSide:
-    """A claim from text (read by graphc's parser), a Graph, a SymPy expression or a number."""
+def as_claim(claimed: Any, target: Any, wrt: str, symbolic: bool = True) -> ClaimSide:
+    """A claim from text (read by graphc's parser), a Graph, a SymPy expression or a number.
+
+    ``symbolic=False``: no SymPy form of a claim given as text (``.sympy`` is None), as
+    when the time for the symbolic step has run out.
+    """
     if isinstance(claimed, bool):
         raise InputError("a claim must be text, a Graph, a SymPy expression or a number")
     if isinstance(claimed, int | float):
@@ -323,8 +327,11 @@ def as_claim(claimed: Any, target: Any, wrt: str) -> ClaimSide:
         text = claimed.strip() if isinstance(claimed, str) else graph.to_text()
         refs = _resolve(list(graph.inputs), target, wrt)
         sym = None
-        if len(graph) <= SYMPY_NODES:
-            sym = _expand(graph.to_sympy(), refs, target)
+        if symbolic and len(graph) <= SYMPY_NODES:
+            try:  # a closed form too large or too slow to build: the numbers decide
+                sym = _expand(graph.to_sympy(), refs, target)
+            except GraphcError:
+                sym = None
         forward_only = backward(graph, wrt=())
 
         def graph_values(points: Any) -> Any:

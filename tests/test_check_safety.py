@@ -154,3 +154,15 @@ def test_a_correct_claim_that_loses_every_digit_to_cancellation_is_not_called_wr
     # and the factor is not printed as 1
     near = graphc.check("(x+y-3)^40", "x", "40*(x+y-3)^39*1.000001", budget=1)
     assert near.verdict == "wrong" and "= 1 ×" not in str(near)
+
+
+def test_building_the_closed_forms_counts_against_the_budget(monkeypatch) -> None:
+    from graphc.targets import GraphTarget
+
+    def slow(self, wrt):  # a closed form that SymPy would take minutes to build
+        time.sleep(60)
+
+    monkeypatch.setattr(GraphTarget, "derivative_sympy", slow)
+    r, seconds = _timed("x*y", "x", "y", budget=1)
+    assert seconds < 1 + 5
+    assert r.verdict == "agrees numerically"  # the numbers decide
