@@ -10,7 +10,8 @@ it is built as one more statement of the program, so it sees the same declaratio
 2. **Symbolic.** Every input becomes an array of SymPy symbols (``w[0]``, ``W[1,2]``);
    graphc's gradient graph and the claim are expanded entry by entry
    (:meth:`~graphc.graph.Graph.to_sympy`) and each difference is simplified: all zero
-   is *proved*. Programs with labels or ops without a closed form skip this step.
+   is *proved*. Programs with labels or ops without a closed form, or inputs of more
+   than :data:`MAX_ENTRIES` entries in all, skip this step.
 3. **Numeric.** Both sides at random points (standard normal entries, seeded); a
    claim of the wrong shape, or a difference beyond ``rtol``/``atol``, is *wrong*, with
    the point as the counterexample.
@@ -33,6 +34,9 @@ from .parse import Program, parse_program
 __all__ = ["check_tensor", "concrete_shapes"]
 
 _SIZES = (3, 4, 2, 5, 6, 7, 8, 9)
+#: Inputs with more entries in all get no symbolic step (one SymPy symbol per entry, and
+#: expressions per entry of the gradient): the numbers decide.
+MAX_ENTRIES = 2_000
 
 
 def concrete_shapes(graph: Graph, given: Mapping[str, Any] | None = None) -> Graph:
@@ -108,6 +112,9 @@ def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float) -> tuple[b
         return False, "not attempted (integer labels)"
     if budget <= 0:
         return False, "undecided within the time budget (none given)"
+    entries = sum(int(np.prod(graph.nx.nodes[n]["shape"], dtype=np.int64)) for n in graph.inputs)
+    if entries > MAX_ENTRIES:  # a SymPy symbol per entry: memory, not only time
+        return False, f"skipped ({entries:,} input entries, over {MAX_ENTRIES:,})"
     done = [0]
     try:
         with deadline(budget):
