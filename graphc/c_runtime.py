@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -89,19 +90,29 @@ def _sum_to(g, shape):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
-def _buffers(out, shape, wrt):
-    """Output arrays: those of out (a previous result) where they fit, else fresh ones."""
+def _buffers(out, shape, wrt, spare):
+    """Output arrays: those of out (a previous result) where they fit, else arrays of
+    spare (this function's earlier outputs that nothing else holds any more), else
+    fresh ones."""
 
     def fits(a):
         return (type(a) is np.ndarray and a.shape == shape and a.dtype == np.float64
                 and a.flags.c_contiguous and a.flags.writeable)  # fmt: skip
 
+    def new():
+        while spare:
+            a = spare.pop()
+            # held by nothing but this name and getrefcount's argument: the caller let go
+            if sys.getrefcount(a) <= 2 and fits(a):
+                return a
+        return np.empty(shape, dtype=np.float64)
+
     f_out, g_out = out if out is not None else (None, {})
-    f = f_out if fits(f_out) else np.empty(shape, dtype=np.float64)
+    f = f_out if fits(f_out) else new()
     grads, seen = {}, {id(f)}
     for k in wrt:
         a = g_out.get(k) if isinstance(g_out, dict) else None
-        grads[k] = a if fits(a) and id(a) not in seen else np.empty(shape, dtype=np.float64)
+        grads[k] = a if fits(a) and id(a) not in seen else new()
         seen.add(id(grads[k]))
     return f, grads
 
@@ -126,6 +137,10 @@ class CFunction:
         self.how = how or {k: ("loop", k) for k in self.wrt}
         self.stored = tuple(k for k in self.wrt if self.how[k][0] == "loop")
         self.zero_copy = zero_copy
+        # The last call's output arrays: reused by the next call once the caller has let
+        # go of them (fresh arrays of millions of elements cost page faults and the
+        # kernel's zeroing, more than the loop itself); taken by one call at a time.
+        self._spare = []
 
     def __call__(self, *args, **kwargs):
         out_bufs = kwargs.pop("out", None) if "out" not in self.inputs else None
@@ -151,7 +166,9 @@ class CFunction:
         full = [a if a.shape == shape and a.dtype == np.float64 and a.flags.c_contiguous
                 else np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), shape))
                 for a in raw]  # fmt: skip
-        f, grads = _buffers(out_bufs, shape, self.wrt)
+        spare, self._spare = self._spare, []  # one swap: two threads never share one
+        f, grads = _buffers(out_bufs, shape, self.wrt, spare)
+        del spare
         ptrs = [a.ctypes.data_as(_PTR) for a in (*full, f, *(grads[k] for k in self.stored))]
         self._fn(ctypes.c_ssize_t(int(np.prod(shape, dtype=np.int64))), *ptrs)
         result = {}
@@ -169,6 +186,8 @@ class CFunction:
             if like.shape != shape:
                 g = np.asarray(_sum_to(g, like.shape))
             result[k] = _plain(g.astype(kind, copy=False))
+        if out_bufs is None:  # the caller's own out= arrays stay the caller's
+            self._spare = [f, *grads.values()]
         return _plain(f.astype(dtype, copy=False)), result
 
 

@@ -194,3 +194,43 @@ def test_gradients_that_are_inputs_or_repeats_are_copied_unless_zero_copy():
     assert "dv_x_out" not in shared_c.source  # zero_copy: the loop stores dz only
     _, shared = shared_c.value_and_grad(x=x, y=y, z=z)
     assert shared["x"] is z and shared["y"] is z
+
+
+def test_output_arrays_are_reused_only_once_the_caller_has_let_go():
+    vg = graphc.compile("sigmoid(x) * y + x", target="c").module.value_and_grad
+    x, y = np.linspace(-3, 3, 1000), np.linspace(1, 2, 1000)
+    f1, g1 = vg(x=x, y=y)
+    kept = (f1.copy(), {k: v.copy() for k, v in g1.items()})
+    f2, g2 = vg(x=x + 1, y=y)  # f1, g1 still held: fresh arrays
+    for a, b in ((f1, f2), *((g1[k], g2[k]) for k in g1)):
+        assert not np.shares_memory(a, b)
+    np.testing.assert_array_equal(f1, kept[0])
+    view = g2["x"][:10]  # a view keeps its base from being reused
+    address = f2.ctypes.data
+    del f2, g2
+    f3, g3 = vg(x=x, y=y)
+    assert not any(np.shares_memory(view, a) for a in g3.values())
+    assert f3.ctypes.data == address  # the dropped f2's array, written again
+    np.testing.assert_array_equal(f3, kept[0])
+
+
+def test_calls_from_two_threads_never_share_output_arrays():
+    import threading
+
+    vg = graphc.compile("x*y + exp(x)", target="c").module.value_and_grad
+    errors = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(200):
+            x, y = rng.normal(size=50_000), rng.normal(size=50_000)
+            f, g = vg(x=x, y=y)
+            if not (np.allclose(f, x * y + np.exp(x)) and np.allclose(g["y"], x)):
+                errors.append(seed)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
