@@ -236,7 +236,8 @@ class Builder:
 
     def const(self, value: sp.Rational | int, text: str | None = None, pos: Any = None) -> str:
         """A constant node of exact value ``value`` (or ±oo, nan), drawn as ``text``."""
-        value = value if value in NONFINITE else sp.Rational(value)
+        if not isinstance(value, sp.Rational):  # (a Rational is finite: no comparisons)
+            value = value if value in NONFINITE else sp.Rational(value)
         key = self._key("const", (), value)
         if self.share and key in self._cons:
             return self._cons[key]

@@ -410,8 +410,16 @@ class _SympyAlgebra:
 SYMPY = _SympyAlgebra()
 
 
+#: SymPy's 0, 1 and -1 are singletons: a constant equal to one of them is that object.
+_SINGLETONS = {0: sp.S.Zero, 1: sp.S.One, -1: sp.S.NegativeOne}
+
+
 def _is(v: Any, c: Any) -> bool:
-    return v is not None and v == c
+    if v is None:
+        return False
+    if isinstance(v, sp.Basic) and c in _SINGLETONS:
+        return v is _SINGLETONS[c]  # no sympify of c per comparison: graph building's hot path
+    return bool(v == c)
 
 
 def _simplify_add(k: tuple[Any, ...]) -> tuple[Any, ...] | None:
