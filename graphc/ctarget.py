@@ -333,7 +333,7 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
         else:
             fresh.discard(line.var)
 
-    k = 0
+    k = kernels = 0
     while k < len(lines):
         line = lines[k]
         if not elementwise(line):
@@ -351,6 +351,11 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
             k += 1
             continue
         outputs = list(dict.fromkeys(x.var for x in run if last_read.get(x.var, -1) > end))
+        if not outputs:  # (lines are only written when something reads them: no such run)
+            bound(line)
+            out.append(line)
+            k += 1
+            continue
         # an output overwrites an argument's array that this call made and no later
         # line reads (the way the NumPy target writes np.add(a, b, out=a))
         dead = [a for a, how in arrays.items() if how == "full" and a in fresh
@@ -362,8 +367,9 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
         fresh.difference_update(into.values())
         fresh.update(outputs)
         cut = len(full) - 1 if split is None else split
-        out.append(Kernel(f"fused_{sum(isinstance(x, Kernel) for x in out) + 1}", run,
-                          list(arrays.items()), scalars, outputs, max(cut, 0), into))  # fmt: skip
+        kernels += 1
+        out.append(Kernel(f"fused_{kernels}", run, list(arrays.items()), scalars, outputs,
+                          max(cut, 0), into))  # fmt: skip
         k = j
     return out
 
