@@ -4,7 +4,7 @@ Batch 256×784 → 100 ReLU → 10 classes, softmax cross-entropy plus L2 (the t
 issue's program). Implementations, each returning ``(loss, {parameter: gradient})``:
 
 * ``numpy (hand)``: the cs231n assignment's vectorised forward and backward pass;
-* ``graphc``: the generated ``value_and_grad`` (the module's function, unchecked);
+* ``graphc``: the generated ``value_and_grad`` (the module's function);
   ``graphc c``: the same program on the C target (fused elementwise loops between the
   BLAS calls);
 * ``torch``: eager PyTorch with autograd; ``jax.jit``: ``jax.value_and_grad`` jitted;

@@ -473,8 +473,10 @@ class Compiled:
     def value_and_grad(self, /, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
         """``(f, {input: ∂f/∂input})`` at the point (of ``sum(f)`` for arrays).
 
-        Bad argument names raise :class:`~graphc.errors.InputError`; the unchecked
-        function is ``self.module.value_and_grad``.
+        Bad arguments raise :class:`~graphc.errors.InputError`. For the NumPy and math
+        targets this method is replaced, per object, by the module's own function,
+        which checks its call only when it fails (see :func:`_checked`); it serves the
+        C target and programs with an input named like one of the checks' parameters.
         """
         try:
             return self.module.value_and_grad(*args, **inputs)
