@@ -407,8 +407,7 @@ def module_source(
         graph = graph.resolved()
     prepared = prepare(graph)
     bw = backward(prepared, wrt=wrt)
-    ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
-    used = sorted({h for op in ops for h in OPS[op].helpers(target)})
+    used = _helpers(bw, target)
     module = "numpy as np" if target == "numpy" else "math"
     parts = [HEADER + "\n" + _docstring(graph, wrt, target, zero_copy), f"import {module}\n"]
     if target == "numpy" and graph.tensor:
@@ -421,6 +420,12 @@ def module_source(
     parts.append(_function(bw, wrt, inputs, target, grads=False, zero_copy=zero_copy))
     parts.append(_function(bw, wrt, inputs, target, grads=True, zero_copy=zero_copy))
     return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
+
+
+def _helpers(bw: Any, target: str) -> list[str]:
+    """The helper functions (``_sigmoid``, ...) the gates of ``bw``'s graph call."""
+    ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
+    return sorted({h for op in ops for h in OPS[op].helpers(target)})
 
 
 @dataclass(frozen=True)
@@ -666,18 +671,19 @@ def _load(source: str, target: str, inputs: tuple[str, ...] | None = None
     blank = source.count("\n", start, end)
     main = source[:start] + "\n" * blank + source[end:]
     later = "\n" * source.count("\n", 0, start) + source[start:end]
+    docs: dict[str, str] = {}  # the docstrings of the functions made to check their calls
     if inputs is not None:
         main, docs = _checked(main, "value_and_grad", inputs, ns)
         later, later_docs = _checked(later, "forward", inputs, ns)
         docs.update(later_docs)
     exec(builtins.compile(main, filename, "exec"), ns)
-    _mark(ns, "value_and_grad", docs if inputs is not None else {})
+    _mark(ns, "value_and_grad", docs)
 
     def __getattr__(name: str) -> Any:  # noqa: N807  (PEP 562: for names the module lacks)
         if name != "forward":  # Python asks only for names the module lacks
             raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
         exec(builtins.compile(later, filename, "exec"), ns)
-        _mark(ns, "forward", docs if inputs is not None else {})
+        _mark(ns, "forward", docs)
         return ns["forward"]
 
     ns["__getattr__"] = __getattr__
@@ -809,10 +815,7 @@ def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
     that are not float64 go to the NumPy target's function, kept in the module as
     ``_value_and_grad_numpy``; ``forward`` is the NumPy target's.
     """
-    from pathlib import Path as _Path
-
-    from . import c_runtime
-    from .ctarget import CCompileError, Kernel, fuse, kernels_source
+    from .ctarget import CCompileError, Kernel, fuse, kernels_source, runtime_source
 
     bw = backward(prepare(graph), wrt=wrt)
     nodes = bw.graph.nx.nodes
@@ -831,10 +834,6 @@ def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
     if not kernels:
         raise CCompileError("the program has no run of two or more elementwise gates to fuse")
     c_text = kernels_source(kernels, graph.to_text()[:200])
-    ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
-    used = sorted({h for op in ops for h in OPS[op].helpers("numpy")})
-    runtime = _Path(c_runtime.__file__).read_text(encoding="utf-8")
-    runtime = runtime.split('"""', 2)[2].strip("\n")  # without its own docstring
     doc = _docstring(graph, wrt, "numpy").rstrip('"\n') + (
         "\nTarget c: value_and_grad runs each run of elementwise gates as one C loop (in"
         "\ndouble; the source is SOURCE below, compiled on first import and cached under"
@@ -847,8 +846,8 @@ def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
         "import numpy as np\n",
         _TENSOR_SUPPORT.lstrip("\n"),
         _spec(graph),
-        *(HELPERS["numpy"][h] for h in used),
-        "# -- the C runtime: compile once (cached by hash), load, call --\n" + runtime,
+        *(HELPERS["numpy"][h] for h in _helpers(bw, "numpy")),
+        "# -- the C runtime: compile once (cached by hash), load, call --\n" + runtime_source(),
         f"SOURCE = r{quote}{c_text}{quote}\n",
         "_LIB = load(SOURCE)\n" + "\n".join(k.spec() for k in kernels) + "\n",
         _function(bw, wrt, inputs, "numpy", grads=True, name="_value_and_grad_numpy"),

@@ -39,7 +39,16 @@ from .errors import GraphcError, GraphcWarning
 from .lower import NOT_OWNED, VIEW_OPS, value_roots
 from .ops import C_HELPERS, C_LOWERING, OPS
 
-__all__ = ["CCompileError", "Kernel", "c_source", "cache_dir", "fuse", "kernels_source", "load"]
+__all__ = [
+    "CCompileError",
+    "Kernel",
+    "c_source",
+    "cache_dir",
+    "fuse",
+    "kernels_source",
+    "load",
+    "runtime_source",
+]
 
 #: Arrays longer than this are split across threads (OpenMP; OMP_NUM_THREADS sets how many).
 PARALLEL_FROM = 1 << 16
@@ -489,12 +498,18 @@ def load(source: str) -> Any:
         raise CCompileError(str(e)) from None
 
 
+def runtime_source() -> str:
+    """:mod:`graphc.c_runtime`'s text without its docstring: what a module that carries
+    C source runs to compile, load and call it (saved modules, tensor programs)."""
+    text = Path(c_runtime.__file__).read_text(encoding="utf-8")
+    return text.split('"""', 2)[2].strip("\n") + "\n"
+
+
 def saved_module(header: str, source: str, inputs: tuple[str, ...], wrt: tuple[str, ...],
                  title: str) -> str:  # fmt: skip
     """A standalone Python module: :mod:`graphc.c_runtime`'s text, the C source, and
     ``value_and_grad``/``forward`` over it (compiled on first import, cached)."""
-    runtime = Path(c_runtime.__file__).read_text(encoding="utf-8")
-    runtime = runtime.split('"""', 2)[2].lstrip("\n")  # without its own docstring
+    runtime = runtime_source()
     quote = chr(39) * 3
     return "\n".join([
         header,
