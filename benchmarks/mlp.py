@@ -19,20 +19,27 @@ All run single-threaded (``benchmarks.threads``), interleaved by ``benchmarks/ru
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .impls import UnavailableError, _need
 
-PROGRAM = """
-X: (N, D); y: (N,) int
-W1: (D, H); b1: (H,); W2: (H, C); b2: (C,)
-h = relu(X @ W1 + b1)
-s = h @ W2 + b2
-loss = mean(logsumexp(s, axis=1) - pick(s, y)) + 0.5 * reg * (sum(W1^2) + sum(W2^2))
-"""
+
+def _example_program() -> str:
+    """The issue's program, as ``examples/train_digits.py`` trains it (one copy)."""
+    path = Path(__file__).resolve().parent.parent / "examples" / "train_digits.py"
+    spec = importlib.util.spec_from_file_location("graphc_example_train_digits", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)  # defines PROGRAM; main() runs only as a script
+    return example.PROGRAM
+
+
+PROGRAM = _example_program()
 PARAMS = ("W1", "b1", "W2", "b2")
 IMPLS = (
     "numpy (hand)",
