@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,12 +318,13 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
             and all(a.isidentifier() or _is_literal(a) for a in line.args)
         )
 
-    lines = _sink(lines, elementwise, shape_of, set(returned))
+    # the names each line reads (``h.T`` reads h): found once, for both passes
+    reads = {id(line): frozenset(_IDENT.findall(" ".join(line.args))) for line in lines}
+    lines = _sink(lines, elementwise, shape_of, set(returned), reads)
     last_read: dict[str, int] = {}
     for k, line in enumerate(lines):
-        for a in line.args:
-            for name in _IDENT.findall(a):
-                last_read[name] = k
+        for name in reads[id(line)]:
+            last_read[name] = k
     for text in returned:
         last_read[text] = len(lines)
     out: list[Any] = []
@@ -336,7 +338,7 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
             return
         shapes[line.var] = shape_of(line.node)
         if line.op in VIEW_OPS:  # a view (``t = a.T``) shares a's memory while it lives
-            fresh.difference_update(n for a in line.args for n in _IDENT.findall(a))
+            fresh.difference_update(reads[id(line)])
         if line.op not in NOT_OWNED and shapes[line.var]:
             fresh.add(line.var)
         else:
@@ -427,12 +429,13 @@ def _run(lines: list[Any], k: int, full: tuple[Any, ...], elementwise: Any, shap
     return run, arrays, scalars, split
 
 
-def _sink(lines: list[Any], elementwise: Any, shape_of: Any, returned: set[str]) -> list[Any]:
+def _sink(lines: list[Any], elementwise: Any, shape_of: Any, returned: set[str],
+          reads_of: Mapping[int, frozenset[str]]) -> list[Any]:  # fmt: skip
     """Move each elementwise line read by exactly one later line, an elementwise line of
     its shape, down to just before that reader (``dW1_2 = mul_3 * W1`` next to
     ``dW1 = dW1_1 + dW1_2``), so that the two fuse; only past lines that rebind none of
     the names it reads or binds. Chains move together; one pass, no quadratic search."""
-    reads = [set(_IDENT.findall(" ".join(line.args))) for line in lines]
+    reads = [reads_of[id(line)] for line in lines]
     readers: dict[str, list[int]] = {}
     for j, names in enumerate(reads):
         for name in names:

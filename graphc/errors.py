@@ -8,6 +8,7 @@ message alone tells what went wrong and where.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 __all__ = [
@@ -94,7 +95,5 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def limit(name: str, default: int) -> int:
     """A size limit's value: ``$GRAPHC_<name>`` where set (how the command line raises
     it), else ``default``. A value that is not a positive integer is ignored."""
-    import os
-
     text = os.environ.get(f"GRAPHC_{name}", "")
     return int(text) if text.isdigit() and int(text) > 0 else default
