@@ -6,7 +6,7 @@ issue's program). Implementations, each returning ``(loss, {parameter: gradient}
 * ``numpy (hand)``: the cs231n assignment's vectorised forward and backward pass;
 * ``graphc``: the generated ``value_and_grad`` (the module's function);
   ``graphc c``: the same program on the C target (fused elementwise loops between the
-  BLAS calls);
+  BLAS calls); ``out=``: each call writes into the previous call's arrays;
 * ``torch``: eager PyTorch with autograd; ``jax.jit``: ``jax.value_and_grad`` jitted;
   ``pytensor``: a compiled PyTensor function of the loss and ``pytensor.grad``.
 
@@ -45,6 +45,8 @@ IMPLS = (
     "numpy (hand)",
     "graphc",
     "graphc c",
+    "graphc out=",
+    "graphc c out=",
     "torch",
     "jax.jit",
     "pytensor",
@@ -91,14 +93,24 @@ def hand(X: Any, y: Any, W1: Any, b1: Any, W2: Any, b2: Any, reg: float) -> Resu
     return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
-def _graphc(inputs: dict, target: str = "numpy") -> Callable[[], Result]:
+def _graphc(inputs: dict, target: str = "numpy", reuse: bool = False) -> Callable[[], Result]:
+    """The generated value_and_grad; with ``reuse``, each call passes ``out=`` the
+    previous result, as the training example does."""
     import graphc
 
     compiled = graphc.compile(PROGRAM, wrt=list(PARAMS), target=target)
     if compiled.target != target:
         raise UnavailableError(f"target {target!r} not available")
     vg = compiled.module.value_and_grad
-    return lambda: vg(**inputs)
+    if not reuse:
+        return lambda: vg(**inputs)
+    last: list[Any] = [None]
+
+    def call() -> Result:
+        last[0] = vg(**inputs, out=last[0])
+        return last[0]
+
+    return call
 
 
 def _matmuls(inputs: dict) -> Callable[[], Any]:
@@ -187,6 +199,8 @@ def setup(impl: str, inputs: dict) -> Callable[[], Result]:
     makers = {
         "graphc": _graphc,
         "graphc c": lambda inputs: _graphc(inputs, "c"),
+        "graphc out=": lambda inputs: _graphc(inputs, reuse=True),
+        "graphc c out=": lambda inputs: _graphc(inputs, "c", reuse=True),
         "torch": _torch,
         "jax.jit": _jax,
         "pytensor": _pytensor,

@@ -81,6 +81,7 @@ def train(
         return float(np.mean(np.argmax(scores(X=X, **params), axis=1) == y))
 
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": []}
+    result = None  # the last step's (loss, gradients): each step writes into its arrays
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(ytr))
@@ -89,7 +90,8 @@ def train(
             if batches is not None and k >= batches:
                 break
             idx = order[i : i + batch_size]
-            loss, grads = step(X=Xtr[idx], y=ytr[idx], reg=reg, **params)
+            result = step(X=Xtr[idx], y=ytr[idx], reg=reg, **params, out=result)
+            loss, grads = result
             for name, g in grads.items():
                 params[name] -= lr * g  # w ← w - η ∂E/∂w
             losses.append(float(loss))

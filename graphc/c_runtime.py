@@ -7,6 +7,7 @@ C compiler). Errors are :class:`CCompileError`; graphc turns them into a warning
 the NumPy target.
 """
 
+import bisect
 import ctypes
 import hashlib
 import math
@@ -90,10 +91,44 @@ def _sum_to(g, shape):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
-def _buffers(out, shape, wrt, spare):
-    """Output arrays: those of out (a previous result) where they fit, else arrays of
-    spare (this function's earlier outputs that nothing else holds any more), else
-    fresh ones."""
+def _span(a):
+    """The bytes an array's elements lie in: [first, last + 1)."""
+    lo = hi = a.__array_interface__["data"][0]
+    for n, step in zip(a.shape, a.strides, strict=True):
+        lo, hi = (lo + step * (n - 1), hi) if step < 0 else (lo, hi + step * (n - 1))
+    return lo, hi + a.itemsize
+
+
+def _disjoint(arrays, inputs):
+    """arrays (None where none), each kept only where it shares no memory with an
+    input or with an array kept before it: sorted byte spans, n log n for n arrays."""
+    spans = sorted(_span(a) for a in inputs if type(a) is np.ndarray and a.size)
+    starts, ends, reach = [s for s, _ in spans], [], 0
+    for _, e in spans:
+        reach = max(reach, e)
+        ends.append(reach)  # the furthest end of the spans up to here
+    kept, got = [], []  # kept: spans of the arrays kept, disjoint, by start
+    for a in arrays:
+        if a is not None:
+            lo, hi = _span(a)
+            k = bisect.bisect_left(starts, hi)  # the input spans that start before hi
+            j = bisect.bisect_left(kept, (lo, hi))
+            if (
+                (k and ends[k - 1] > lo)
+                or (j and kept[j - 1][1] > lo)
+                or (j < len(kept) and kept[j][0] < hi)
+            ):
+                a = None
+            else:
+                kept.insert(j, (lo, hi))
+        got.append(a)
+    return got
+
+
+def _buffers(out, shape, wrt, spare, inputs):
+    """Output arrays: those of out (a previous result) where they fit and share no
+    memory with an input or each other, else arrays of spare (this function's earlier
+    outputs that nothing else holds any more), else fresh ones."""
 
     def fits(a):
         return (type(a) is np.ndarray and a.shape == shape and a.dtype == np.float64
@@ -107,13 +142,15 @@ def _buffers(out, shape, wrt, spare):
                 return a
         return np.empty(shape, dtype=np.float64)
 
-    f_out, g_out = out if out is not None else (None, {})
-    f = f_out if fits(f_out) else new()
-    grads, seen = {}, {id(f)}
-    for k in wrt:
-        a = g_out.get(k) if isinstance(g_out, dict) else None
-        grads[k] = a if fits(a) and id(a) not in seen else new()
-        seen.add(id(grads[k]))
+    if out is None:
+        given = [None] * (len(wrt) + 1)
+    elif type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
+        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
+    else:
+        given = _disjoint([a if fits(a) else None for a in (out[0], *map(out[1].get, wrt))],
+                          inputs)  # fmt: skip
+    f = given[0] if given[0] is not None else new()
+    grads = {k: a if a is not None else new() for k, a in zip(wrt, given[1:], strict=True)}
     return f, grads
 
 
@@ -167,7 +204,7 @@ class CFunction:
                 else np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), shape))
                 for a in raw]  # fmt: skip
         spare, self._spare = self._spare, []  # one swap: two threads never share one
-        f, grads = _buffers(out_bufs, shape, self.wrt, spare)
+        f, grads = _buffers(out_bufs, shape, self.wrt, spare, [*raw, *full])
         del spare
         ptrs = [a.ctypes.data_as(_PTR) for a in (*full, f, *(grads[k] for k in self.stored))]
         self._fn(ctypes.c_ssize_t(int(np.prod(shape, dtype=np.int64))), *ptrs)
@@ -198,7 +235,8 @@ class FusedLoop:
     array: "full" (that shape), "row" (its last dims, the same for every row), "col"
     (its first dims, the same for every column); rows and columns split the shape after
     its first `split` dims. into[k] is the argument whose array output k overwrites
-    (an array this call made that no later line reads), or -1 for a fresh array."""
+    (an array this call made that no later line reads), or -1 for a fresh array, or
+    out[k]'s array where the call passes out= (the caller's, checked to fit)."""
 
     def __init__(self, fn, kinds, into, scalars, split):
         fn.restype = None
@@ -208,7 +246,7 @@ class FusedLoop:
         self.fn, self.kinds, self.into, self.split = fn, kinds, into, split
         self.full = kinds.index("full")
 
-    def __call__(self, *args):
+    def __call__(self, *args, out=None):
         n = len(self.kinds)
         arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in args[:n]]
         shape = arrays[self.full].shape
@@ -217,9 +255,10 @@ class FusedLoop:
             if a.size != (rows * cols if kind == "full" else cols if kind == "row" else rows):
                 raise ValueError(f"an array of shape {a.shape} does not fit a loop over {shape}")
         outs = []
-        for j in self.into:
+        for k, j in enumerate(self.into):
             if j < 0:
-                outs.append(np.empty(shape))
+                given = None if out is None else out[k]
+                outs.append(np.empty(shape) if given is None else given)
             else:  # written in place: the argument's own array, else a copy of it
                 if arrays[j] is not args[j] or not arrays[j].flags.writeable:
                     arrays[j] = arrays[j].copy()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import builtins
 import hashlib
+import inspect
 import linecache
 import re
 import types
@@ -30,11 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import c_runtime
 from . import shapes as S  # noqa: N812
 from .autodiff import backward
 from .errors import GraphcError, InputError, ShapeError
 from .graph import Graph, gc_paused, parse
-from .lower import VIEW_OPS, Fuse, lower, target_text, value_roots
+from .lower import VIEW_OPS, Fuse, lower, sink_outputs, target_text, value_roots
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
@@ -89,16 +91,40 @@ def _broadcast(*inputs):
                                 for a in arrays]
 
 
-def _value(f, shape, dtype, copy=False):
+def _outs(out, like, shape, dtype, inputs):
+    """out= (an earlier result, (f, {input: gradient})) as the arrays this call writes
+    its results into: f's, then each gradient's in like's order; None where the call
+    makes a fresh array. An array serves where it has the output's shape and dtype (a
+    gradient's input too), is writeable and C-contiguous and shares no memory with an
+    input or another result (_disjoint)."""
+    if out is None:
+        return (None,) * (len(like) + 1)
+    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
+        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
+    given = [(out[0], True), *((out[1].get(n), k == (shape, dtype)) for n, k in like.items())]
+    return _disjoint([a if fits and type(a) is np.ndarray and a.ndim and a.shape == shape
+                      and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+                      else None for a, fits in given], inputs)
+
+
+def _value(f, shape, dtype, copy=False, out=None):
     """f as a fresh array of the output's shape (a NumPy scalar for scalar inputs)."""
+    if out is not None:  # the caller's array (see _outs)
+        if f is not out:
+            np.copyto(out, np.broadcast_to(f, shape))
+        return out
     if type(f) is np.ndarray and f.shape == shape and f.flags.writeable:
         return f.copy() if copy else f
     f = np.array(np.broadcast_to(f, shape or (1,)), dtype=dtype).reshape(shape)
     return f[()] if not shape else f
 
 
-def _grad(g, shape, like, copy=False):
+def _grad(g, shape, like, copy=False, out=None):
     """∂sum(f)/∂input: g broadcast to the output's shape, summed to the input's shape."""
+    if out is not None:  # the caller's array, of the output's shape (see _outs)
+        if g is not out:
+            np.copyto(out, np.broadcast_to(g, shape))
+        return out
     in_shape, dtype = like
     if type(g) is np.ndarray and g.shape == in_shape == shape and g.dtype == dtype:
         return g.copy() if copy else g
@@ -109,12 +135,20 @@ def _grad(g, shape, like, copy=False):
     axes = tuple(i for i, n in enumerate(in_shape) if n == 1 and g.shape[i] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
-    g = np.array(g, dtype=dtype)
+    g = np.array(g, dtype=dtype, order="C")
     return g[()] if g.ndim == 0 else g
 '''
 
 
-_TENSOR_SUPPORT = '''
+#: The overlap check of out= arrays, from the C runtime (one definition, carried by
+#: every module that takes out=).
+_DISJOINT = "\n\n" + "\n\n".join(
+    inspect.getsource(f) for f in (c_runtime._span, c_runtime._disjoint)
+)
+_NUMPY_SUPPORT += _DISJOINT
+
+
+_TENSOR_HELPERS = '''
 def _inputs(spec, *values):
     """The inputs as arrays, labels as integers and the rest in one float dtype, each
     checked against its declared shape; returns them and the numbers the dims take."""
@@ -142,24 +176,54 @@ def _inputs(spec, *values):
     return out, dims
 
 
-def _value(f):
-    """f as a fresh array (a NumPy scalar for a scalar f)."""
-    f = np.array(f)
+def _outs(out, like, inputs):
+    """out= (an earlier result, (f, {input: gradient})) as the arrays this call writes
+    its results into: f's, then each gradient's in like's order; None where the call
+    makes a fresh array. An array serves where it is writeable and C-contiguous, shares
+    no memory with an input or another result (_disjoint), and has the shape and dtype
+    of the result (a gradient's: its input's; f's is checked when f is known)."""
+    if out is None:
+        return (None,) * (len(like) + 1)
+    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
+        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
+    given = [(out[0], None), *((out[1].get(n), v) for n, v in like.items())]
+    return _disjoint([a if type(a) is np.ndarray and a.ndim and a.flags.c_contiguous
+                      and a.flags.writeable and (want is None or (a.shape == want.shape
+                                                                  and a.dtype == want.dtype))
+                      else None for a, want in given], inputs)
+
+
+def _value(f, out=None):
+    """f as a fresh array (a NumPy scalar for a scalar f); in out where it fits."""
+    f = np.asarray(f) if out is not None else np.array(f)
+    if out is not None:
+        if f is out:
+            return out
+        if f.shape == out.shape and f.dtype == out.dtype:
+            np.copyto(out, f)
+            return out
+        f = f.copy()
     return f[()] if f.ndim == 0 else f
 
 
-def _grad(g, like):
-    """∂sum(f)/∂input as a fresh array of the input's shape and dtype."""
-    g = np.array(np.broadcast_to(g, like.shape), dtype=like.dtype)
+def _grad(g, like, out=None):
+    """∂sum(f)/∂input as a fresh array of the input's shape and dtype (out, if given)."""
+    if out is not None:  # the caller's array, of the input's shape and dtype (see _outs)
+        if g is not out:
+            np.copyto(out, np.broadcast_to(g, like.shape))
+        return out
+    g = np.array(np.broadcast_to(g, like.shape), dtype=like.dtype, order="C")
     return g[()] if g.ndim == 0 else g
 
 
-def _own(g, like):
+def _own(g, like, out=None):
     """_grad for an array this call made and returns once: kept unless it must change."""
-    if type(g) is np.ndarray and g.shape == like.shape and g.dtype == like.dtype and g.ndim:
+    if (out is None and type(g) is np.ndarray and g.shape == like.shape
+            and g.dtype == like.dtype and g.ndim):
         return g
-    return _grad(g, like)
+    return _grad(g, like, out)
 '''
+_TENSOR_SUPPORT = _TENSOR_HELPERS + _DISJOINT  # the C runtime carries its own _disjoint
 
 
 def _spec(graph: Graph) -> str:
@@ -258,10 +322,11 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
         inner = f"_{name}_body"
         while inner in inputs:
             inner += "_"
+        out = ", out=out" if _takes_out(inputs, safe, target, grads) else ""
         wrapper = [
-            f"def {name}({', '.join(inputs)}):",
+            f"def {name}({', '.join(inputs)}{', *, out=None' if out else ''}):",
             f'    """{doc} at the point (see the module docstring)."""',
-            f"    return {inner}({', '.join(inputs)})",
+            f"    return {inner}({', '.join(inputs)}{out})",
             "",
             "",
         ]
@@ -287,16 +352,41 @@ def _shared(lines: list[Any], safe: tuple[str, ...], returned: list[str]) -> lis
     return flags
 
 
+def _takes_out(inputs: tuple[str, ...], safe: tuple[str, ...], target: str, grads: bool) -> bool:
+    """Whether the function takes ``out=`` (an earlier result to write into): a NumPy
+    target's ``value_and_grad``, unless an input is called ``out``."""
+    return grads and target == "numpy" and "out" not in inputs and "out" not in safe
+
+
+def _out_names(wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...]
+               ) -> list[str]:  # fmt: skip
+    """The variables holding the caller's out= arrays: f's, then each gradient's."""
+    return ["_out_value", *(f"_out_d{safe[inputs.index(n)]}" for n in wrt)]
+
+
+def _sink_map(returned: list[str], copy: list[bool], buffers: list[str]) -> dict[str, str]:
+    """Returned variable -> its out= array's variable, for the values the call makes
+    and returns first (a value returned twice, or an input's, is copied at the end)."""
+    sinks: dict[str, str] = {}
+    for text, c, b in zip(returned, copy, buffers, strict=True):
+        if not c and text.isidentifier() and text not in sinks:
+            sinks[text] = b
+    return sinks
+
+
 def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
           target: str, grads: bool, name: str, doc: str, zero_copy: bool,
           fuse: Fuse | None = None) -> str:  # fmt: skip
     lines, out, grad_text = lower(bw, wrt, grads, fuse)
     returned = [out, *(grad_text[n] for n in wrt if grads)]
     copy = [False] * len(returned) if zero_copy else _shared(lines, safe, returned)
+    takes_out = _takes_out(inputs, safe, target, grads)
+    buffers = _out_names(wrt, inputs, safe) if takes_out else []
     out = target_text(out, target)
     grad_text = {n: target_text(t, target) for n, t in grad_text.items()}
     params = ", ".join(safe)
-    head = [f"def {name}({params}):", f'    """{doc} (see the module docstring)."""']
+    sig = f"{params}, *, out=None" if takes_out else params
+    head = [f"def {name}({sig}):", f'    """{doc} (see the module docstring)."""']
     if target == "math":
         body = [line.text("math") for line in lines]
         ret = f"{out}, {{{', '.join(f'{n!r}: {grad_text[n]}' for n in wrt)}}}" if grads else out
@@ -306,17 +396,24 @@ def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[st
     if bw.graph.tensor:
         fallback = "_value_and_grad_numpy" if fuse is not None else None
         return _tensor_function(bw, lines, out, grad_text, wrt, inputs, safe, head, grads,
-                                fallback)  # fmt: skip
+                                fallback, returned, copy, buffers)  # fmt: skip
     head.append(f"    _shape, _dtype, _like, {unpack} = _broadcast({params})")
+    if buffers:  # the caller's arrays for the results (out=), where they fit
+        like = ", ".join(f'"{n}": _like[{inputs.index(n)}]' for n in wrt)
+        targets = ", ".join(buffers) + ("," if len(buffers) == 1 else "")
+        head.append(f"    {targets} = _outs(  # the arrays of out= to write into, or None")
+        head.append(f"        out, {{{like}}}, _shape, _dtype, {unpack})")
+        sink_outputs(lines, _sink_map(returned, copy, buffers), lambda line, var: True)
     body = ["    " + line.text("numpy") for line in lines]
     if body:  # an output that is an input or a constant computes nothing
         head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
-    value = f"_value({out}, _shape, _dtype{', copy=True' if copy[0] else ''})"
+    into = [f", out={b}" for b in buffers] or [""] * len(returned)
+    value = f"_value({out}, _shape, _dtype{', copy=True' if copy[0] else ''}{into[0]})"
     if grads:
         parts = "".join(
             f'\n        "{n}": _grad({grad_text[n]}, _shape, _like[{inputs.index(n)}]'
-            f"{', copy=True' if c else ''}),"
-            for n, c in zip(wrt, copy[1:], strict=True)
+            f"{', copy=True' if c else ''}{o}),"
+            for n, c, o in zip(wrt, copy[1:], into[1:], strict=True)
         )
         ret = f"{value}, {{{parts}\n    }}" if wrt else f"{value}, {{}}"
     else:
@@ -342,7 +439,9 @@ def _owned(bw: Any, wrt: tuple[str, ...]) -> dict[str, bool]:
 
 def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, str],
                      wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
-                     head: list[str], grads: bool, fallback: str | None = None) -> str:  # fmt: skip
+                     head: list[str], grads: bool, fallback: str | None = None,
+                     returned: list[str] | None = None, copy: list[bool] | None = None,
+                     buffers: list[str] | None = None) -> str:  # fmt: skip
     """A tensor program's function: inputs checked against the declarations, the dims
     that attributes name bound from them (``N, D = ...``), one line per gate.
     ``fallback``: the function that computes in the inputs' dtype when it is not
@@ -368,19 +467,36 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
     else:
         head.append(f"    {unpack}, _ = _inputs(_SPEC, {params})")
     floats = [s for n, s in zip(inputs, safe, strict=True) if n not in bw.graph.labels]
+    buffers = buffers or []
     if fallback is not None and floats:
         head.append(f"    if {floats[0]}.dtype != np.float64:  # the loops compute in double")
-        head.append(f"        return {fallback}({params})")
+        head.append(f"        return {fallback}({params}{', out=out' if buffers else ''})")
+    if buffers:  # the caller's arrays for the results (out=), where they fit
+        like = ", ".join(f'"{n}": {safe[inputs.index(n)]}' for n in wrt)
+        targets = ", ".join(buffers) + ("," if len(buffers) == 1 else "")
+        head.append(f"    {targets} = _outs(  # the arrays of out= to write into, or None")
+        head.append(f"        out, {{{like}}}, {unpack})")
+        nodes = bw.graph.nx.nodes
+        shape_of = {t: nodes[n].get("shape") for t, n in zip(returned[1:], wrt, strict=True)}
+        sinks = _sink_map(returned, copy, buffers)
+        sinks.pop(returned[0], None)  # f's shape is known only at the end: copied there
+
+        def fits(line: Any, var: str) -> bool:  # the result has its input's declared shape
+            want = shape_of.get(var)
+            return bool(want) and line.node is not None and nodes[line.node].get("shape") == want
+
+        sink_outputs(lines, sinks, fits)
     body = ["    " + line.text("numpy") for line in lines]
     if body:
         head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
-    value = f"_value({out})"
+    into = [f", {b}" for b in buffers] or [""] * (len(wrt) + 1)
+    value = f"_value({out}{into[0]})"
     if grads:
         own = _owned(bw, wrt)
         parts = "".join(
             f'\n        "{n}": {"_own" if own[n] else "_grad"}({grad_text[n]}, '
-            f"{safe[inputs.index(n)]}),"
-            for n in wrt
+            f"{safe[inputs.index(n)]}{o}),"
+            for n, o in zip(wrt, into[1:], strict=True)
         )
         ret = f"{value}, {{{parts}\n    }}" if wrt else f"{value}, {{}}"
     else:
@@ -408,7 +524,7 @@ def module_source(
     prepared = prepare(graph)
     bw = backward(prepared, wrt=wrt)
     used = _helpers(bw, target)
-    module = "numpy as np" if target == "numpy" else "math"
+    module = "bisect\n\nimport numpy as np" if target == "numpy" else "math"
     parts = [HEADER + "\n" + _docstring(graph, wrt, target, zero_copy), f"import {module}\n"]
     if target == "numpy" and graph.tensor:
         parts.append(_TENSOR_SUPPORT.lstrip("\n"))
@@ -557,6 +673,9 @@ def _call_error(inputs: tuple[str, ...], e: BaseException | None, values: tuple[
     was given surplus arguments): what was wrong with the arguments, in graphc's words."""
     if isinstance(e, GraphcError):
         return e
+    if isinstance(e, TypeError) and str(e).startswith("out= "):  # _outs: says it all
+        return InputError(str(e))
+    extra = {k: v for k, v in extra.items() if k != "out" or "out" in inputs}
     if extra:
         name = sorted(extra)[0]
         return InputError(f"unknown input {name!r} (inputs: {', '.join(inputs)})")
@@ -601,7 +720,12 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
     params = tuple(p for p in text[at + len(head) : text.rindex(")", at, def_end)].split(", ") if p)
     doc_end = text.find("\n", def_end + 1)
     doc = text[def_end + 1 : doc_end]
-    if params != inputs or doc_end < 0 or not (doc.startswith('    """') and doc.endswith('"""')):
+    keyword = params[len(inputs) :] == ("*", "out=None")  # takes out= (see _takes_out)
+    if (
+        (params != inputs and not (keyword and params[: len(inputs)] == inputs))
+        or doc_end < 0
+        or not (doc.startswith('    """') and doc.endswith('"""'))
+    ):
         return text, {}
     end = text.find("\ndef ", doc_end)  # the next function, or the end of the text
     end = len(text) if end < 0 else end
@@ -624,7 +748,7 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
     new = "".join([
         text[:at],
         f"def {name}({''.join(p + '=_graphc_missing, ' for p in inputs)}"
-        "*_graphc_more, **_graphc_extra):\n",
+        f"*_graphc_more, {'out=None, ' if keyword else ''}**_graphc_extra):\n",
         "    try:\n",
         _INDENT.sub("    ", body),  # one pass in C over the body
         handler,
@@ -724,9 +848,11 @@ def compile(
     >>> float(f), {k: float(v) for k, v in grads.items()}
     (-12.0, {'x': -4.0, 'y': -4.0, 'z': 3.0})
     >>> print(c.source.split("def value_and_grad")[1].split("return")[0].strip())
-    (x, y, z):
+    (x, y, z, *, out=None):
         \"\"\"f and its gradients at the point (see the module docstring).\"\"\"
         _shape, _dtype, _like, (x, y, z) = _broadcast(x, y, z)
+        _out_value, _out_dx, _out_dy, _out_dz = _outs(  # the arrays of out= to write into, or None
+            out, {"x": _like[0], "y": _like[1], "z": _like[2]}, _shape, _dtype, (x, y, z))
         with np.errstate(under="ignore"):  # underflow to 0 is not an error
             q = x + y  # + gate
             f = q * z  # × gate
@@ -844,7 +970,7 @@ def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
     parts = [
         HEADER + "\n" + doc,
         "import numpy as np\n",
-        _TENSOR_SUPPORT.lstrip("\n"),
+        _TENSOR_HELPERS.lstrip("\n"),
         _spec(graph),
         *(HELPERS["numpy"][h] for h in _helpers(bw, "numpy")),
         "# -- the C runtime: compile once (cached by hash), load, call --\n" + runtime_source(),

@@ -214,6 +214,7 @@ class Kernel:
     outputs: list[str]
     split: int
     into: dict[str, str] = field(default_factory=dict)  # output -> argument it overwrites
+    sinks: dict[str, str] = field(default_factory=dict)  # output -> its out= array's variable
     var: str = ""
     attrs: tuple[()] = ()
 
@@ -224,6 +225,9 @@ class Kernel:
         gates = ", ".join(
             f"{line.var} ({OPS[line.op].symbol if line.op else '='})" for line in self.lines
         )
+        if self.sinks:  # returned values go into the caller's out= arrays where given
+            into = ", ".join(self.sinks.get(v, "None") for v in self.outputs)
+            args += f", out=({into}{',' if len(self.outputs) == 1 else ''})"
         return f"    ({outs}) = _{self.name}({args})  # one C loop: {gates}"
 
     def c_function(self) -> str:
@@ -368,10 +372,12 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
             k += 1
             continue
         # an output overwrites an argument's array that this call made and no later
-        # line reads (the way the NumPy target writes np.add(a, b, out=a))
+        # line reads (the way the NumPy target writes np.add(a, b, out=a)); a returned
+        # value gets an array of its own (the caller's out= array, where given)
         dead = [a for a, how in arrays.items() if how == "full" and a in fresh
                 and last_read.get(a, -1) <= end and a not in outputs]  # fmt: skip
-        into = dict(zip(outputs, dead, strict=False))
+        kept = [v for v in outputs if v not in returned]
+        into = dict(zip(kept, dead, strict=False))
         for x in run:
             shapes[x.var] = full
             fresh.discard(x.var)

@@ -21,6 +21,7 @@ allocation, the page faults of a new array and, with fewer arrays alive, memory.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,7 +32,7 @@ import numpy as np
 from .autodiff import Backward
 from .ops import HELPERS, OPS
 
-__all__ = ["Line", "lower", "target_text", "value_roots"]
+__all__ = ["Line", "lower", "sink_outputs", "target_text", "value_roots"]
 
 _NONE: Mapping[int, str] = {}  # no substituted arguments
 #: A pass that replaces runs of lines by fused loops (see graphc.ctarget.fuse).
@@ -55,6 +56,7 @@ class Line:
     out: int | None = None  # argument whose memory the result reuses
     into: str | None = None  # else a dead temporary whose memory the result reuses
     attrs: tuple[tuple[str, Any], ...] = ()
+    sink: str | None = None  # a variable holding the caller's out= array for the result
 
     def text(self, target: str) -> str:
         if self.op is None:  # an alias: a second name for a value
@@ -68,7 +70,14 @@ class Line:
                 args[0] = f"np.float64({args[0]})"
             dest = self.into if self.out is None else args[self.out]
             form = _in_place(self.op) if dest is not None and target == "numpy" else None
-            if form is None:
+            if self.sink is not None and target == "numpy":  # into out= where given
+                form = _sink_form(self.op)
+                if dest is not None:  # without out=, the array it would reuse
+                    dest = f"{self.sink} if {self.sink} is not None else {dest}"
+                else:
+                    dest = self.sink
+                code = f"{self.var} = {form[0].format(*args, out=dest)}"
+            elif form is None:
                 row = OPS[self.op]
                 lowered = (
                     row.lower(target, args, dict(self.attrs))
@@ -99,6 +108,72 @@ def _in_place(op: str) -> tuple[str, str] | None:
     if len(parts) == 3 and parts[1] in _UFUNC:
         return f"{_UFUNC[parts[1]]}({parts[0]}, {parts[2]}, out={{out}})", parts[1]
     return None
+
+
+def _sink_form(op: str) -> tuple[str, str]:
+    """Op's NumPy lowering that writes into the caller's ``out=`` array (see
+    :func:`sink_outputs`): its in-place form."""
+    form = _in_place(op)
+    assert form is not None, op
+    return form
+
+
+@cache
+def _is_call(op: str) -> bool:
+    """Whether op's NumPy line is a call that can take ``out=`` (``np.tanh(x)``,
+    ``_sigmoid(x)``), not an operator (``x + y``, ``a @ b``) that would become one."""
+    template = OPS[op].numpy
+    return template[:1] != "{" and template[:1] != "-" and _in_place(op) is not None
+
+
+def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
+                 fits: Callable[[Line, str], bool]) -> dict[str, str]:  # fmt: skip
+    """Let the gate that computes each returned value write it into the caller's
+    ``out=`` array: ``sinks`` maps a returned variable to the variable holding that
+    array (``None`` in a call without ``out=``). The gate is the line that binds the
+    variable, before any lines that then add into it in place (``dx += dx_3``) and
+    through aliases (``dz = q``). It must already be a call that can take ``out=``
+    (``np.tanh(t)``, ``_sigmoid(t)``, ``np.add(a, b, out=a)``): a line the notes write
+    as ``q = x + y`` stays readable, and its value is copied into the array at the
+    end. It must ``fits(line, returned)`` (its result has the returned value's shape).
+    A fused loop (the C target) writes a returned value into the array itself.
+    Returns the sinks that were placed."""
+    placed: dict[str, str] = {}
+    binds: dict[str, list[int]] = {}  # variable -> the lines that bind it, in order
+    for k, line in enumerate(lines):
+        for var in getattr(line, "outputs", None) or (line.var,):
+            binds.setdefault(var, []).append(k)
+    for returned, sink in sinks.items():
+        var, before = returned, len(lines)
+        while True:
+            ks = binds.get(var, [])
+            i = bisect.bisect_left(ks, before) - 1  # the last line before `before`
+            if i < 0:
+                break
+            line = lines[ks[i]]
+            if getattr(line, "outputs", None) is not None:  # a fused loop
+                inner = [x for x in line.lines if x.var == var]
+                if inner and fits(inner[-1], returned):
+                    line.sinks[var] = sink
+                    placed[returned] = sink
+                break
+            dest = line.into if line.out is None else line.args[line.out]
+            if line.op is not None and dest == var:  # into its own array (dx += dx_3)
+                before = ks[i]
+                continue
+            if line.op is None and line.args[0].isidentifier():
+                var, before = line.args[0], ks[i]  # an alias (dz = q): q's gate
+                continue
+            if (
+                line.op is not None
+                and line.sink is None
+                and fits(line, returned)
+                and (dest is not None or _is_call(line.op))
+            ):
+                line.sink = sink
+                placed[returned] = sink
+            break
+    return placed
 
 
 def _is_ufunc(head: str) -> bool:

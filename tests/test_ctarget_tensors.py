@@ -160,7 +160,13 @@ def test_fuse_moves_a_line_to_its_only_reader_and_overwrites_only_dead_temporari
     assert len(kernels) == 1 and [x.var for x in kernels[0].lines] == ["u", "t", "v"]
     # m is returned: never overwritten; x is an input: never overwritten
     assert kernels[0].into == {}
+    # v returned: an array of its own (the caller's out= array, where given)
     fused = fuse(lines, lambda n: shape.get(n), ["v"])
+    kernel = next(x for x in fused if isinstance(x, Kernel))
+    assert kernel.into == {}
+    # v read by a later line only: it overwrites m, which dies in the loop
+    shape["r"] = ()
+    fused = fuse([*lines, line("r", "sum", "v")], lambda n: shape.get(n), ["r"])
     kernel = next(x for x in fused if isinstance(x, Kernel))
     assert kernel.into == {"v": "m"}
 

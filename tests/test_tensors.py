@@ -664,11 +664,18 @@ def tensor_point(seed):
 
 
 def agrees_with_evaluation(text, point, **compile_options):
+    """The generated value_and_grad agrees with evaluation, called plainly and then
+    with out= an earlier result (whose gradient arrays it must write into)."""
     ev = graphc.parse(text).evaluate(**point)
-    f, grads = graphc.compile(text, **compile_options).value_and_grad(**point)
-    np.testing.assert_allclose(f, ev.value, rtol=1e-9, atol=1e-12)
-    for k in point:
-        np.testing.assert_allclose(grads[k], ev.grads[k], rtol=1e-8, atol=1e-10, err_msg=k)
+    vg = graphc.compile(text, **compile_options).value_and_grad
+    first = vg(**point)
+    again = vg(**point, out=first)
+    for f, grads in (first, again):
+        np.testing.assert_allclose(f, ev.value, rtol=1e-9, atol=1e-12)
+        for k in point:
+            np.testing.assert_allclose(grads[k], ev.grads[k], rtol=1e-8, atol=1e-10, err_msg=k)
+    for k, g in first[1].items():  # fresh arrays of their inputs' shapes: all fit
+        assert np.ndim(g) == 0 or again[1][k] is g, k
 
 
 @settings(max_examples=60, deadline=None)

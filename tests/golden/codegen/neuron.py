@@ -19,6 +19,8 @@ with another returned array.
 """
 
 
+import bisect
+
 import numpy as np
 
 
@@ -46,16 +48,40 @@ def _broadcast(*inputs):
                                 for a in arrays]
 
 
-def _value(f, shape, dtype, copy=False):
+def _outs(out, like, shape, dtype, inputs):
+    """out= (an earlier result, (f, {input: gradient})) as the arrays this call writes
+    its results into: f's, then each gradient's in like's order; None where the call
+    makes a fresh array. An array serves where it has the output's shape and dtype (a
+    gradient's input too), is writeable and C-contiguous and shares no memory with an
+    input or another result (_disjoint)."""
+    if out is None:
+        return (None,) * (len(like) + 1)
+    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
+        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
+    given = [(out[0], True), *((out[1].get(n), k == (shape, dtype)) for n, k in like.items())]
+    return _disjoint([a if fits and type(a) is np.ndarray and a.ndim and a.shape == shape
+                      and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+                      else None for a, fits in given], inputs)
+
+
+def _value(f, shape, dtype, copy=False, out=None):
     """f as a fresh array of the output's shape (a NumPy scalar for scalar inputs)."""
+    if out is not None:  # the caller's array (see _outs)
+        if f is not out:
+            np.copyto(out, np.broadcast_to(f, shape))
+        return out
     if type(f) is np.ndarray and f.shape == shape and f.flags.writeable:
         return f.copy() if copy else f
     f = np.array(np.broadcast_to(f, shape or (1,)), dtype=dtype).reshape(shape)
     return f[()] if not shape else f
 
 
-def _grad(g, shape, like, copy=False):
+def _grad(g, shape, like, copy=False, out=None):
     """∂sum(f)/∂input: g broadcast to the output's shape, summed to the input's shape."""
+    if out is not None:  # the caller's array, of the output's shape (see _outs)
+        if g is not out:
+            np.copyto(out, np.broadcast_to(g, shape))
+        return out
     in_shape, dtype = like
     if type(g) is np.ndarray and g.shape == in_shape == shape and g.dtype == dtype:
         return g.copy() if copy else g
@@ -66,8 +92,42 @@ def _grad(g, shape, like, copy=False):
     axes = tuple(i for i, n in enumerate(in_shape) if n == 1 and g.shape[i] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
-    g = np.array(g, dtype=dtype)
+    g = np.array(g, dtype=dtype, order="C")
     return g[()] if g.ndim == 0 else g
+
+
+def _span(a):
+    """The bytes an array's elements lie in: [first, last + 1)."""
+    lo = hi = a.__array_interface__["data"][0]
+    for n, step in zip(a.shape, a.strides, strict=True):
+        lo, hi = (lo + step * (n - 1), hi) if step < 0 else (lo, hi + step * (n - 1))
+    return lo, hi + a.itemsize
+
+
+def _disjoint(arrays, inputs):
+    """arrays (None where none), each kept only where it shares no memory with an
+    input or with an array kept before it: sorted byte spans, n log n for n arrays."""
+    spans = sorted(_span(a) for a in inputs if type(a) is np.ndarray and a.size)
+    starts, ends, reach = [s for s, _ in spans], [], 0
+    for _, e in spans:
+        reach = max(reach, e)
+        ends.append(reach)  # the furthest end of the spans up to here
+    kept, got = [], []  # kept: spans of the arrays kept, disjoint, by start
+    for a in arrays:
+        if a is not None:
+            lo, hi = _span(a)
+            k = bisect.bisect_left(starts, hi)  # the input spans that start before hi
+            j = bisect.bisect_left(kept, (lo, hi))
+            if (
+                (k and ends[k - 1] > lo)
+                or (j and kept[j - 1][1] > lo)
+                or (j < len(kept) and kept[j][0] < hi)
+            ):
+                a = None
+            else:
+                kept.insert(j, (lo, hi))
+        got.append(a)
+    return got
 
 
 def _sigmoid(x, out=None):
@@ -93,26 +153,28 @@ def forward(w0, x0, w1, x1, w2):
     return _value(f, _shape, _dtype)
 
 
-def value_and_grad(w0, x0, w1, x1, w2):
+def value_and_grad(w0, x0, w1, x1, w2, *, out=None):
     """f and its gradients at the point (see the module docstring)."""
     _shape, _dtype, _like, (w0, x0, w1, x1, w2) = _broadcast(w0, x0, w1, x1, w2)
+    _out_value, _out_dw0, _out_dx0, _out_dw1, _out_dx1, _out_dw2 = _outs(  # the arrays of out= to write into, or None
+        out, {"w0": _like[0], "x0": _like[1], "w1": _like[2], "x1": _like[3], "w2": _like[4]}, _shape, _dtype, (w0, x0, w1, x1, w2))
     with np.errstate(under="ignore"):  # underflow to 0 is not an error
         mul_1 = w0 * x0  # × gate
         mul_2 = w1 * x1  # × gate
         add_1 = np.add(mul_1, mul_2, out=mul_1)  # + gate
         dot = np.add(add_1, w2, out=add_1)  # + gate
-        f = _sigmoid(dot, out=dot)  # σ gate
+        f = _sigmoid(dot, out=_out_value if _out_value is not None else dot)  # σ gate
         sub_1 = np.subtract(1.0, f, out=mul_2)  # −
-        ddot = np.multiply(f, sub_1, out=sub_1)  # ∂f/∂dot
+        ddot = np.multiply(f, sub_1, out=_out_dw2 if _out_dw2 is not None else sub_1)  # ∂f/∂dot
         dw2 = ddot  # ∂f/∂w2
         dw1 = ddot * x1  # ∂f/∂w1
         dx1 = ddot * w1  # ∂f/∂x1
         dw0 = ddot * x0  # ∂f/∂w0
         dx0 = ddot * w0  # ∂f/∂x0
-    return _value(f, _shape, _dtype), {
-        "w0": _grad(dw0, _shape, _like[0]),
-        "x0": _grad(dx0, _shape, _like[1]),
-        "w1": _grad(dw1, _shape, _like[2]),
-        "x1": _grad(dx1, _shape, _like[3]),
-        "w2": _grad(dw2, _shape, _like[4]),
+    return _value(f, _shape, _dtype, out=_out_value), {
+        "w0": _grad(dw0, _shape, _like[0], out=_out_dw0),
+        "x0": _grad(dx0, _shape, _like[1], out=_out_dx0),
+        "w1": _grad(dw1, _shape, _like[2], out=_out_dw1),
+        "x1": _grad(dx1, _shape, _like[3], out=_out_dx1),
+        "w2": _grad(dw2, _shape, _like[4], out=_out_dw2),
     }

@@ -22,6 +22,8 @@ with another returned array.
 """
 
 
+import bisect
+
 import numpy as np
 
 
@@ -49,16 +51,40 @@ def _broadcast(*inputs):
                                 for a in arrays]
 
 
-def _value(f, shape, dtype, copy=False):
+def _outs(out, like, shape, dtype, inputs):
+    """out= (an earlier result, (f, {input: gradient})) as the arrays this call writes
+    its results into: f's, then each gradient's in like's order; None where the call
+    makes a fresh array. An array serves where it has the output's shape and dtype (a
+    gradient's input too), is writeable and C-contiguous and shares no memory with an
+    input or another result (_disjoint)."""
+    if out is None:
+        return (None,) * (len(like) + 1)
+    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
+        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
+    given = [(out[0], True), *((out[1].get(n), k == (shape, dtype)) for n, k in like.items())]
+    return _disjoint([a if fits and type(a) is np.ndarray and a.ndim and a.shape == shape
+                      and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+                      else None for a, fits in given], inputs)
+
+
+def _value(f, shape, dtype, copy=False, out=None):
     """f as a fresh array of the output's shape (a NumPy scalar for scalar inputs)."""
+    if out is not None:  # the caller's array (see _outs)
+        if f is not out:
+            np.copyto(out, np.broadcast_to(f, shape))
+        return out
     if type(f) is np.ndarray and f.shape == shape and f.flags.writeable:
         return f.copy() if copy else f
     f = np.array(np.broadcast_to(f, shape or (1,)), dtype=dtype).reshape(shape)
     return f[()] if not shape else f
 
 
-def _grad(g, shape, like, copy=False):
+def _grad(g, shape, like, copy=False, out=None):
     """∂sum(f)/∂input: g broadcast to the output's shape, summed to the input's shape."""
+    if out is not None:  # the caller's array, of the output's shape (see _outs)
+        if g is not out:
+            np.copyto(out, np.broadcast_to(g, shape))
+        return out
     in_shape, dtype = like
     if type(g) is np.ndarray and g.shape == in_shape == shape and g.dtype == dtype:
         return g.copy() if copy else g
@@ -69,8 +95,42 @@ def _grad(g, shape, like, copy=False):
     axes = tuple(i for i, n in enumerate(in_shape) if n == 1 and g.shape[i] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
-    g = np.array(g, dtype=dtype)
+    g = np.array(g, dtype=dtype, order="C")
     return g[()] if g.ndim == 0 else g
+
+
+def _span(a):
+    """The bytes an array's elements lie in: [first, last + 1)."""
+    lo = hi = a.__array_interface__["data"][0]
+    for n, step in zip(a.shape, a.strides, strict=True):
+        lo, hi = (lo + step * (n - 1), hi) if step < 0 else (lo, hi + step * (n - 1))
+    return lo, hi + a.itemsize
+
+
+def _disjoint(arrays, inputs):
+    """arrays (None where none), each kept only where it shares no memory with an
+    input or with an array kept before it: sorted byte spans, n log n for n arrays."""
+    spans = sorted(_span(a) for a in inputs if type(a) is np.ndarray and a.size)
+    starts, ends, reach = [s for s, _ in spans], [], 0
+    for _, e in spans:
+        reach = max(reach, e)
+        ends.append(reach)  # the furthest end of the spans up to here
+    kept, got = [], []  # kept: spans of the arrays kept, disjoint, by start
+    for a in arrays:
+        if a is not None:
+            lo, hi = _span(a)
+            k = bisect.bisect_left(starts, hi)  # the input spans that start before hi
+            j = bisect.bisect_left(kept, (lo, hi))
+            if (
+                (k and ends[k - 1] > lo)
+                or (j and kept[j - 1][1] > lo)
+                or (j < len(kept) and kept[j][0] < hi)
+            ):
+                a = None
+            else:
+                kept.insert(j, (lo, hi))
+        got.append(a)
+    return got
 
 
 def _sigmoid(x, out=None):
@@ -99,9 +159,11 @@ def forward(y, x):
     return _value(f, _shape, _dtype)
 
 
-def value_and_grad(y, x):
+def value_and_grad(y, x, *, out=None):
     """f and its gradients at the point (see the module docstring)."""
     _shape, _dtype, _like, (y, x) = _broadcast(y, x)
+    _out_value, _out_dy, _out_dx = _outs(  # the arrays of out= to write into, or None
+        out, {"y": _like[0], "x": _like[1]}, _shape, _dtype, (y, x))
     with np.errstate(under="ignore"):  # underflow to 0 is not an error
         sigy = _sigmoid(y)  # σ gate
         num = x + sigy  # + gate
@@ -124,13 +186,13 @@ def value_and_grad(y, x):
         sub_1 = np.subtract(1.0, sigx, out=dinvden_dden)  # −
         dsigx_dx = np.multiply(sigx, sub_1, out=sigx)  # local gradient
         dx_2 = np.multiply(dsigx, dsigx_dx, out=dsigx)  # branch of ∂f/∂x through sigx
-        dx = np.add(dnum, dx_2, out=dx_2)  # gradients add at a fork
+        dx = np.add(dnum, dx_2, out=_out_dx if _out_dx is not None else dx_2)  # gradients add at a fork
         dx += dxpy  # ∂f/∂x
         sub_2 = np.subtract(1.0, sigy, out=dsigx_dx)  # −
         dsigy_dy = np.multiply(sigy, sub_2, out=sigy)  # local gradient
         dy_1 = np.multiply(dsigy, dsigy_dy, out=dsigy)  # branch of ∂f/∂y through sigy
-        dy = np.add(dy_1, dxpy, out=dy_1)  # ∂f/∂y
-    return _value(f, _shape, _dtype), {
-        "y": _grad(dy, _shape, _like[0]),
-        "x": _grad(dx, _shape, _like[1]),
+        dy = np.add(dy_1, dxpy, out=_out_dy if _out_dy is not None else dy_1)  # ∂f/∂y
+    return _value(f, _shape, _dtype, out=_out_value), {
+        "y": _grad(dy, _shape, _like[0], out=_out_dy),
+        "x": _grad(dx, _shape, _like[1], out=_out_dx),
     }

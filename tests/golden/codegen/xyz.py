@@ -17,6 +17,8 @@ with another returned array.
 """
 
 
+import bisect
+
 import numpy as np
 
 
@@ -44,16 +46,40 @@ def _broadcast(*inputs):
                                 for a in arrays]
 
 
-def _value(f, shape, dtype, copy=False):
+def _outs(out, like, shape, dtype, inputs):
+    """out= (an earlier result, (f, {input: gradient})) as the arrays this call writes
+    its results into: f's, then each gradient's in like's order; None where the call
+    makes a fresh array. An array serves where it has the output's shape and dtype (a
+    gradient's input too), is writeable and C-contiguous and shares no memory with an
+    input or another result (_disjoint)."""
+    if out is None:
+        return (None,) * (len(like) + 1)
+    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
+        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
+    given = [(out[0], True), *((out[1].get(n), k == (shape, dtype)) for n, k in like.items())]
+    return _disjoint([a if fits and type(a) is np.ndarray and a.ndim and a.shape == shape
+                      and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+                      else None for a, fits in given], inputs)
+
+
+def _value(f, shape, dtype, copy=False, out=None):
     """f as a fresh array of the output's shape (a NumPy scalar for scalar inputs)."""
+    if out is not None:  # the caller's array (see _outs)
+        if f is not out:
+            np.copyto(out, np.broadcast_to(f, shape))
+        return out
     if type(f) is np.ndarray and f.shape == shape and f.flags.writeable:
         return f.copy() if copy else f
     f = np.array(np.broadcast_to(f, shape or (1,)), dtype=dtype).reshape(shape)
     return f[()] if not shape else f
 
 
-def _grad(g, shape, like, copy=False):
+def _grad(g, shape, like, copy=False, out=None):
     """∂sum(f)/∂input: g broadcast to the output's shape, summed to the input's shape."""
+    if out is not None:  # the caller's array, of the output's shape (see _outs)
+        if g is not out:
+            np.copyto(out, np.broadcast_to(g, shape))
+        return out
     in_shape, dtype = like
     if type(g) is np.ndarray and g.shape == in_shape == shape and g.dtype == dtype:
         return g.copy() if copy else g
@@ -64,8 +90,42 @@ def _grad(g, shape, like, copy=False):
     axes = tuple(i for i, n in enumerate(in_shape) if n == 1 and g.shape[i] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
-    g = np.array(g, dtype=dtype)
+    g = np.array(g, dtype=dtype, order="C")
     return g[()] if g.ndim == 0 else g
+
+
+def _span(a):
+    """The bytes an array's elements lie in: [first, last + 1)."""
+    lo = hi = a.__array_interface__["data"][0]
+    for n, step in zip(a.shape, a.strides, strict=True):
+        lo, hi = (lo + step * (n - 1), hi) if step < 0 else (lo, hi + step * (n - 1))
+    return lo, hi + a.itemsize
+
+
+def _disjoint(arrays, inputs):
+    """arrays (None where none), each kept only where it shares no memory with an
+    input or with an array kept before it: sorted byte spans, n log n for n arrays."""
+    spans = sorted(_span(a) for a in inputs if type(a) is np.ndarray and a.size)
+    starts, ends, reach = [s for s, _ in spans], [], 0
+    for _, e in spans:
+        reach = max(reach, e)
+        ends.append(reach)  # the furthest end of the spans up to here
+    kept, got = [], []  # kept: spans of the arrays kept, disjoint, by start
+    for a in arrays:
+        if a is not None:
+            lo, hi = _span(a)
+            k = bisect.bisect_left(starts, hi)  # the input spans that start before hi
+            j = bisect.bisect_left(kept, (lo, hi))
+            if (
+                (k and ends[k - 1] > lo)
+                or (j and kept[j - 1][1] > lo)
+                or (j < len(kept) and kept[j][0] < hi)
+            ):
+                a = None
+            else:
+                kept.insert(j, (lo, hi))
+        got.append(a)
+    return got
 
 
 def forward(x, y, z):
@@ -77,9 +137,11 @@ def forward(x, y, z):
     return _value(f, _shape, _dtype)
 
 
-def value_and_grad(x, y, z):
+def value_and_grad(x, y, z, *, out=None):
     """f and its gradients at the point (see the module docstring)."""
     _shape, _dtype, _like, (x, y, z) = _broadcast(x, y, z)
+    _out_value, _out_dx, _out_dy, _out_dz = _outs(  # the arrays of out= to write into, or None
+        out, {"x": _like[0], "y": _like[1], "z": _like[2]}, _shape, _dtype, (x, y, z))
     with np.errstate(under="ignore"):  # underflow to 0 is not an error
         q = x + y  # + gate
         f = q * z  # × gate
@@ -87,8 +149,8 @@ def value_and_grad(x, y, z):
         dq = z  # ∂f/∂q
         dy = dq  # ∂f/∂y
         dx = dq  # ∂f/∂x
-    return _value(f, _shape, _dtype), {
-        "x": _grad(dx, _shape, _like[0], copy=True),
-        "y": _grad(dy, _shape, _like[1], copy=True),
-        "z": _grad(dz, _shape, _like[2]),
+    return _value(f, _shape, _dtype, out=_out_value), {
+        "x": _grad(dx, _shape, _like[0], copy=True, out=_out_dx),
+        "y": _grad(dy, _shape, _like[1], copy=True, out=_out_dy),
+        "z": _grad(dz, _shape, _like[2], out=_out_dz),
     }
