@@ -101,8 +101,19 @@ def _span(a):
 
 def _disjoint(arrays, inputs):
     """arrays (None where none), each kept only where it shares no memory with an
-    input or with an array kept before it: sorted byte spans, n log n for n arrays."""
-    spans = sorted(_span(a) for a in inputs if type(a) is np.ndarray and a.size)
+    input or with an array kept before it: pairwise checks for a few arrays, else
+    sorted byte spans (n log n for n arrays)."""
+    inputs = [a for a in inputs if type(a) is np.ndarray and a.size]
+    if len(arrays) * (len(inputs) + len(arrays)) <= 256:  # few: NumPy's checks are faster
+        kept, got = [], []
+        for a in arrays:
+            if a is not None and any(np.may_share_memory(a, b) for b in inputs + kept):
+                a = None
+            got.append(a)
+            if a is not None:
+                kept.append(a)
+        return got
+    spans = sorted(_span(a) for a in inputs)
     starts, ends, reach = [s for s, _ in spans], [], 0
     for _, e in spans:
         reach = max(reach, e)

@@ -185,3 +185,20 @@ def test_a_saved_module_takes_out_without_graphc(tmp_path):
     again = module.value_and_grad(**inputs, out=first)
     assert all(again[1][k] is first[1][k] for k in PARAMS)
     _same(again, c.value_and_grad(**inputs))
+
+
+@pytest.mark.parametrize("padding", [0, 40])  # few arrays: NumPy's checks; many: byte spans
+def test_the_overlap_check_keeps_only_arrays_that_share_no_memory(padding):
+    from graphc.c_runtime import _disjoint
+
+    z = np.zeros(20)
+    x = np.zeros(10)
+    extra = [np.zeros(3) for _ in range(padding)]
+    given = [x, np.zeros(4), None, z[:10], z[5:15], z[::-1][:3], *extra, extra[0] if extra else z]
+    got = _disjoint(given, [x, z[15:], *(np.zeros(2) for _ in range(padding))])
+    kept = [a is not None for a in got]
+    # x is an input; z[5:15] overlaps the kept z[:10]; z[::-1][:3] is z[17:20], inside
+    # the input z[15:]; the last one repeats an array kept before it
+    assert kept[:6] == [False, True, False, True, False, False]
+    assert all(kept[6:-1]) and not kept[-1]
+    assert all(g is a for g, a in zip(got, given, strict=True) if g is not None)
