@@ -167,8 +167,9 @@ def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
             if (
                 line.op is not None
                 and line.sink is None
-                and fits(line, returned)
+                and _in_place(line.op) is not None
                 and (dest is not None or _is_call(line.op))
+                and fits(line, returned)
             ):
                 line.sink = sink
                 placed[returned] = sink
