@@ -604,13 +604,16 @@ class Compiled:
         except GraphcError:
             raise
         except (TypeError, ValueError) as e:  # names, or shapes that do not fit
-            raise self._input_error(args, inputs, e) from None
+            raise self._input_error(args, inputs, e, takes_out=True) from None
 
-    def _input_error(self, args: tuple[Any, ...], inputs: dict[str, Any], e: Exception) -> Any:
+    def _input_error(self, args: tuple[Any, ...], inputs: dict[str, Any], e: Exception,
+                     takes_out: bool = False) -> Any:  # fmt: skip
         given = dict(zip(self.inputs, args, strict=False)) | inputs
         values = tuple(given.get(n, _MISSING) for n in self.inputs)
         more = args[len(self.inputs) :]
         extra = {k: v for k, v in inputs.items() if k not in self.inputs}
+        if takes_out:  # value_and_grad's out= is no input
+            extra.pop("out", None)
         return _call_error(self.inputs, e, values, more, extra)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -675,7 +678,6 @@ def _call_error(inputs: tuple[str, ...], e: BaseException | None, values: tuple[
         return e
     if isinstance(e, TypeError) and str(e).startswith("out= "):  # _outs: says it all
         return InputError(str(e))
-    extra = {k: v for k, v in extra.items() if k != "out" or "out" in inputs}
     if extra:
         name = sorted(extra)[0]
         return InputError(f"unknown input {name!r} (inputs: {', '.join(inputs)})")

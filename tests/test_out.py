@@ -202,3 +202,16 @@ def test_the_overlap_check_keeps_only_arrays_that_share_no_memory(padding):
     assert kept[:6] == [False, True, False, True, False, False]
     assert all(kept[6:-1]) and not kept[-1]
     assert all(g is a for g, a in zip(got, given, strict=True) if g is not None)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_call_errors_with_out_name_the_real_fault(target):
+    c = _compile("f = x * y", target)
+    x = np.ones(3)
+    with pytest.raises(InputError, match="missing value for input y"):
+        c.value_and_grad(x=x, out=None)
+    with pytest.raises(InputError, match="unknown input 'w'"):
+        c.value_and_grad(x=x, y=x, w=x, out=None)
+    if target == "numpy":  # forward takes no out=: it is an unknown input there
+        with pytest.raises(InputError, match="unknown input 'out'"):
+            c.forward(x=x, y=x, out=None)
