@@ -217,9 +217,10 @@ def _grad(g, like, out=None):
 
 
 def _own(g, like, out=None):
-    """_grad for an array this call made and returns once: kept unless it must change."""
+    """_grad for an array this call made and returns once: kept unless it must change
+    (its shape, its dtype, or a transposed layout: gradients are C-ordered)."""
     if (out is None and type(g) is np.ndarray and g.shape == like.shape
-            and g.dtype == like.dtype and g.ndim):
+            and g.dtype == like.dtype and g.ndim and g.flags.c_contiguous):
         return g
     return _grad(g, like, out)
 '''

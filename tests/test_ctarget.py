@@ -65,6 +65,8 @@ def test_c_target_agrees_with_numpy_target_on_random_programs_and_edge_points(te
     with np.errstate(all="ignore"):
         want_f, want_g = graphc.compile(text).value_and_grad(**point)
         got_f, got_g = c.value_and_grad(**point)
+        again = c.value_and_grad(**point, out=(got_f, got_g))  # into the same arrays
+    assert again[0] is got_f and all(again[1][k] is got_g[k] for k in got_g)
     assert _same(got_f, want_f), text
     for k in want_g:
         assert _same(got_g[k], want_g[k]), (text, k)

@@ -269,6 +269,11 @@ def test_random_programs_of_square_products_and_views_agree_with_evaluation(text
 
 @settings(max_examples=20, deadline=None)
 @given(tensor_programs(), st.integers(0, 2**32 - 1))
+@example(  # dW = -dt0 of a transposed view was F-ordered: no out= array for the next call
+    "X: (N, D); W: (D, H); V: (H, D); b: (H,); c: (D,); s: ()\nt0 = b - W\nt1 = t0.T\n"
+    "t2 = X @ W\nt3 = s + t1\nf = sum(t3 * t3)",
+    0,
+)
 def test_random_tensor_programs_agree_with_evaluation(text, seed):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # CTargetWarning where a program has no run
