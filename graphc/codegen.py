@@ -243,6 +243,13 @@ def _escape(c: str) -> str:
     return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
+#: What the module docstring says of out= (see _takes_out).
+_OUT_DOC = (
+    "value_and_grad(..., out=result) writes into the arrays of an earlier result where\n"
+    "they fit (shape, dtype, C order, no memory shared with an input)."
+)
+
+
 def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool = False) -> str:
     out = graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
     args = ", ".join(graph.inputs)
@@ -281,6 +288,8 @@ def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool 
             ),
             *(() if zero_copy else ("with another returned array.",)),
         ]
+        if "out" not in graph.inputs:
+            lines.append(_OUT_DOC)
     else:
         lines += ["Inputs: Python floats (math module; math.exp overflow raises OverflowError)."]
     text = "\n".join(lines).replace("\\", "\\\\").replace('"""', r"\"\"\"")
@@ -308,6 +317,8 @@ def _tensor_docstring(graph: Graph, wrt: tuple[str, ...], out: str, args: str) -
         "Inputs: NumPy arrays of the declared shapes (labels: integer arrays). Each gradient",
         "is a fresh array of its input's shape and dtype.",
     ]
+    if "out" not in graph.inputs:
+        lines.append(_OUT_DOC)
     text = "\n".join(lines).replace("\\", "\\\\").replace('"""', r"\"\"\"")
     text = "".join(c if c.isprintable() or c == "\n" else _escape(c) for c in text)
     return f'"""{text}\n"""\n'

@@ -16,6 +16,8 @@ forward(w0, x0, w1, x1, w2) returns f; value_and_grad(w0, x0, w1, x1, w2) return
 Inputs: Python numbers or NumPy arrays that broadcast together. Each gradient has
 its input's shape and dtype; no returned array shares memory with an input or
 with another returned array.
+value_and_grad(..., out=result) writes into the arrays of an earlier result where
+they fit (shape, dtype, C order, no memory shared with an input).
 """
 
 

@@ -14,6 +14,8 @@ forward(x, y, z, w) returns f; value_and_grad(x, y, z, w) returns (f, {"x": ∂f
 Inputs: Python numbers or NumPy arrays that broadcast together. Each gradient has
 its input's shape and dtype; no returned array shares memory with an input or
 with another returned array.
+value_and_grad(..., out=result) writes into the arrays of an earlier result where
+they fit (shape, dtype, C order, no memory shared with an input).
 """
 
 
