@@ -942,7 +942,13 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
 
     module = types.ModuleType("graphc_c_module")
     module.value_and_grad = value_and_grad  # type: ignore[attr-defined]
-    module.forward = lambda *a, **k: value_and_grad(*a, **k)[0]  # type: ignore[attr-defined]
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if "out" in kwargs and "out" not in graph.inputs:  # out= is value_and_grad's
+            raise TypeError("forward() got an unexpected keyword argument 'out'")
+        return value_and_grad(*args, **kwargs)[0]
+
+    module.forward = forward  # type: ignore[attr-defined]
     return Compiled(source, "c", tuple(graph.inputs), wrt, "<graphc C target>", module)
 
 
