@@ -9,13 +9,16 @@ a timer is already armed, by an outer deadline) the block runs without one.
 
 An interruption can be lost: a signal handled while Python runs a finaliser (``__del__``,
 a garbage-collector callback) has its exception printed and dropped ("Exception
-ignored in ..."). So after the deadline the timer keeps firing every 0.1 s until the
-block has ended: a suite run once hung for minutes in ``simplify`` with a one-shot timer.
+ignored in ..."). So the handler does not raise while the garbage collector runs (two
+``gc.callbacks`` of graphc's, the first and the last, mark its start and end), and
+after the deadline the timer keeps firing every 0.1 s until the block has ended: a
+suite run once hung for minutes in ``simplify`` with a one-shot timer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import threading
 from collections.abc import Iterator
@@ -35,6 +38,29 @@ class DeadlineExceeded(BaseException):
 #: in case something swallowed the first interruption anyway.
 _REPEAT = 0.1
 
+_collecting = [False]  # the garbage collector is running (its callbacks, finalisers)
+
+
+def _gc_started(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _collecting[0] = True
+
+
+def _gc_stopped(phase: str, info: dict[str, int]) -> None:
+    if phase == "stop":
+        _collecting[0] = False
+
+
+def _watch_gc(on: bool) -> None:
+    """Put graphc's two callbacks first and last in ``gc.callbacks`` (or take them out)."""
+    for callback in (_gc_started, _gc_stopped):
+        while callback in gc.callbacks:
+            gc.callbacks.remove(callback)
+    if on:
+        gc.callbacks.insert(0, _gc_started)
+        gc.callbacks.append(_gc_stopped)
+    _collecting[0] = False
+
 
 @contextlib.contextmanager
 def deadline(seconds: float) -> Iterator[None]:
@@ -51,10 +77,13 @@ def deadline(seconds: float) -> Iterator[None]:
     armed = [True]
 
     def interrupt(signum: int, frame: object) -> None:
-        if armed[0]:  # not once the block has ended (a signal already on its way)
+        # not once the block has ended (a signal already on its way), nor inside the
+        # garbage collector, where the exception would be dropped: the timer repeats
+        if armed[0] and not _collecting[0]:
             raise DeadlineExceeded
 
     previous = signal.signal(signal.SIGALRM, interrupt)
+    _watch_gc(True)
     signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT)
     try:
         yield
@@ -62,3 +91,4 @@ def deadline(seconds: float) -> Iterator[None]:
         armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0.0)
         signal.signal(signal.SIGALRM, previous)
+        _watch_gc(False)

@@ -175,3 +175,35 @@ def test_a_tensor_claim_on_huge_shapes_skips_the_entrywise_sympy_step() -> None:
     assert seconds < 10 and r.verdict == "agrees numerically"
     assert any("skipped (600,000 input entries" in m for m in r.method)
     assert graphc.check(prog, "w", "2*(w@x)*x", shapes={"D": 3}).verdict == "proved"
+
+
+def test_an_interruption_is_not_dropped_inside_the_garbage_collector() -> None:
+    """The deadline's alarm lands in a gc callback that runs past it (as hypothesis's
+    does): the handler waits for the collector to finish, so nothing is printed and
+    dropped ("Exception ignored in ...") and the block still stops."""
+    import gc
+    import sys
+
+    from graphc.deadline import DeadlineExceeded, deadline
+
+    dropped: list[object] = []
+
+    def slow(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 0.3:  # Python code, where a signal is handled
+                pass
+
+    hook, sys.unraisablehook = sys.unraisablehook, dropped.append
+    gc.callbacks.append(slow)
+    try:
+        with pytest.raises(DeadlineExceeded), deadline(0.05):
+            gc.collect()
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 5:  # a safety bound, not a timing
+                pass
+    finally:
+        gc.callbacks.remove(slow)
+        sys.unraisablehook = hook
+    assert not dropped
+    assert all(cb.__module__ != "graphc.deadline" for cb in gc.callbacks)  # taken out
