@@ -91,6 +91,16 @@ def _sum_to(g, shape):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+def _given(out, names):
+    """out= (an earlier result: (f, {input: gradient})) as its arrays, f's then each
+    gradient's in names' order; all None without out=."""
+    if out is None:
+        return [None] * (len(names) + 1)
+    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
+        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
+    return [out[0], *map(out[1].get, names)]
+
+
 def _span(a):
     """The bytes an array's elements lie in: [first, last + 1)."""
     lo = hi = a.__array_interface__["data"][0]
@@ -153,13 +163,7 @@ def _buffers(out, shape, wrt, spare, inputs):
                 return a
         return np.empty(shape, dtype=np.float64)
 
-    if out is None:
-        given = [None] * (len(wrt) + 1)
-    elif type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
-        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
-    else:
-        given = _disjoint([a if fits(a) else None for a in (out[0], *map(out[1].get, wrt))],
-                          inputs)  # fmt: skip
+    given = _disjoint([a if fits(a) else None for a in _given(out, wrt)], inputs)
     f = given[0] if given[0] is not None else new()
     grads = {k: a if a is not None else new() for k, a in zip(wrt, given[1:], strict=True)}
     return f, grads

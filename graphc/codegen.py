@@ -97,14 +97,13 @@ def _outs(out, like, shape, dtype, inputs):
     makes a fresh array. An array serves where it has the output's shape and dtype (a
     gradient's input too), is writeable and C-contiguous and shares no memory with an
     input or another result (_disjoint)."""
+    given = _given(out, like)
     if out is None:
-        return (None,) * (len(like) + 1)
-    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
-        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
-    given = [(out[0], True), *((out[1].get(n), k == (shape, dtype)) for n, k in like.items())]
-    return _disjoint([a if fits and type(a) is np.ndarray and a.ndim and a.shape == shape
+        return given
+    fits = [True, *(k == (shape, dtype) for k in like.values())]
+    return _disjoint([a if ok and type(a) is np.ndarray and a.ndim and a.shape == shape
                       and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
-                      else None for a, fits in given], inputs)
+                      else None for a, ok in zip(given, fits)], inputs)
 
 
 def _value(f, shape, dtype, copy=False, out=None):
@@ -140,12 +139,12 @@ def _grad(g, shape, like, copy=False, out=None):
 '''
 
 
-#: The overlap check of out= arrays, from the C runtime (one definition, carried by
-#: every module that takes out=).
-_DISJOINT = "\n\n" + "\n\n".join(
-    inspect.getsource(f) for f in (c_runtime._span, c_runtime._disjoint)
+#: How out= is read and its arrays checked for overlap, from the C runtime (one
+#: definition, carried by every module that takes out=).
+_OUT_SUPPORT = "\n\n" + "\n\n".join(
+    inspect.getsource(f) for f in (c_runtime._given, c_runtime._span, c_runtime._disjoint)
 )
-_NUMPY_SUPPORT += _DISJOINT
+_NUMPY_SUPPORT += _OUT_SUPPORT
 
 
 _TENSOR_HELPERS = '''
@@ -182,21 +181,22 @@ def _outs(out, like, inputs):
     makes a fresh array. An array serves where it is writeable and C-contiguous, shares
     no memory with an input or another result (_disjoint), and has the shape and dtype
     of the result (a gradient's: its input's; f's is checked when f is known)."""
+    given = _given(out, like)
     if out is None:
-        return (None,) * (len(like) + 1)
-    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
-        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
-    given = [(out[0], None), *((out[1].get(n), v) for n, v in like.items())]
+        return given
+    wants = [None, *like.values()]
     return _disjoint([a if type(a) is np.ndarray and a.ndim and a.flags.c_contiguous
                       and a.flags.writeable and (want is None or (a.shape == want.shape
                                                                   and a.dtype == want.dtype))
-                      else None for a, want in given], inputs)
+                      else None for a, want in zip(given, wants)], inputs)
 
 
 def _value(f, out=None):
     """f as a fresh array (a NumPy scalar for a scalar f); in out where it fits."""
-    f = np.asarray(f) if out is not None else np.array(f)
-    if out is not None:
+    if out is None:
+        f = np.array(f)
+    else:
+        f = np.asarray(f)
         if f is out:
             return out
         if f.shape == out.shape and f.dtype == out.dtype:
@@ -224,7 +224,7 @@ def _own(g, like, out=None):
         return g
     return _grad(g, like, out)
 '''
-_TENSOR_SUPPORT = _TENSOR_HELPERS + _DISJOINT  # the C runtime carries its own _disjoint
+_TENSOR_SUPPORT = _TENSOR_HELPERS + _OUT_SUPPORT  # the C runtime carries its own
 
 
 def _spec(graph: Graph) -> str:
@@ -376,6 +376,15 @@ def _out_names(wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, .
     return ["_out_value", *(f"_out_d{safe[inputs.index(n)]}" for n in wrt)]
 
 
+def _outs_lines(buffers: list[str], args: str) -> list[str]:
+    """The lines that bind the out= arrays: ``_out_value, ... = _outs(out, <args>)``."""
+    targets = ", ".join(buffers) + ("," if len(buffers) == 1 else "")
+    return [
+        f"    {targets} = _outs(  # the arrays of out= to write into, or None",
+        f"        out, {args})",
+    ]
+
+
 def _sink_map(returned: list[str], copy: list[bool], buffers: list[str]) -> dict[str, str]:
     """Returned variable -> its out= array's variable, for the values the call makes
     and returns first (a value returned twice, or an input's, is copied at the end)."""
@@ -412,9 +421,7 @@ def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[st
     head.append(f"    _shape, _dtype, _like, {unpack} = _broadcast({params})")
     if buffers:  # the caller's arrays for the results (out=), where they fit
         like = ", ".join(f'"{n}": _like[{inputs.index(n)}]' for n in wrt)
-        targets = ", ".join(buffers) + ("," if len(buffers) == 1 else "")
-        head.append(f"    {targets} = _outs(  # the arrays of out= to write into, or None")
-        head.append(f"        out, {{{like}}}, _shape, _dtype, {unpack})")
+        head += _outs_lines(buffers, f"{{{like}}}, _shape, _dtype, {unpack}")
         sink_outputs(lines, _sink_map(returned, copy, buffers), lambda line, var: True)
     body = ["    " + line.text("numpy") for line in lines]
     if body:  # an output that is an input or a constant computes nothing
@@ -485,9 +492,7 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
         head.append(f"        return {fallback}({params}{', out=out' if buffers else ''})")
     if buffers:  # the caller's arrays for the results (out=), where they fit
         like = ", ".join(f'"{n}": {safe[inputs.index(n)]}' for n in wrt)
-        targets = ", ".join(buffers) + ("," if len(buffers) == 1 else "")
-        head.append(f"    {targets} = _outs(  # the arrays of out= to write into, or None")
-        head.append(f"        out, {{{like}}}, {unpack})")
+        head += _outs_lines(buffers, f"{{{like}}}, {unpack}")
         nodes = bw.graph.nx.nodes
         shape_of = {t: nodes[n].get("shape") for t, n in zip(returned[1:], wrt, strict=True)}
         sinks = _sink_map(returned, copy, buffers)

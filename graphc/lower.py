@@ -69,15 +69,15 @@ class Line:
                 # evaluation's, not Python's (1.0 / -0.0 is -inf, not ZeroDivisionError)
                 args[0] = f"np.float64({args[0]})"
             dest = self.into if self.out is None else args[self.out]
+            if self.sink is not None and target == "numpy":  # into out= where given,
+                # else into the array it would reuse without out= (sink_outputs)
+                dest = (
+                    self.sink
+                    if dest is None
+                    else f"{self.sink} if {self.sink} is not None else {dest}"
+                )
             form = _in_place(self.op) if dest is not None and target == "numpy" else None
-            if self.sink is not None and target == "numpy":  # into out= where given
-                form = _sink_form(self.op)
-                if dest is not None:  # without out=, the array it would reuse
-                    dest = f"{self.sink} if {self.sink} is not None else {dest}"
-                else:
-                    dest = self.sink
-                code = f"{self.var} = {form[0].format(*args, out=dest)}"
-            elif form is None:
+            if form is None:
                 row = OPS[self.op]
                 lowered = (
                     row.lower(target, args, dict(self.attrs))
@@ -110,24 +110,14 @@ def _in_place(op: str) -> tuple[str, str] | None:
     return None
 
 
-def _sink_form(op: str) -> tuple[str, str]:
-    """Op's NumPy lowering that writes into the caller's ``out=`` array (see
-    :func:`sink_outputs`): its in-place form."""
-    form = _in_place(op)
-    assert form is not None, op
-    return form
-
-
-@cache
 def _is_call(op: str) -> bool:
-    """Whether op's NumPy line is a call that can take ``out=`` (``np.tanh(x)``,
-    ``_sigmoid(x)``), not an operator (``x + y``, ``a @ b``) that would become one."""
-    template = OPS[op].numpy
-    return template[:1] != "{" and template[:1] != "-" and _in_place(op) is not None
+    """Whether op's NumPy line is a call (``np.tanh(x)``, ``_sigmoid(x)``), not an
+    operator (``x + y``, ``-x``, ``a @ b``) that writing ``out=`` would make one."""
+    return OPS[op].numpy[:1] not in ("{", "-")
 
 
 def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
-                 fits: Callable[[Line, str], bool]) -> dict[str, str]:  # fmt: skip
+                 fits: Callable[[Line, str], bool]) -> None:  # fmt: skip
     """Let the gate that computes each returned value write it into the caller's
     ``out=`` array: ``sinks`` maps a returned variable to the variable holding that
     array (``None`` in a call without ``out=``). The gate is the line that binds the
@@ -136,9 +126,7 @@ def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
     (``np.tanh(t)``, ``_sigmoid(t)``, ``np.add(a, b, out=a)``): a line the notes write
     as ``q = x + y`` stays readable, and its value is copied into the array at the
     end. It must ``fits(line, returned)`` (its result has the returned value's shape).
-    A fused loop (the C target) writes a returned value into the array itself.
-    Returns the sinks that were placed."""
-    placed: dict[str, str] = {}
+    A fused loop (the C target) writes a returned value into the array itself."""
     binds: dict[str, list[int]] = {}  # variable -> the lines that bind it, in order
     for k, line in enumerate(lines):
         for var in getattr(line, "outputs", None) or (line.var,):
@@ -155,7 +143,6 @@ def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
                 inner = [x for x in line.lines if x.var == var]
                 if inner and fits(inner[-1], returned):
                     line.sinks[var] = sink
-                    placed[returned] = sink
                 break
             dest = line.into if line.out is None else line.args[line.out]
             if line.op is not None and dest == var:  # into its own array (dx += dx_3)
@@ -172,9 +159,7 @@ def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
                 and fits(line, returned)
             ):
                 line.sink = sink
-                placed[returned] = sink
             break
-    return placed
 
 
 def _is_ufunc(head: str) -> bool:

@@ -56,14 +56,13 @@ def _outs(out, like, shape, dtype, inputs):
     makes a fresh array. An array serves where it has the output's shape and dtype (a
     gradient's input too), is writeable and C-contiguous and shares no memory with an
     input or another result (_disjoint)."""
+    given = _given(out, like)
     if out is None:
-        return (None,) * (len(like) + 1)
-    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
-        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
-    given = [(out[0], True), *((out[1].get(n), k == (shape, dtype)) for n, k in like.items())]
-    return _disjoint([a if fits and type(a) is np.ndarray and a.ndim and a.shape == shape
+        return given
+    fits = [True, *(k == (shape, dtype) for k in like.values())]
+    return _disjoint([a if ok and type(a) is np.ndarray and a.ndim and a.shape == shape
                       and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
-                      else None for a, fits in given], inputs)
+                      else None for a, ok in zip(given, fits)], inputs)
 
 
 def _value(f, shape, dtype, copy=False, out=None):
@@ -96,6 +95,16 @@ def _grad(g, shape, like, copy=False, out=None):
         g = g.sum(axis=axes, keepdims=True)
     g = np.array(g, dtype=dtype, order="C")
     return g[()] if g.ndim == 0 else g
+
+
+def _given(out, names):
+    """out= (an earlier result: (f, {input: gradient})) as its arrays, f's then each
+    gradient's in names' order; all None without out=."""
+    if out is None:
+        return [None] * (len(names) + 1)
+    if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
+        raise TypeError("out= takes an earlier result of value_and_grad: (f, {input: gradient})")
+    return [out[0], *map(out[1].get, names)]
 
 
 def _span(a):
