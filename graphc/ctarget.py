@@ -351,22 +351,15 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
     k = kernels = 0
     while k < len(lines):
         line = lines[k]
-        if not elementwise(line):
-            bound(line)
-            out.append(line)
-            k += 1
-            continue
-        full = tuple(shape_of(line.node))
-        run, arrays, scalars, split = _run(lines, k, full, elementwise, shape_of, shape)
+        run: list[Any] = []
+        if elementwise(line):
+            full = tuple(shape_of(line.node))
+            run, arrays, scalars, split = _run(lines, k, full, elementwise, shape_of, shape)
         j = k + len(run)
         end = j - 1
-        if len(run) < 2 or "full" not in arrays.values():
-            bound(line)
-            out.append(line)
-            k += 1
-            continue
+        fits = len(run) >= 2 and "full" in arrays.values()
         outputs = list(dict.fromkeys(x.var for x in run if last_read.get(x.var, -1) > end))
-        if not outputs:  # (lines are only written when something reads them: no such run)
+        if not (fits and outputs):  # no run of two that a later line reads: a NumPy line
             bound(line)
             out.append(line)
             k += 1
