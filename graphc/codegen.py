@@ -36,7 +36,7 @@ from . import shapes as S  # noqa: N812
 from .autodiff import backward
 from .errors import GraphcError, InputError, ShapeError
 from .graph import Graph, gc_paused, parse
-from .lower import VIEW_OPS, Fuse, lower, sink_outputs, target_text, value_roots
+from .lower import VIEW_OPS, Fuse, lower, target_text, value_roots, write_into_out
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
@@ -385,14 +385,14 @@ def _outs_lines(buffers: list[str], args: str) -> list[str]:
     ]
 
 
-def _sink_map(returned: list[str], copy: list[bool], buffers: list[str]) -> dict[str, str]:
+def _out_map(returned: list[str], copy: list[bool], buffers: list[str]) -> dict[str, str]:
     """Returned variable -> its out= array's variable, for the values the call makes
     and returns first (a value returned twice, or an input's, is copied at the end)."""
-    sinks: dict[str, str] = {}
+    arrays_of: dict[str, str] = {}
     for text, c, b in zip(returned, copy, buffers, strict=True):
-        if not c and text.isidentifier() and text not in sinks:
-            sinks[text] = b
-    return sinks
+        if not c and text.isidentifier() and text not in arrays_of:
+            arrays_of[text] = b
+    return arrays_of
 
 
 def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...],
@@ -422,7 +422,7 @@ def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[st
     if buffers:  # the caller's arrays for the results (out=), where they fit
         like = ", ".join(f'"{n}": _like[{inputs.index(n)}]' for n in wrt)
         head += _outs_lines(buffers, f"{{{like}}}, _shape, _dtype, {unpack}")
-        sink_outputs(lines, _sink_map(returned, copy, buffers), lambda line, var: True)
+        write_into_out(lines, _out_map(returned, copy, buffers), lambda line, var: True)
     body = ["    " + line.text("numpy") for line in lines]
     if body:  # an output that is an input or a constant computes nothing
         head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')
@@ -495,14 +495,14 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
         head += _outs_lines(buffers, f"{{{like}}}, {unpack}")
         nodes = bw.graph.nx.nodes
         shape_of = {t: nodes[n].get("shape") for t, n in zip(returned[1:], wrt, strict=True)}
-        sinks = _sink_map(returned, copy, buffers)
-        sinks.pop(returned[0], None)  # f's shape is known only at the end: copied there
+        arrays_of = _out_map(returned, copy, buffers)
+        arrays_of.pop(returned[0], None)  # f's shape is known only at the end: copied there
 
         def fits(line: Any, var: str) -> bool:  # the result has its input's declared shape
             want = shape_of.get(var)
             return bool(want) and line.node is not None and nodes[line.node].get("shape") == want
 
-        sink_outputs(lines, sinks, fits)
+        write_into_out(lines, arrays_of, fits)
     body = ["    " + line.text("numpy") for line in lines]
     if body:
         head.append('    with np.errstate(under="ignore"):  # underflow to 0 is not an error')

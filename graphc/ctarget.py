@@ -214,7 +214,7 @@ class Kernel:
     outputs: list[str]
     split: int
     into: dict[str, str] = field(default_factory=dict)  # output -> argument it overwrites
-    sinks: dict[str, str] = field(default_factory=dict)  # output -> its out= array's variable
+    out_arrays: dict[str, str] = field(default_factory=dict)  # output -> its out= array's variable
     var: str = ""
     attrs: tuple[()] = ()
 
@@ -225,8 +225,8 @@ class Kernel:
         gates = ", ".join(
             f"{line.var} ({OPS[line.op].symbol if line.op else '='})" for line in self.lines
         )
-        if self.sinks:  # returned values go into the caller's out= arrays where given
-            into = ", ".join(self.sinks.get(v, "None") for v in self.outputs)
+        if self.out_arrays:  # returned values go into the caller's out= arrays where given
+            into = ", ".join(self.out_arrays.get(v, "None") for v in self.outputs)
             args += f", out=({into}{',' if len(self.outputs) == 1 else ''})"
         return f"    ({outs}) = _{self.name}({args})  # one C loop: {gates}"
 

@@ -32,7 +32,7 @@ import numpy as np
 from .autodiff import Backward
 from .ops import HELPERS, OPS
 
-__all__ = ["Line", "lower", "sink_outputs", "target_text", "value_roots"]
+__all__ = ["Line", "lower", "target_text", "value_roots", "write_into_out"]
 
 _NONE: Mapping[int, str] = {}  # no substituted arguments
 #: A pass that replaces runs of lines by fused loops (see graphc.ctarget.fuse).
@@ -56,7 +56,7 @@ class Line:
     out: int | None = None  # argument whose memory the result reuses
     into: str | None = None  # else a dead temporary whose memory the result reuses
     attrs: tuple[tuple[str, Any], ...] = ()
-    sink: str | None = None  # a variable holding the caller's out= array for the result
+    out_array: str | None = None  # a variable holding the caller's out= array for the result
 
     def text(self, target: str) -> str:
         if self.op is None:  # an alias: a second name for a value
@@ -69,12 +69,12 @@ class Line:
                 # evaluation's, not Python's (1.0 / -0.0 is -inf, not ZeroDivisionError)
                 args[0] = f"np.float64({args[0]})"
             dest = self.into if self.out is None else args[self.out]
-            if self.sink is not None and target == "numpy":  # into out= where given,
-                # else into the array it would reuse without out= (sink_outputs)
+            if self.out_array is not None and target == "numpy":  # into out= where given,
+                # else into the array it would reuse without out= (write_into_out)
                 dest = (
-                    self.sink
+                    self.out_array
                     if dest is None
-                    else f"{self.sink} if {self.sink} is not None else {dest}"
+                    else f"{self.out_array} if {self.out_array} is not None else {dest}"
                 )
             form = _in_place(self.op) if dest is not None and target == "numpy" else None
             if form is None:
@@ -116,10 +116,10 @@ def _is_call(op: str) -> bool:
     return OPS[op].numpy[:1] not in ("{", "-")
 
 
-def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
+def write_into_out(lines: list[Any], arrays_of: Mapping[str, str],
                  fits: Callable[[Line, str], bool]) -> None:  # fmt: skip
     """Let the gate that computes each returned value write it into the caller's
-    ``out=`` array: ``sinks`` maps a returned variable to the variable holding that
+    ``out=`` array: ``arrays_of`` maps a returned variable to the variable holding that
     array (``None`` in a call without ``out=``). The gate is the line that binds the
     variable, before any lines that then add into it in place (``dx += dx_3``) and
     through aliases (``dz = q``). It must already be a call that can take ``out=``
@@ -131,7 +131,7 @@ def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
     for k, line in enumerate(lines):
         for var in getattr(line, "outputs", None) or (line.var,):
             binds.setdefault(var, []).append(k)
-    for returned, sink in sinks.items():
+    for returned, array in arrays_of.items():
         var, before = returned, len(lines)
         while True:
             ks = binds.get(var, [])
@@ -142,7 +142,7 @@ def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
             if getattr(line, "outputs", None) is not None:  # a fused loop
                 inner = [x for x in line.lines if x.var == var]
                 if inner and fits(inner[-1], returned):
-                    line.sinks[var] = sink
+                    line.out_arrays[var] = array
                 break
             dest = line.into if line.out is None else line.args[line.out]
             if line.op is not None and dest == var:  # into its own array (dx += dx_3)
@@ -153,12 +153,12 @@ def sink_outputs(lines: list[Any], sinks: Mapping[str, str],
                 continue
             if (
                 line.op is not None
-                and line.sink is None
+                and line.out_array is None
                 and _in_place(line.op) is not None
                 and (dest is not None or _is_call(line.op))
                 and fits(line, returned)
             ):
-                line.sink = sink
+                line.out_array = array
             break
 
 
