@@ -250,8 +250,17 @@ _OUT_DOC = (
 )
 
 
-def _docstring(graph: Graph, wrt: tuple[str, ...], target: str, zero_copy: bool = False) -> str:
-    out = graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
+def _output_name(graph: Graph) -> str:
+    """The output's name in the generated code: its bound name, or ``f``."""
+    return graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
+
+
+def _docstring(
+    graph: Graph, wrt: tuple[str, ...], target: str, out: str, zero_copy: bool = False
+) -> str:
+    """The module docstring; ``out`` names the output (the code's name, :func:`_output_name`
+    of the backward graph, whose names the code has: naming the user's graph again would
+    cost as much as naming the code)."""
     args = ", ".join(graph.inputs)
     lines = []
     small = len(graph) <= _DOC_LIMIT
@@ -542,7 +551,10 @@ def module_source(
     bw = backward(prepared, wrt=wrt)
     used = _helpers(bw, target)
     module = "bisect\n\nimport numpy as np" if target == "numpy" else "math"
-    parts = [HEADER + "\n" + _docstring(graph, wrt, target, zero_copy), f"import {module}\n"]
+    parts = [
+        HEADER + "\n" + _docstring(graph, wrt, target, _output_name(bw.graph), zero_copy),
+        f"import {module}\n",
+    ]
     if target == "numpy" and graph.tensor:
         parts.append(_TENSOR_SUPPORT.lstrip("\n"))
         parts.append(_spec(graph))
@@ -985,7 +997,7 @@ def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
     if not kernels:
         raise CCompileError("the program has no run of two or more elementwise gates to fuse")
     c_text = kernels_source(kernels, graph.to_text()[:200])
-    doc = _docstring(graph, wrt, "numpy").rstrip('"\n') + (
+    doc = _docstring(graph, wrt, "numpy", _output_name(bw.graph)).rstrip('"\n') + (
         "\nTarget c: value_and_grad runs each run of elementwise gates as one C loop (in"
         "\ndouble; the source is SOURCE below, compiled on first import and cached under"
         "\n~/.cache/graphc/c); matrix products and reductions are NumPy calls. forward,"

@@ -30,6 +30,9 @@ CASES = [
      1.0),
     ("fan-out check",
      f"graphc.check({_STAGES!r}, 'x', '1', budget=1).partials[0].claim_value", 1.0),
+    # blanks read with the token after them, and blanks that close the text, in one step
+    ("trailing blanks", "graphc.parse('x' + ' \t' * 2_000_000).evaluate(x=2.0).value", 2.0),
+    ("blank runs", "graphc.compile('x' + ' ' * 2_000_000 + '* 3').forward(x=2.0)", 6.0),
     ("gate limit", "graphc.compile('x y ' * 12501)", None),
     ("token limit", "graphc.compile('(x)' * 400000)", None),
 ]  # fmt: skip

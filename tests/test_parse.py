@@ -118,6 +118,12 @@ def test_program_output_is_last_statement():
         ("a = b = 1", "only a single name", 1, 7),
         ("(x)2", "missing operator", 1, 4),
         ("1" * 500, "number literal longer", 1, 1),
+        # blanks are read with the token after them: columns count each blank and tab
+        ("x \t+  \t $", "unexpected character '$'", 1, 9),
+        ("a = x  # note\n\t  b = a +  ", "expected a number", 2, 13),
+        ("f = x + \\\n    * y", "expected a number, a name or '('", 2, 5),
+        ("x\r\n  y z $", "unexpected character '$'", 2, 7),
+        ("x +   ", "expected a number, a name or '('", 1, 7),
     ],
 )
 def test_parse_errors_say_what_and_where(text, message, line, column):
@@ -130,7 +136,8 @@ def test_parse_errors_say_what_and_where(text, message, line, column):
     lines = str(err).splitlines()
     assert lines[0].startswith(f"line {line}, column {column}: ")
     if text and len(text) < 100:
-        assert lines[1].strip() == text.splitlines()[line - 1].strip()
+        shown = text.splitlines()[line - 1].replace("\t", " ")  # a tab shows as one blank
+        assert lines[1].strip() == shown.strip()
         caret = lines[2]
         assert caret.index("^") - 4 == column - 1  # caret under the spot
 
