@@ -945,8 +945,10 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
     how = {safe_of[k]: (kind, safe_of.get(v, v)) for k, (kind, v) in sources.items()}
     fn = CFunction(lib, tuple(graph.inputs), wrt, how, zero_copy)
     # Python floats go to the math target's function: a C call through ctypes costs
-    # more than the arithmetic of one point.
-    _, scalar = _load(module_source(graph, wrt, "math"), "math")
+    # more than the arithmetic of one point. It is made on the first call with floats:
+    # a program called with arrays never pays for it (a second lowering and a Python
+    # compile: almost half of a cached compile's time, docs/performance.md).
+    scalar: list[types.ModuleType] = []
     floats = (float, int)
 
     def value_and_grad(*args: Any, **kwargs: Any) -> Any:
@@ -954,7 +956,9 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
             type(v) in floats for k, v in kwargs.items() if k != "out"
         ):
             kwargs.pop("out", None)
-            return scalar.value_and_grad(*args, **kwargs)
+            if not scalar:  # (two threads may both make it: either module serves)
+                scalar.append(_load(module_source(graph, wrt, "math"), "math")[1])
+            return scalar[0].value_and_grad(*args, **kwargs)
         return fn(*args, **kwargs)
 
     module = types.ModuleType("graphc_c_module")

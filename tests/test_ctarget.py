@@ -9,6 +9,7 @@ saturation amplifies those ulps), and are NaN where the NumPy target gives NaN.
 
 from __future__ import annotations
 
+import math
 import shutil
 import warnings
 
@@ -178,6 +179,25 @@ def test_python_floats_take_the_math_path():
     assert f == pytest.approx(0.7310585786300049, rel=1e-15)
     f2, _ = c.value_and_grad(w0=np.float64(2.0), x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
     assert isinstance(f2, np.floating) and float(f2) == pytest.approx(f, rel=1e-15)
+
+
+def test_the_math_function_for_floats_is_made_on_the_first_call_with_floats(monkeypatch):
+    made: list[str] = []
+    real = graphc.codegen.module_source
+
+    def recording(graph, wrt=None, target="numpy", zero_copy=False):
+        made.append(target)
+        return real(graph, wrt, target, zero_copy)
+
+    monkeypatch.setattr(graphc.codegen, "module_source", recording)
+    c = graphc.compile("q = x + y; f = tanh(q) * z", target="c")
+    f, g = c.value_and_grad(x=np.ones(3), y=np.ones(3), z=np.ones(3))
+    assert made == []  # arrays: the C loop, and no math module made
+    for _ in range(2):
+        f, g = c.value_and_grad(x=0.5, y=0.25, z=2.0)
+        assert f == pytest.approx(math.tanh(0.75) * 2.0, rel=1e-15)
+        assert g["z"] == pytest.approx(math.tanh(0.75), rel=1e-15)
+    assert made == ["math"]  # once, on the first call with floats
 
 
 def test_gradients_that_are_inputs_or_repeats_are_copied_unless_zero_copy():
