@@ -26,6 +26,12 @@ FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=o
          "-fPIC", "-shared")  # fmt: skip
 
 
+#: Bytes a call reads and writes from which the loop writes its results with streaming
+#: stores (past the cache, without reading each line first): arrays this large do not
+#: stay in the cache for their next reader anyway. 32 MiB, a server's last-level cache.
+STREAM_FROM = 1 << 25
+
+
 class CCompileError(Exception):
     """No C compiler, or the compiler failed."""
 
@@ -146,6 +152,44 @@ def _disjoint(arrays, inputs):
     return got
 
 
+#: Bytes from which fresh output arrays are placed in their memory pages (_places).
+PLACE_FROM = 1 << 16
+
+
+def _places(inputs, count):
+    """Where in a 4 KB page each of count new outputs should start, for a loop that
+    reads inputs, so that it runs at memory speed:
+
+    - all at one offset from a 64-byte line (the first input's): whole lines of every
+      output can then be written with streaming stores;
+    - none at an input's page offset or up to 512 bytes past one: a store would share
+      its address's low 12 bits with the load of that input just after it, and the core
+      waits for the store ("4K aliasing");
+    - spread over the page: the loop's streams then fall in different sets of the L1
+      cache (NumPy starts every large array 16 bytes into a page, where the sigmoid
+      neuron's eleven streams contend for 8 ways; docs/performance.md).
+    """
+    starts = np.array([a.ctypes.data % 4096 for a in inputs], dtype=np.int64)
+    line = int(starts[0]) % 64 // 8 * 8 if len(starts) else 0
+    offsets = line + 64 * np.arange(64)
+    past = (offsets[:, None] - starts[None, :]) % 4096
+    good = offsets[~(past <= 512).any(axis=1)] if len(starts) else offsets
+    if not len(good):
+        good = offsets
+    return good[np.linspace(0, len(good) - 1, count).astype(np.int64)].tolist()
+
+
+def _empty(shape, place=None):
+    """A new float64 array; with place (bytes into a 4 KB page, _places), a view into a
+    byte buffer that starts there."""
+    if place is None:
+        return np.empty(shape, dtype=np.float64)
+    n = math.prod(shape) * 8
+    raw = np.empty(n + 4096, dtype=np.uint8)
+    start = (place - raw.ctypes.data) % 4096
+    return raw[start : start + n].view(np.float64).reshape(shape)
+
+
 def _buffers(out, shape, wrt, spare, inputs):
     """Output arrays: those of out (a previous result) where they fit and share no
     memory with an input or each other, else arrays of spare (this function's earlier
@@ -158,11 +202,19 @@ def _buffers(out, shape, wrt, spare, inputs):
     def new():
         while spare:
             a = spare.pop()
-            # held by nothing but this name and getrefcount's argument: the caller let go
-            if sys.getrefcount(a) <= 2 and fits(a):
+            # held by nothing but this name and getrefcount's argument: the caller let go;
+            # and so is its byte buffer (_empty), which the caller's views of it hold
+            # (NumPy makes a view of a view a view of the buffer)
+            free = a.base is None or sys.getrefcount(a.base) <= 2
+            if sys.getrefcount(a) <= 2 and free and fits(a):
                 return a
-        return np.empty(shape, dtype=np.float64)
+        nonlocal places
+        if places is None:  # placed in their pages where large (computed once a call)
+            big = math.prod(shape) * 8 >= PLACE_FROM
+            places = _places([a for a in inputs if a.shape == shape], 1 + len(wrt)) if big else []
+        return _empty(shape, places.pop() if places else None)
 
+    places = None
     given = _disjoint([a if fits(a) else None for a in _given(out, wrt)], inputs)
     f = given[0] if given[0] is not None else new()
     grads = {k: a if a is not None else new() for k, a in zip(wrt, given[1:], strict=True)}
@@ -180,7 +232,8 @@ class CFunction:
 
     def __init__(self, lib, inputs, wrt, how=None, zero_copy=False):
         self._fn = lib.value_and_grad
-        self._fn.restype = None
+        self._fn.restype = ctypes.c_ssize_t
+        self.streamed = 0  # points the last call wrote with streaming stores
         self.inputs = tuple(inputs)
         self.wrt = tuple(wrt)
         # per gradient: ("loop", name) stored by the loop, ("input", k) input k's value,
@@ -221,8 +274,11 @@ class CFunction:
         spare, self._spare = self._spare, []  # one swap: two threads never share one
         f, grads = _buffers(out_bufs, shape, self.wrt, spare, [*raw, *full])
         del spare
-        ptrs = [a.ctypes.data_as(_PTR) for a in (*full, f, *(grads[k] for k in self.stored))]
-        self._fn(ctypes.c_ssize_t(int(np.prod(shape, dtype=np.int64))), *ptrs)
+        outs = (f, *(grads[k] for k in self.stored))
+        ptrs = [a.ctypes.data_as(_PTR) for a in (*full, *outs)]
+        n = int(np.prod(shape, dtype=np.int64))
+        stream = n * 8 * (len(full) + len(outs)) >= STREAM_FROM
+        self.streamed = self._fn(ctypes.c_ssize_t(n), ctypes.c_int(stream), *ptrs)
         result = {}
         for k in self.wrt:
             kind, src = self.how[k]

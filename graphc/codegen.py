@@ -963,6 +963,7 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
 
     module = types.ModuleType("graphc_c_module")
     module.value_and_grad = value_and_grad  # type: ignore[attr-defined]
+    module.loop = fn  # type: ignore[attr-defined]  (the compiled loop, for inspection)
 
     def forward(*args: Any, **kwargs: Any) -> Any:
         if "out" in kwargs and "out" not in graph.inputs:  # out= is value_and_grad's

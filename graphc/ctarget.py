@@ -111,31 +111,118 @@ def plan(lines: list[Any], inputs: tuple[str, ...], grads: dict[str, str]) -> di
     return out
 
 
+#: Doubles in a 64-byte cache line: the block a streaming store writes.
+LINE = 8
+
+#: The C support for streaming stores (x86: AVX-512, AVX or SSE2 as the compiler's
+#: -march allows; elsewhere plain stores and no line is ever streamed).
+_STREAMING = r"""/* Streaming stores write a whole 64-byte line past the cache, without reading it
+   first: a call whose arrays outgrow the cache (the runtime passes stream = 1) writes
+   its results this way, where every output lies at one offset from a line. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+static inline void graphc_stream(double *p, const double *line) {
+    _mm512_stream_pd(p, _mm512_load_pd(line));
+}
+#elif defined(__AVX__)
+#include <immintrin.h>
+static inline void graphc_stream(double *p, const double *line) {
+    _mm256_stream_pd(p, _mm256_load_pd(line));
+    _mm256_stream_pd(p + 4, _mm256_load_pd(line + 4));
+}
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+static inline void graphc_stream(double *p, const double *line) {
+    for (int k = 0; k < 8; k += 2) _mm_stream_pd(p + k, _mm_load_pd(line + k));
+}
+#else
+#define GRAPHC_NO_STREAM
+static inline void graphc_stream(double *p, const double *line) {
+    for (int k = 0; k < 8; k++) p[k] = line[k];
+}
+#endif
+#ifdef GRAPHC_NO_STREAM
+static inline void graphc_fence(void) {}
+#else
+static inline void graphc_fence(void) { _mm_sfence(); }
+#endif
+
+/* [*lo, *hi): the points whose results fill whole lines of every output (none where
+   the outputs lie at different offsets from a line, or without streaming stores). */
+static void graphc_lines(ptrdiff_t n, double *const *outs, int k, ptrdiff_t *lo, ptrdiff_t *hi) {
+    *lo = *hi = 0;
+#ifndef GRAPHC_NO_STREAM
+    uintptr_t off = (uintptr_t)outs[0] % 64;
+    for (int j = 1; j < k; j++)
+        if ((uintptr_t)outs[j] % 64 != off) return;
+    ptrdiff_t peel = (ptrdiff_t)((64 - off) % 64) / 8;
+    if (off % 8 || peel >= n) return;
+    *lo = peel;
+    *hi = peel + (n - peel) / 8 * 8;
+#endif
+}
+"""
+
+
 def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[str, str],
              title: str) -> str:  # fmt: skip
     """The C source of ``lines`` (from :func:`graphc.lower.lower`) as one fused loop.
 
-    The function is ``void value_and_grad(ptrdiff_t n, const double *v_x_in, ...,
-    double *f_out, double *dv_x_out, ...)``: inputs in order (their safe names), then f,
-    then one gradient per ``grads`` entry (keyed by the input's safe name).
+    ``point`` computes one point, every gate forward and backward, and stores its
+    results. The function is ``ptrdiff_t value_and_grad(ptrdiff_t n, int stream, const
+    double *v_x_in, ..., double *f_out, double *dv_x_out, ...)``: inputs in order (their
+    safe names), then f, then one gradient per ``grads`` entry (keyed by the input's
+    safe name). It loops ``point`` over the elements; with ``stream`` (the runtime's
+    choice: the call's arrays outgrow the cache) it computes whole cache lines of
+    points into local lines and writes them with streaming stores; it returns how many
+    points it wrote that way.
     """
     variables = set(inputs) | {line.var for line in lines}
     used_ops = _check_ops(lines)
-    params = [f"const double *restrict {_c_name(n)}_in" for n in inputs]
-    params += ["double *restrict f_out"]
-    params += [f"double *restrict d{_c_name(n)}_out" for n in grads]
-    body = [f"        const double {_c_name(n)} = {_c_name(n)}_in[i];" for n in inputs]
-    body += _statements(lines, variables, set(inputs), "        ")
-    body.append(f"        f_out[i] = {_arg(out, variables)};")
+    ins = [f"{_c_name(n)}_in" for n in inputs]
+    outs = ["f_out", *(f"d{_c_name(n)}_out" for n in grads)]
+    params = [f"const double *restrict {p}" for p in ins]
+    params += [f"double *restrict {p}" for p in outs]
+    body = [f"    const double {_c_name(n)} = {_c_name(n)}_in[i];" for n in inputs]
+    body += _statements(lines, variables, set(inputs), "    ")
+    body.append(f"    f_out[i] = {_arg(out, variables)};")
     for n, text in grads.items():
-        body.append(f"        d{_c_name(n)}_out[i] = {_arg(text, variables)};")
+        body.append(f"    d{_c_name(n)}_out[i] = {_arg(text, variables)};")
+    every = ", ".join([*ins, *outs])
+    lines_of = [f"line_{p[:-4]}" for p in outs]  # a local line per output: f_out -> line_f
+    shifted = ", ".join([*(f"{p} + b" for p in ins), *lines_of])
     parts = [
         *_preamble(title, used_ops),
-        f"void value_and_grad(ptrdiff_t n, {', '.join(params)}) {{",
-        f"    #pragma omp parallel for simd if(n > {PARALLEL_FROM}) schedule(static)",
-        "    for (ptrdiff_t i = 0; i < n; i++) {",
+        "#include <stdint.h>\n",
+        _STREAMING,
+        "/* One point: every gate, forward and backward, then its results stored at i. */",
+        f"static inline void point(ptrdiff_t i, {', '.join(params)}) {{",
         *body,
+        "}",
+        "",
+        f"ptrdiff_t value_and_grad(ptrdiff_t n, int stream, {', '.join(params)}) {{",
+        "    ptrdiff_t lo = 0, hi = 0;  /* [lo, hi): the points written by streaming stores */",
+        "    if (stream)",
+        f"        graphc_lines(n, (double *const[]){{{', '.join(outs)}}}, {len(outs)}, &lo, &hi);",
+        f"    #pragma omp parallel if(n > {PARALLEL_FROM})",
+        "    {",
+        "        #pragma omp for simd schedule(static) nowait",
+        "        for (ptrdiff_t i = 0; i < lo; i++)",
+        f"            point(i, {every});",
+        "        #pragma omp for schedule(static) nowait",
+        f"        for (ptrdiff_t b = lo; b < hi; b += {LINE}) {{  /* a line of each output */",
+        *(f"            double {v}[{LINE}] __attribute__((aligned(64)));" for v in lines_of),
+        "            #pragma omp simd",
+        f"            for (ptrdiff_t j = 0; j < {LINE}; j++)",
+        f"                point(j, {shifted});",
+        *(f"            graphc_stream({p} + b, {v});" for p, v in zip(outs, lines_of, strict=True)),
+        "        }",
+        "        #pragma omp for simd schedule(static)",
+        "        for (ptrdiff_t i = hi; i < n; i++)",
+        f"            point(i, {every});",
+        "        graphc_fence();",
         "    }",
+        "    return hi - lo;",
         "}",
         "",
     ]

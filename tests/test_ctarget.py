@@ -73,6 +73,70 @@ def test_c_target_agrees_with_numpy_target_on_random_programs_and_edge_points(te
         assert _same(got_g[k], want_g[k]), (text, k)
 
 
+def _at_offset(n: int, offset: int) -> np.ndarray:
+    """n float64 starting ``offset`` bytes past a 64-byte cache line (a view)."""
+    raw = np.empty(n * 8 + 128, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset
+    return raw[start : start + n * 8].view(np.float64)
+
+
+@settings(max_examples=25, deadline=None)
+@given(programs(), st.sampled_from([0, 1, 7, 8, 9, 63, 1000, 100_003]),
+       st.sampled_from([0, 8, 16, 56]), st.integers(0, 2**32 - 1))  # fmt: skip
+def test_streaming_stores_write_every_point_as_the_plain_loop(text, n, offset, seed):
+    """Forced for any size (STREAM_FROM = 0): whole lines from the first line boundary,
+    the points before it and after the last whole line as usual, with threads past
+    65,536 points; the same numbers as the plain loop and as the NumPy target."""
+    from graphc import c_runtime
+
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CTargetWarning)
+        c = graphc.compile(text, target="c")
+    point = {k: rng.normal(size=n) * 3 for k in c.inputs}
+    point["x"][: min(n, len(EDGES))] = EDGES[: min(n, len(EDGES))]
+    f0, g0 = _at_offset(n, offset), {k: _at_offset(n, offset) for k in c.wrt}
+    with np.errstate(all="ignore"):
+        plain_f, plain_g = c.value_and_grad(**point)
+        assert c.module.loop.streamed == 0  # arrays far below STREAM_FROM: the plain loop
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(c_runtime, "STREAM_FROM", 0)
+            got_f, got_g = c.value_and_grad(**point, out=(f0, g0))
+        want_f, want_g = graphc.compile(text).value_and_grad(**point)
+    peel = (64 - offset) % 64 // 8
+    assert c.module.loop.streamed == (max(0, n - peel) // 8 * 8 if peel < n else 0)
+    assert got_f is f0 and all(got_g[k] is g0[k] for k in g0)
+    assert _same(got_f, plain_f) and _same(got_f, want_f), text
+    for k in want_g:
+        assert _same(got_g[k], plain_g[k]) and _same(got_g[k], want_g[k]), (text, k)
+
+
+def test_outputs_at_different_offsets_from_a_line_are_not_streamed(monkeypatch):
+    from graphc import c_runtime
+
+    monkeypatch.setattr(c_runtime, "STREAM_FROM", 0)
+    c = graphc.compile("q = x + y; f = tanh(q) * z", target="c")
+    n = 10_001  # 80 KB arrays: fresh outputs are placed (PLACE_FROM)
+    x, y, z = (np.linspace(-1, 1, n) + k for k in range(3))
+    arrays = [_at_offset(n, 8 * k) for k in range(4)]  # f, dx, dy, dz
+    f, g = c.value_and_grad(x, y, z, out=(arrays[0], dict(zip("xyz", arrays[1:], strict=True))))
+    assert c.module.loop.streamed == 0 and f is arrays[0]
+    np.testing.assert_allclose(f, np.tanh(x + y) * z, rtol=1e-15)
+    np.testing.assert_allclose(g["z"], np.tanh(x + y), rtol=1e-15)
+    np.testing.assert_allclose(g["x"], (1 - np.tanh(x + y) ** 2) * z, rtol=1e-13)
+    f, g = c.value_and_grad(x, y, z)  # fresh arrays, placed at one offset from a line
+    assert c.module.loop.streamed >= n - 15
+    outputs = [f, *g.values()]
+    assert len({a.ctypes.data % 64 for a in outputs}) == 1
+    # and spread over the page, none within 512 bytes past where an input starts
+    pages = sorted(a.ctypes.data % 4096 for a in outputs)
+    assert len(set(pages)) == 4
+    for a in outputs:
+        for b in (x, y, z):
+            assert not 0 < (a.ctypes.data - b.ctypes.data) % 4096 <= 512
+    np.testing.assert_allclose(f, np.tanh(x + y) * z, rtol=1e-15)
+
+
 def test_the_notes_circuits_match_the_reference_numbers():
     c = graphc.compile("1/(1+exp(-(w0*x0+w1*x1+w2)))", target="c")
     f, g = c.value_and_grad(w0=2.0, x0=-1.0, w1=-3.0, x1=-2.0, w2=-3.0)
@@ -88,9 +152,12 @@ def test_the_notes_circuits_match_the_reference_numbers():
 
 def test_source_is_one_readable_fused_loop():
     src = graphc.compile("q = x + y; f = q * z", target="c").source
-    assert src.count("for (ptrdiff_t i = 0; i < n; i++)") == 1
-    assert "double v_q = v_x + v_y;  /* + gate */" in src
-    assert "#pragma omp parallel for simd" in src and "fast-math" not in src
+    # every gate once, in the one function that computes a point; the loops call it
+    assert src.count("double v_q = v_x + v_y;  /* + gate */") == 1
+    assert src.count("static inline void point(") == 1
+    assert src.count("point(i, v_x_in, v_y_in, v_z_in, f_out, dv_x_out, dv_y_out, dv_z_out);") == 2
+    assert "#pragma omp for simd" in src and "fast-math" not in src
+    assert "graphc_stream(f_out + b, line_f);" in src  # a whole line, past the cache
 
 
 def test_broadcasting_float32_and_gradients_in_each_shape():
