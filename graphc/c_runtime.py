@@ -22,8 +22,9 @@ import numpy as np
 
 # No -ffast-math: NaN and inf behave as NumPy's; no fused multiply-add: each gate rounds
 # as NumPy's does. -fopenmp: the loop's simd and (for long arrays) its threads.
+# -fno-builtin-sin/-cos: see graphc.ctarget._CONST (the loop vectorises with sin and cos).
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off",
-         "-fPIC", "-shared")  # fmt: skip
+         "-fno-builtin-sin", "-fno-builtin-cos", "-fPIC", "-shared")  # fmt: skip
 
 
 #: Bytes a call reads and writes from which the loop writes its results with streaming

@@ -63,6 +63,11 @@ _SCALAR_POWER = {
     0.0: "1.0",
 }
 _SIMD_MATH = ("exp", "log", "log1p", "sin", "cos", "tan", "tanh")  # one double argument
+#: sin and cos are not GCC builtins here (c_runtime.FLAGS): as builtins, GCC joins the
+#: sin and cos of one argument (every gradient of either has both) into one call of
+#: sincos, which has no vector version, and the loop stayed scalar. Declared ``const``,
+#: as the builtins are, they leave the loop's branch-free selects (sigmoid's) alone.
+_CONST = {"sin": ", const", "cos": ", const"}
 
 
 class CCompileError(GraphcError):
@@ -161,6 +166,11 @@ static void graphc_lines(ptrdiff_t n, double *const *outs, int k, ptrdiff_t *lo,
     *hi = peel + (n - peel) / 8 * 8;
 #endif
 }
+
+/* a line of 8 results to p, with plain stores */
+static inline void graphc_put(double *restrict p, const double *restrict line) {
+    for (int k = 0; k < 8; k++) p[k] = line[k];
+}
 """
 
 
@@ -169,13 +179,15 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     """The C source of ``lines`` (from :func:`graphc.lower.lower`) as one fused loop.
 
     ``point`` computes one point, every gate forward and backward, and stores its
-    results. The function is ``ptrdiff_t value_and_grad(ptrdiff_t n, int stream, const
-    double *v_x_in, ..., double *f_out, double *dv_x_out, ...)``: inputs in order (their
-    safe names), then f, then one gradient per ``grads`` entry (keyed by the input's
-    safe name). It loops ``point`` over the elements; with ``stream`` (the runtime's
-    choice: the call's arrays outgrow the cache) it computes whole cache lines of
-    points into local lines and writes them with streaming stores; it returns how many
-    points it wrote that way.
+    results. It is inlined once, in ``run``: a loop over lines of 8 points (a 64-byte
+    cache line of each output) that computes a line into local lines and stores them,
+    with streaming stores where ``stream``. The function is ``ptrdiff_t
+    value_and_grad(ptrdiff_t n, int stream, const double *v_x_in, ..., double *f_out,
+    double *dv_x_out, ...)``: inputs in order (their safe names), then f, then one
+    gradient per ``grads`` entry (keyed by the input's safe name). It runs the whole
+    lines (split across threads), with streaming stores where the runtime asks (the
+    call's arrays outgrow the cache) and the outputs allow; a part-line at either end
+    runs on padded copies. It returns how many points it wrote with streaming stores.
     """
     variables = set(inputs) | {line.var for line in lines}
     used_ops = _check_ops(lines)
@@ -188,41 +200,69 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     body.append(f"    f_out[i] = {_arg(out, variables)};")
     for n, text in grads.items():
         body.append(f"    d{_c_name(n)}_out[i] = {_arg(text, variables)};")
-    every = ", ".join([*ins, *outs])
+    pads = [f"pad_{p[:-3]}" for p in ins]  # an input's padded part-line: v_x_in -> pad_v_x
     lines_of = [f"line_{p[:-4]}" for p in outs]  # a local line per output: f_out -> line_f
-    shifted = ", ".join([*(f"{p} + b" for p in ins), *lines_of])
+    at = "lo + 8 * c"
     parts = [
         *_preamble(title, used_ops),
         "#include <stdint.h>\n",
         _STREAMING,
         "/* One point: every gate, forward and backward, then its results stored at i. */",
-        f"static inline void point(ptrdiff_t i, {', '.join(params)}) {{",
+        "static inline __attribute__((always_inline)) void point(",
+        f"        ptrdiff_t i, {', '.join(params)}) {{",
         *body,
         "}",
         "",
+        "/* count lines of 8 points: each computed into local lines, then stored */",
+        "static __attribute__((noinline, noclone)) void run(",
+        f"        ptrdiff_t count, int stream, {', '.join(params)}) {{",
+        f"    for (ptrdiff_t b = 0; b < {LINE} * count; b += {LINE}) {{",
+        *(f"        double {v}[{LINE}] __attribute__((aligned(64)));" for v in lines_of),
+        "        #pragma omp simd",
+        f"        for (ptrdiff_t j = 0; j < {LINE}; j++)",
+        f"            point(j, {', '.join([*(f'{p} + b' for p in ins), *lines_of])});",
+        "        if (stream) {",
+        *(f"            graphc_stream({p} + b, {v});" for p, v in zip(outs, lines_of, strict=True)),
+        "        } else {",
+        *(f"            graphc_put({p} + b, {v});" for p, v in zip(outs, lines_of, strict=True)),
+        "        }",
+        "    }",
+        "}",
+        "",
         f"ptrdiff_t value_and_grad(ptrdiff_t n, int stream, {', '.join(params)}) {{",
-        "    ptrdiff_t lo = 0, hi = 0;  /* [lo, hi): the points written by streaming stores */",
+        "    ptrdiff_t lo = 0, hi = 0;  /* [lo, hi): the whole lines */",
         "    if (stream)",
         f"        graphc_lines(n, (double *const[]){{{', '.join(outs)}}}, {len(outs)}, &lo, &hi);",
+        "    if (hi == lo) {  /* no streaming: the lines from 0, plain stores */",
+        "        stream = 0;",
+        "        lo = 0;",
+        f"        hi = n / {LINE} * {LINE};",
+        "    }",
+        "    for (int end = 0; end < 2; end++) {  /* the part-lines before lo and after hi */",
+        "        const ptrdiff_t a = end ? hi : 0, e = end ? n : lo;",
+        "        if (a == e)",
+        "            continue;",
+        *(f"        double {p}[{LINE}] = {{0}};" for p in pads),
+        *(f"        double {v}[{LINE}];" for v in lines_of),
+        "        for (ptrdiff_t k = a; k < e; k++) {",
+        *(f"            {p}[k - a] = {q}[k];" for p, q in zip(pads, ins, strict=True)),
+        "        }",
+        f"        run(1, 0, {', '.join([*pads, *lines_of])});",
+        "        for (ptrdiff_t k = a; k < e; k++) {",
+        *(f"            {p}[k] = {v}[k - a];" for p, v in zip(outs, lines_of, strict=True)),
+        "        }",
+        "    }",
+        f"    const ptrdiff_t count = (hi - lo) / {LINE};",
         f"    #pragma omp parallel if(n > {PARALLEL_FROM})",
         "    {",
-        "        #pragma omp for simd schedule(static) nowait",
-        "        for (ptrdiff_t i = 0; i < lo; i++)",
-        f"            point(i, {every});",
-        "        #pragma omp for schedule(static) nowait",
-        f"        for (ptrdiff_t b = lo; b < hi; b += {LINE}) {{  /* a line of each output */",
-        *(f"            double {v}[{LINE}] __attribute__((aligned(64)));" for v in lines_of),
-        "            #pragma omp simd",
-        f"            for (ptrdiff_t j = 0; j < {LINE}; j++)",
-        f"                point(j, {shifted});",
-        *(f"            graphc_stream({p} + b, {v});" for p, v in zip(outs, lines_of, strict=True)),
-        "        }",
-        "        #pragma omp for simd schedule(static)",
-        "        for (ptrdiff_t i = hi; i < n; i++)",
-        f"            point(i, {every});",
-        "        graphc_fence();",
+        "        #pragma omp for schedule(static)  /* 1,024 lines at a time */",
+        "        for (ptrdiff_t c = 0; c < count; c += 1024)",
+        "            run(count - c < 1024 ? count - c : 1024, stream,",
+        f"                {', '.join(f'{p} + {at}' for p in [*ins, *outs])});",
+        "        if (stream)",
+        "            graphc_fence();",
         "    }",
-        "    return hi - lo;",
+        "    return stream ? hi - lo : 0;",
         "}",
         "",
     ]
@@ -240,8 +280,9 @@ def _check_ops(lines: list[Any]) -> set[str]:
 def _preamble(title: str, used_ops: set[str]) -> list[str]:
     """The file's head: title, includes, libmvec declarations, the helpers ops use."""
     helpers = [h for h in C_HELPERS if any(h + "(" in C_LOWERING[op] for op in used_ops)]
+    declare = '__attribute__((simd("notinbranch"){})) double {}(double);\n'
     simd = (
-        "".join(f'__attribute__((simd("notinbranch"))) double {fn}(double);\n' for fn in _SIMD_MATH)
+        "".join(declare.format(_CONST.get(fn, ""), fn) for fn in _SIMD_MATH)
         + '__attribute__((simd("notinbranch"))) double pow(double, double);\n'
     )
     return [

@@ -10,6 +10,7 @@ saturation amplifies those ulps), and are NaN where the NumPy target gives NaN.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import warnings
 
@@ -154,10 +155,36 @@ def test_source_is_one_readable_fused_loop():
     src = graphc.compile("q = x + y; f = q * z", target="c").source
     # every gate once, in the one function that computes a point; the loops call it
     assert src.count("double v_q = v_x + v_y;  /* + gate */") == 1
-    assert src.count("static inline void point(") == 1
-    assert src.count("point(i, v_x_in, v_y_in, v_z_in, f_out, dv_x_out, dv_y_out, dv_z_out);") == 2
-    assert "#pragma omp for simd" in src and "fast-math" not in src
+    assert src.count("static inline __attribute__((always_inline)) void point(") == 1
+    call = "point(j, v_x_in + b, v_y_in + b, v_z_in + b, line_f, line_dv_x, line_dv_y, line_dv_z);"
+    assert src.count(call) == 1  # inlined once: a loop of 8 points, a line of each output
+    assert "#pragma omp simd" in src and "fast-math" not in src
     assert "graphc_stream(f_out + b, line_f);" in src  # a whole line, past the cache
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="reads GCC's vectoriser report")
+@pytest.mark.parametrize("text", ["f = sigmoid(sin(x)) * y + cos(x)", "staged-300"])
+def test_the_loop_vectorises(text, tmp_path):
+    """With sin and cos (as builtins GCC joined them into sincos, which has no vector
+    version) and with a program of 300 gates (the point is inlined however large)."""
+    import subprocess
+
+    from benchmarks.workloads import random_dag
+    from graphc.c_runtime import FLAGS
+
+    if text == "staged-300":
+        text = random_dag(300, seed=0).text
+    (tmp_path / "k.c").write_text(graphc.compile(text, target="c").source)
+    cmd = ["gcc", *FLAGS, "-fopt-info-vec-optimized", "k.c", "-o", "k.so", "-lmvec", "-lm"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    source = (tmp_path / "k.c").read_text().splitlines()
+    start = next(k for k, t in enumerate(source, 1) if "void point(" in t)
+    end = next(k for k, t in enumerate(source, 1) if "void run(" in t)
+    vectorised = [
+        int(m) for m in re.findall(r"k\.c:(\d+):\d+: optimized: loop vectorized", done.stderr)
+    ]
+    assert any(start < k < end for k in vectorised), done.stderr[-2000:]  # the point's loop
 
 
 def test_broadcasting_float32_and_gradients_in_each_shape():
