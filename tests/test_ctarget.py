@@ -112,6 +112,37 @@ def test_streaming_stores_write_every_point_as_the_plain_loop(text, n, offset, s
         assert _same(got_g[k], plain_g[k]) and _same(got_g[k], want_g[k]), (text, k)
 
 
+@pytest.mark.parametrize(
+    "extra, streams",
+    [((), True), (("-mno-avx512f",), True), (("-mno-avx512f", "-mno-avx"), True),
+     (("-DGRAPHC_NO_STREAM",), False)],
+    ids=["native", "avx", "sse2", "no-streaming"],
+)  # fmt: skip
+def test_each_kind_of_streaming_store_gives_the_same_numbers(monkeypatch, extra, streams):
+    """AVX-512, AVX and SSE2 streaming stores (as -march allows), and a machine
+    without any (GRAPHC_NO_STREAM, as on ARM): plain stores, nothing streamed."""
+    import platform
+
+    from graphc import c_runtime
+
+    if platform.machine() not in ("x86_64", "AMD64") and extra:
+        pytest.skip("x86 flags")
+    monkeypatch.setattr(c_runtime, "FLAGS", (*c_runtime.FLAGS, *extra))
+    monkeypatch.setattr(c_runtime, "STREAM_FROM", 0)
+    text = "q = x + y; f = sigmoid(q) * z + sin(x)"
+    c = graphc.compile(text, target="c")
+    n = 1003
+    rng = np.random.default_rng(1)
+    point = {k: rng.normal(size=n) * 4 for k in c.inputs}
+    f0, g0 = _at_offset(n, 16), {k: _at_offset(n, 16) for k in c.wrt}
+    f, g = c.value_and_grad(**point, out=(f0, g0))
+    assert c.module.loop.streamed == ((n - 6) // 8 * 8 if streams else 0)
+    want_f, want_g = graphc.compile(text).value_and_grad(**point)
+    assert _same(f, want_f)
+    for k in want_g:
+        assert _same(g[k], want_g[k]), k
+
+
 def test_outputs_at_different_offsets_from_a_line_are_not_streamed(monkeypatch):
     from graphc import c_runtime
 
