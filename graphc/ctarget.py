@@ -2,10 +2,11 @@
 
 :func:`c_source` writes one C function per program: a loop over the elements that
 computes every gate, forward and backward, in registers (one named statement per gate,
-as the Python targets), and stores f and the gradients. The loop carries ``#pragma omp
-parallel for simd`` (threads only for arrays longer than :data:`PARALLEL_FROM`, as many
-as ``OMP_NUM_THREADS`` allows) and the math functions are declared with GCC's ``simd``
-attribute, so that ``exp``/``log`` vectorise through glibc's libmvec while IEEE
+as the Python targets), and stores f and the gradients: lines of 8 points under
+``#pragma omp simd``, chunks of lines across threads (only for arrays longer than
+:data:`PARALLEL_FROM`, as many as ``OMP_NUM_THREADS`` allows), and streaming stores
+for arrays that outgrow the cache. The math functions are declared with GCC's ``simd``
+attribute, so that ``exp``/``log``/``sin`` vectorise through glibc's libmvec while IEEE
 semantics stay on (no ``-ffast-math``: NaN and inf behave as NumPy's). :func:`load`
 compiles the source once with the system C compiler, caches the shared library under
 the user's cache directory (``$XDG_CACHE_HOME/graphc`` or ``~/.cache/graphc``) keyed by
@@ -202,7 +203,7 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         body.append(f"    d{_c_name(n)}_out[i] = {_arg(text, variables)};")
     pads = [f"pad_{p[:-3]}" for p in ins]  # an input's padded part-line: v_x_in -> pad_v_x
     lines_of = [f"line_{p[:-4]}" for p in outs]  # a local line per output: f_out -> line_f
-    at = "lo + 8 * c"
+    chunk = "lo + 8 * c"  # where the chunk of lines that starts at line c starts
     parts = [
         *_preamble(title, used_ops),
         "#include <stdint.h>\n",
@@ -258,7 +259,7 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         "        #pragma omp for schedule(static)  /* 1,024 lines at a time */",
         "        for (ptrdiff_t c = 0; c < count; c += 1024)",
         "            run(count - c < 1024 ? count - c : 1024, stream,",
-        f"                {', '.join(f'{p} + {at}' for p in [*ins, *outs])});",
+        f"                {', '.join(f'{p} + {chunk}' for p in [*ins, *outs])});",
         "        if (stream)",
         "            graphc_fence();",
         "    }",

@@ -499,7 +499,7 @@ _ROWS = (
        simplify=_simplify_div, domain=(_R, _POS), folded=("{c}/x", "/{c}")),
     Op("pow", 2, lambda a, b: a**b,
        (lambda F, o, a, b: b * a ** (b - 1), lambda F, o, a, b: o * F.log(a)),
-       "{0} ** {1}", "{0} ** {1}", "^", "{{{0}}}^{{{1}}}", infix=4,
+       "{0} ** {1}", "math.pow({0}, {1})", "^", "{{{0}}}^{{{1}}}", infix=4,
        simplify=_simplify_pow, domain=(_POS, _R), folded=("{c}^x", "^{c}")),
     Op("neg", 1, lambda a: -a, (lambda F, o, a: -1,),
        "-{0}", "-{0}", "*-1", "-{0}", infix=3, domain=(_R,)),

@@ -382,6 +382,23 @@ def test_math_target_max_min_relu_propagate_nan_as_numpy_does():
             assert (math.isnan(got) and np.isnan(want)) or got == want, (text, x, y)
 
 
+def test_math_target_powers_are_real_or_a_domain_error():
+    """Python's (-2.0) ** 1.5 is a complex number, which flowed through the gates into
+    f (a fuzz finding); the math target's powers are math.pow: a ValueError, as
+    math.log(-1) is, where NumPy gives nan."""
+    text = "(x + (x + (1)^((_x)^(x))))"
+    _all_agree(text, {"x": 1.5, "_x": -2.0})  # NumPy: (-2)^1.5 is nan, 1^nan is 1
+    with pytest.raises(ValueError, match="math domain error"):
+        graphc.compile(text, target="math").value_and_grad(x=1.5, _x=-2.0)
+    c = graphc.compile("f = x^y + x", wrt="x", target="math")
+    with pytest.raises(ValueError, match="math domain error"):
+        c.value_and_grad(x=-2.0, y=1.5)
+    f, g = c.value_and_grad(x=-2.0, y=2.0)  # an integral power of a negative base
+    assert type(f) is float and f == 2.0 and g["x"] == -3.0
+    f, _ = graphc.compile("(1)^((z)^(x))", target="math").value_and_grad(x=0.5, z=4.0)
+    assert type(f) is float and f == 1.0
+
+
 def test_a_partial_sum_two_gradients_read_keeps_its_own_variable():
     # w1 + 1 is part of both ∂f/∂x and ∂f/∂w2; the generated code once wrote the chain
     # for ∂f/∂x over it, then computed ∂f/∂w2 from the overwritten name (wrong values)
