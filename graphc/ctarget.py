@@ -183,8 +183,8 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     results. It is inlined once, in ``run``: a loop over lines of 8 points (a 64-byte
     cache line of each output) that computes a line into local lines and stores them,
     with streaming stores where ``stream``. The function is ``ptrdiff_t
-    value_and_grad(ptrdiff_t n, int stream, const double *v_x_in, ..., double *f_out,
-    double *dv_x_out, ...)``: inputs in order (their safe names), then f, then one
+    value_and_grad(ptrdiff_t n, int stream, const double *in_x, ..., double *out_f,
+    double *out_dx, ...)``: inputs in order (their safe names), then f, then one
     gradient per ``grads`` entry (keyed by the input's safe name). It runs the whole
     lines (split across threads), with streaming stores where the runtime asks (the
     call's arrays outgrow the cache) and the outputs allow; a part-line at either end
@@ -192,17 +192,19 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     """
     variables = set(inputs) | {line.var for line in lines}
     used_ops = _check_ops(lines)
-    ins = [f"{_c_name(n)}_in" for n in inputs]
-    outs = ["f_out", *(f"d{_c_name(n)}_out" for n in grads)]
+    # Names by prefix, so that none can meet another: values v_x, pointers in_x, out_f
+    # and out_dx, an input's padded part-line pad_x, an output's local line line_f.
+    ins = [f"in_{n}" for n in inputs]
+    outs = ["out_f", *(f"out_d{n}" for n in grads)]
     params = [f"const double *restrict {p}" for p in ins]
     params += [f"double *restrict {p}" for p in outs]
-    body = [f"    const double {_c_name(n)} = {_c_name(n)}_in[i];" for n in inputs]
+    body = [f"    const double {_c_name(n)} = in_{n}[i];" for n in inputs]
     body += _statements(lines, variables, set(inputs), "    ")
-    body.append(f"    f_out[i] = {_arg(out, variables)};")
+    body.append(f"    out_f[i] = {_arg(out, variables)};")
     for n, text in grads.items():
-        body.append(f"    d{_c_name(n)}_out[i] = {_arg(text, variables)};")
-    pads = [f"pad_{p[:-3]}" for p in ins]  # an input's padded part-line: v_x_in -> pad_v_x
-    lines_of = [f"line_{p[:-4]}" for p in outs]  # a local line per output: f_out -> line_f
+        body.append(f"    out_d{n}[i] = {_arg(text, variables)};")
+    pads = [f"pad_{n}" for n in inputs]
+    lines_of = [f"line_{p[4:]}" for p in outs]
     chunk = "lo + 8 * c"  # where the chunk of lines that starts at line c starts
     parts = [
         *_preamble(title, used_ops),

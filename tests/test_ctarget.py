@@ -187,10 +187,10 @@ def test_source_is_one_readable_fused_loop():
     # every gate once, in the one function that computes a point; the loops call it
     assert src.count("double v_q = v_x + v_y;  /* + gate */") == 1
     assert src.count("static inline __attribute__((always_inline)) void point(") == 1
-    call = "point(j, v_x_in + b, v_y_in + b, v_z_in + b, line_f, line_dv_x, line_dv_y, line_dv_z);"
+    call = "point(j, in_x + b, in_y + b, in_z + b, line_f, line_dx, line_dy, line_dz);"
     assert src.count(call) == 1  # inlined once: a loop of 8 points, a line of each output
     assert "#pragma omp simd" in src and "fast-math" not in src
-    assert "graphc_stream(f_out + b, line_f);" in src  # a whole line, past the cache
+    assert "graphc_stream(out_f + b, line_f);" in src  # a whole line, past the cache
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="reads GCC's vectoriser report")
@@ -216,6 +216,20 @@ def test_the_loop_vectorises(text, tmp_path):
         int(m) for m in re.findall(r"k\.c:(\d+):\d+: optimized: loop vectorized", done.stderr)
     ]
     assert any(start < k < end for k in vectorised), done.stderr[-2000:]  # the point's loop
+
+
+def test_inputs_named_like_the_loops_own_names():
+    """x_in's value was named as x's pointer (a compile error and the NumPy target)."""
+    text = "f = x_in * x + out_f * in_x + pad_x * line_f + dx * n + stream"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CTargetWarning)
+        c = graphc.compile(text, target="c")
+    rng = np.random.default_rng(2)
+    point = {k: rng.normal(size=50) for k in c.inputs}
+    got_f, got_g = c.value_and_grad(**point)
+    want_f, want_g = graphc.compile(text).value_and_grad(**point)
+    assert c.target == "c" and _same(got_f, want_f)
+    assert all(_same(got_g[k], want_g[k]) for k in want_g)
 
 
 def test_broadcasting_float32_and_gradients_in_each_shape():
@@ -336,9 +350,9 @@ def test_gradients_that_are_inputs_or_repeats_are_copied_unless_zero_copy():
     for i, a in enumerate(arrays):
         assert not any(np.shares_memory(a, b) for b in (x, y, z, *arrays[i + 1 :]))
     src = graphc.compile(text, target="c").source
-    assert "dv_x_out[i] = v_dx" in src  # the loop writes each gradient, in its one pass
+    assert "out_dx[i] = v_dx" in src  # the loop writes each gradient, in its one pass
     shared_c = graphc.compile(text, target="c", zero_copy=True)
-    assert "dv_x_out" not in shared_c.source  # zero_copy: the loop stores dz only
+    assert "out_dx" not in shared_c.source  # zero_copy: the loop stores dz only
     _, shared = shared_c.value_and_grad(x=x, y=y, z=z)
     assert shared["x"] is z and shared["y"] is z
 
