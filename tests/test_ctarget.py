@@ -232,6 +232,16 @@ def test_inputs_named_like_the_loops_own_names():
     assert all(_same(got_g[k], want_g[k]) for k in want_g)
 
 
+def test_large_sources_compile_with_o1_and_the_vectoriser():
+    from graphc import c_runtime
+
+    small = c_runtime._flags("x\n" * (c_runtime.LARGE_FROM - 1))
+    large = c_runtime._flags("x\n" * c_runtime.LARGE_FROM)
+    assert small == c_runtime.FLAGS and "-O3" in small
+    assert large[:2] == ("-O1", "-ftree-vectorize") and "-O3" not in large
+    assert set(large) - {"-O1", "-ftree-vectorize"} == set(small) - {"-O3"}
+
+
 def test_broadcasting_float32_and_gradients_in_each_shape():
     c = graphc.compile("f = x * tanh(y) + z", target="c")
     x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
