@@ -134,6 +134,8 @@ def _disjoint(arrays, inputs):
     """arrays (None where none), each kept only where it shares no memory with an
     input or with an array kept before it: pairwise checks for a few arrays, else
     sorted byte spans (n log n for n arrays)."""
+    if all(a is None for a in arrays):  # no out= (every call without one): nothing to check
+        return list(arrays)
     inputs = [a for a in inputs if type(a) is np.ndarray and a.size]
     if len(arrays) * (len(inputs) + len(arrays)) <= 256:  # few: NumPy's checks are faster
         kept, got = [], []

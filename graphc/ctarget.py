@@ -119,12 +119,20 @@ def plan(lines: list[Any], inputs: tuple[str, ...], grads: dict[str, str]) -> di
 
 #: Doubles in a 64-byte cache line: the block a streaming store writes.
 LINE = 8
+#: Lines a thread takes at a time (one call of the loop's ``run``).
+CHUNK = 1024
 
 #: The C support for streaming stores (x86: AVX-512, AVX or SSE2 as the compiler's
 #: -march allows; elsewhere plain stores and no line is ever streamed).
 _STREAMING = r"""/* Streaming stores write a whole 64-byte line past the cache, without reading it
    first: a call whose arrays outgrow the cache (the runtime passes stream = 1) writes
    its results this way, where every output lies at one offset from a line. */
+
+/* a line of 8 results to p, with plain stores */
+static inline void graphc_put(double *restrict p, const double *restrict line) {
+    for (int k = 0; k < 8; k++) p[k] = line[k];
+}
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 static inline void graphc_stream(double *p, const double *line) {
@@ -143,9 +151,7 @@ static inline void graphc_stream(double *p, const double *line) {
 }
 #else
 #define GRAPHC_NO_STREAM
-static inline void graphc_stream(double *p, const double *line) {
-    for (int k = 0; k < 8; k++) p[k] = line[k];
-}
+static inline void graphc_stream(double *p, const double *line) { graphc_put(p, line); }
 #endif
 #ifdef GRAPHC_NO_STREAM
 static inline void graphc_fence(void) {}
@@ -166,11 +172,6 @@ static void graphc_lines(ptrdiff_t n, double *const *outs, int k, ptrdiff_t *lo,
     *lo = peel;
     *hi = peel + (n - peel) / 8 * 8;
 #endif
-}
-
-/* a line of 8 results to p, with plain stores */
-static inline void graphc_put(double *restrict p, const double *restrict line) {
-    for (int k = 0; k < 8; k++) p[k] = line[k];
 }
 """
 
@@ -205,7 +206,7 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         body.append(f"    out_d{n}[i] = {_arg(text, variables)};")
     pads = [f"pad_{n}" for n in inputs]
     lines_of = [f"line_{p[4:]}" for p in outs]
-    chunk = "lo + 8 * c"  # where the chunk of lines that starts at line c starts
+    chunk = f"lo + {LINE} * c"  # where the chunk of lines that starts at line c starts
     parts = [
         *_preamble(title, used_ops),
         "#include <stdint.h>\n",
@@ -258,9 +259,9 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         f"    const ptrdiff_t count = (hi - lo) / {LINE};",
         f"    #pragma omp parallel if(n > {PARALLEL_FROM})",
         "    {",
-        "        #pragma omp for schedule(static)  /* 1,024 lines at a time */",
-        "        for (ptrdiff_t c = 0; c < count; c += 1024)",
-        "            run(count - c < 1024 ? count - c : 1024, stream,",
+        f"        #pragma omp for schedule(static)  /* {CHUNK:,} lines at a time */",
+        f"        for (ptrdiff_t c = 0; c < count; c += {CHUNK})",
+        f"            run(count - c < {CHUNK} ? count - c : {CHUNK}, stream,",
         f"                {', '.join(f'{p} + {chunk}' for p in [*ins, *outs])});",
         "        if (stream)",
         "            graphc_fence();",
