@@ -57,7 +57,11 @@ LARGE_FROM = 3000
 
 
 def _flags(source):
-    """The compiler flags for source: FLAGS, with -O1 -ftree-vectorize for a large one."""
+    """The compiler flags for source: FLAGS, with -O1 -ftree-vectorize for a large one,
+    and -O2 for one whose loop runs in stages of small functions (graphc.ctarget's
+    STAGE_FROM): as fast as -O3 there, and a little quicker to compile."""
+    if "void stage_1(" in source:
+        return ("-O2", *(f for f in FLAGS if f != "-O3"))
     if source.count("\n") < LARGE_FROM:
         return FLAGS
     return ("-O1", "-ftree-vectorize", *(f for f in FLAGS if f != "-O3"))
@@ -295,7 +299,10 @@ class CFunction:
         ptrs = [a.ctypes.data_as(_PTR) for a in (*full, *outs)]
         n = int(np.prod(shape, dtype=np.int64))
         stream = n * 8 * (len(full) + len(outs)) >= STREAM_FROM
-        self.streamed = self._fn(ctypes.c_ssize_t(n), ctypes.c_int(stream), *ptrs)
+        streamed = self._fn(ctypes.c_ssize_t(n), ctypes.c_int(stream), *ptrs)
+        if streamed < 0:  # a loop in stages could not allocate the values they hand on
+            raise MemoryError("the C loop could not allocate its working memory")
+        self.streamed = streamed
         result = {}
         for k in self.wrt:
             kind, src = self.how[k]

@@ -121,6 +121,23 @@ def plan(lines: list[Any], inputs: tuple[str, ...], grads: dict[str, str]) -> di
 LINE = 8
 #: Lines a thread takes at a time (one call of the loop's ``run``).
 CHUNK = 1024
+#: Points of this many statements and more (about 5,700 gates) are computed in stages
+#: of :data:`STAGE` statements (:func:`_stages`). GCC's register allocation grows faster
+#: than a block of statements: one block of 35,000 (10,000 gates) took GCC 70 s, in
+#: stages 17 s, and it would reach the 600 s limit near the 25,000 gates a text may
+#: build. Stages cost the loop about 8 % at 10,000 gates, so smaller programs stay one
+#: block (docs/performance.md).
+STAGE_FROM = 20_000
+#: Statements in one stage.
+STAGE = 150
+
+#: How a loop in stages allocates the memory its stages hand values on through (a
+#: compiler flag -DGRAPHC_ALLOC(bytes)=... may replace it).
+_ALLOC = [
+    "#ifndef GRAPHC_ALLOC  /* the memory stages hand values on through: whole lines */",
+    "#define GRAPHC_ALLOC(bytes) aligned_alloc(64, (bytes))",
+    "#endif\n",
+]
 
 #: The C support for streaming stores (x86: AVX-512, AVX or SSE2 as the compiler's
 #: -march allows; elsewhere plain stores and no line is ever streamed).
@@ -189,7 +206,11 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     gradient per ``grads`` entry (keyed by the input's safe name). It runs the whole
     lines (split across threads), with streaming stores where the runtime asks (the
     call's arrays outgrow the cache) and the outputs allow; a part-line at either end
-    runs on padded copies. It returns how many points it wrote with streaming stores.
+    runs on padded copies. It returns how many points it wrote with streaming stores
+    (-1 where a point in stages could not allocate its slots).
+
+    A point of :data:`STAGE_FROM` statements and more is computed in stages instead
+    (:func:`_stages`): ``run`` calls them in turn for each line.
     """
     variables = set(inputs) | {line.var for line in lines}
     used_ops = _check_ops(lines)
@@ -199,42 +220,71 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     outs = ["out_f", *(f"out_d{n}" for n in grads)]
     params = [f"const double *restrict {p}" for p in ins]
     params += [f"double *restrict {p}" for p in outs]
-    body = [f"    const double {_c_name(n)} = in_{n}[i];" for n in inputs]
-    body += _statements(lines, variables, set(inputs), "    ")
-    body.append(f"    out_f[i] = {_arg(out, variables)};")
-    for n, text in grads.items():
-        body.append(f"    out_d{n}[i] = {_arg(text, variables)};")
+    stores = [f"out_f[i] = {_arg(out, variables)};"]
+    stores += [f"out_d{n}[i] = {_arg(text, variables)};" for n, text in grads.items()]
     pads = [f"pad_{n}" for n in inputs]
     lines_of = [f"line_{p[4:]}" for p in outs]
+    args = ", ".join([*(f"{p} + b" for p in ins), *lines_of])  # a line's, from point b
     chunk = f"lo + {LINE} * c"  # where the chunk of lines that starts at line c starts
+    if len(lines) < STAGE_FROM:
+        body = [f"    const double {_c_name(n)} = in_{n}[i];" for n in inputs]
+        body += _statements(lines, variables, set(inputs), "    ")
+        body += [f"    {t}" for t in stores]
+        point = [
+            "/* One point: every gate, forward and backward, then its results stored at i. */",
+            "static inline __attribute__((always_inline)) void point(",
+            f"        ptrdiff_t i, {', '.join(params)}) {{",
+            *body,
+            "}",
+            "",
+        ]
+        compute = [
+            "        #pragma omp simd",
+            f"        for (ptrdiff_t j = 0; j < {LINE}; j++)",
+            f"            point(j, {args});",
+        ]
+        slots = 0
+    else:
+        results = [out, *grads.values()]
+        point, calls, slots = _stages(lines, inputs, variables, stores, results, params)
+        slots = max(slots, 1)  # (one stage hands nothing on)
+        compute = [f"        {call}(slots, {args});" for call in calls]
     parts = [
         *_preamble(title, used_ops),
-        "#include <stdint.h>\n",
+        "#include <stdint.h>\n#include <stdlib.h>\n",
+        *(_ALLOC if slots else []),
         _STREAMING,
-        "/* One point: every gate, forward and backward, then its results stored at i. */",
-        "static inline __attribute__((always_inline)) void point(",
-        f"        ptrdiff_t i, {', '.join(params)}) {{",
-        *body,
-        "}",
-        "",
-        "/* count lines of 8 points: each computed into local lines, then stored */",
-        "static __attribute__((noinline, noclone)) void run(",
+        *point,
+        "/* count lines of 8 points: each computed into local lines, then stored; returns",
+        "   -1 where the memory for the values stages hand on cannot be had */",
+        "static __attribute__((noinline, noclone)) int run(",
         f"        ptrdiff_t count, int stream, {', '.join(params)}) {{",
+        *(
+            [
+                f"    double *slots = GRAPHC_ALLOC({slots} * {LINE} * sizeof(double));",
+                "    if (!slots)",
+                "        return -1;",
+            ]
+            if slots
+            else []
+        ),
         f"    for (ptrdiff_t b = 0; b < {LINE} * count; b += {LINE}) {{",
         *(f"        double {v}[{LINE}] __attribute__((aligned(64)));" for v in lines_of),
-        "        #pragma omp simd",
-        f"        for (ptrdiff_t j = 0; j < {LINE}; j++)",
-        f"            point(j, {', '.join([*(f'{p} + b' for p in ins), *lines_of])});",
+        *compute,
         "        if (stream) {",
         *(f"            graphc_stream({p} + b, {v});" for p, v in zip(outs, lines_of, strict=True)),
         "        } else {",
         *(f"            graphc_put({p} + b, {v});" for p, v in zip(outs, lines_of, strict=True)),
         "        }",
         "    }",
+        *(["    free(slots);"] if slots else []),
+        "    return 0;",
         "}",
         "",
+        "/* Returns how many points it wrote with streaming stores, or -1 (no memory). */",
         f"ptrdiff_t value_and_grad(ptrdiff_t n, int stream, {', '.join(params)}) {{",
         "    ptrdiff_t lo = 0, hi = 0;  /* [lo, hi): the whole lines */",
+        "    int failed = 0;",
         "    if (stream)",
         f"        graphc_lines(n, (double *const[]){{{', '.join(outs)}}}, {len(outs)}, &lo, &hi);",
         "    if (hi == lo) {  /* no streaming: the lines from 0, plain stores */",
@@ -251,26 +301,126 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         "        for (ptrdiff_t k = a; k < e; k++) {",
         *(f"            {p}[k - a] = {q}[k];" for p, q in zip(pads, ins, strict=True)),
         "        }",
-        f"        run(1, 0, {', '.join([*pads, *lines_of])});",
+        f"        failed |= run(1, 0, {', '.join([*pads, *lines_of])});",
         "        for (ptrdiff_t k = a; k < e; k++) {",
         *(f"            {p}[k] = {v}[k - a];" for p, v in zip(outs, lines_of, strict=True)),
         "        }",
         "    }",
         f"    const ptrdiff_t count = (hi - lo) / {LINE};",
-        f"    #pragma omp parallel if(n > {PARALLEL_FROM})",
+        f"    #pragma omp parallel if(n > {PARALLEL_FROM}) reduction(|:failed)",
         "    {",
         f"        #pragma omp for schedule(static)  /* {CHUNK:,} lines at a time */",
         f"        for (ptrdiff_t c = 0; c < count; c += {CHUNK})",
-        f"            run(count - c < {CHUNK} ? count - c : {CHUNK}, stream,",
+        f"            failed |= run(count - c < {CHUNK} ? count - c : {CHUNK}, stream,",
         f"                {', '.join(f'{p} + {chunk}' for p in [*ins, *outs])});",
         "        if (stream)",
         "            graphc_fence();",
         "    }",
-        "    return stream ? hi - lo : 0;",
+        "    return failed ? -1 : stream ? hi - lo : 0;",
         "}",
         "",
     ]
     return "\n".join(parts)
+
+
+def _stages(lines: list[Any], inputs: tuple[str, ...], variables: set[str], stores: list[str],
+            results: list[str], params: list[str]) -> tuple[list[str], list[str], int]:  # fmt: skip
+    """A large point as stages: the functions (C lines), their names in order, and how
+    many slots of a line (8 doubles each) they hand values on through.
+
+    Each stage computes :data:`STAGE` statements for a line of 8 points (a ``#pragma
+    omp simd`` loop over it), reading inputs and the values earlier stages computed at
+    their first use, and storing the values a later stage reads into their slots at its
+    end. A slot serves one value at a time: from the first stage that stores it to the
+    last that reads it. The last stage stores the results.
+    """
+    chunks = [lines[k : k + STAGE] for k in range(0, len(lines), STAGE)] or [[]]
+    last = len(chunks) - 1
+    inputs_set = set(inputs)
+    store_reads = [t for t in results if t in variables]  # what the last stage stores
+    # The stages that read each value handed on (before binding it), and that bind it.
+    read_at: dict[str, list[int]] = {}
+    bound_at: dict[str, list[int]] = {}
+    for k, chunk in enumerate(chunks):
+        bound: set[str] = set()
+        reads = [[a for a in line.args if a in variables] for line in chunk]
+        for line_reads, line in zip([*reads, store_reads if k == last else []],
+                                    [*chunk, None], strict=True):  # fmt: skip
+            for a in line_reads:
+                if a not in bound and a not in inputs_set:
+                    at = read_at.setdefault(a, [])
+                    if not at or at[-1] != k:
+                        at.append(k)
+            if line is not None and line.var not in bound:
+                bound.add(line.var)
+                bound_at.setdefault(line.var, []).append(k)
+    # A stage stores a value it binds where a later stage reads it before one binds it again.
+    stored: list[list[str]] = [[] for _ in chunks]
+    for v, at in bound_at.items():
+        reads = read_at.get(v, [])
+        for j, k in enumerate(at):
+            i = bisect.bisect_right(reads, k)  # the first later stage that reads v
+            again = at[j + 1] if j + 1 < len(at) else len(chunks)
+            if i < len(reads) and reads[i] <= again:
+                stored[k].append(v)
+    slot: dict[str, int] = {}
+    free: list[int] = []
+    count = 0
+    ends: dict[int, list[str]] = {}  # stage -> values whose slot is free after it
+    for k in range(len(chunks)):
+        for v in stored[k]:
+            if v not in slot:
+                if free:
+                    slot[v] = free.pop()
+                else:
+                    slot[v], count = count, count + 1
+                ends.setdefault(read_at[v][-1], []).append(v)
+        free.extend(slot[v] for v in ends.pop(k, ()))
+    functions: list[str] = []
+    names: list[str] = []
+    pad = "        "
+
+    def need(values: list[str], local: set[str]) -> list[str]:
+        """Loads of the values not yet in the stage (``local``, updated): an input's
+        from its array, a value an earlier stage computed from its slot."""
+        loads = []
+        for a in values:
+            if a not in local:
+                local.add(a)
+                loads.append(
+                    f"{pad}const double {_c_name(a)} = in_{a}[i];"
+                    if a in inputs_set
+                    else f"{pad}double {_c_name(a)} = slots[{slot[a]} * {LINE} + i];"
+                )
+        return loads
+
+    for k, chunk in enumerate(chunks):
+        name = f"stage_{k + 1}"
+        names.append(name)
+        body: list[str] = []
+        local: set[str] = set()
+        for line in chunk:
+            body += need([a for a in line.args if a in variables], local)
+            body += _statements([line], variables, local, pad)
+        body += [f"{pad}slots[{slot[v]} * {LINE} + i] = {_c_name(v)};" for v in stored[k]]
+        if k == last:
+            body += need(store_reads, local)
+            body += [f"{pad}{t}" for t in stores]
+        first = chunk[0].var if chunk else ""
+        functions += [
+            f"/* Stage {k + 1} of {len(chunks)}"
+            + (f": {len(chunk)} statements from {first}" if chunk else "")
+            + " (a line of 8 points) */",
+            f"static __attribute__((noinline, noclone)) void {name}(",
+            f"        double *restrict slots, {', '.join(params)}) {{",
+            "    #pragma omp simd",
+            f"    for (ptrdiff_t i = 0; i < {LINE}; i++) {{",
+            *body,
+            "    }",
+            "}",
+            "",
+        ]
+    return functions, names, count
 
 
 def _check_ops(lines: list[Any]) -> set[str]:

@@ -211,7 +211,7 @@ def test_the_loop_vectorises(text, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     source = (tmp_path / "k.c").read_text().splitlines()
     start = next(k for k, t in enumerate(source, 1) if "void point(" in t)
-    end = next(k for k, t in enumerate(source, 1) if "void run(" in t)
+    end = next(k for k, t in enumerate(source, 1) if " run(" in t)
     vectorised = [
         int(m) for m in re.findall(r"k\.c:(\d+):\d+: optimized: loop vectorized", done.stderr)
     ]
@@ -240,6 +240,94 @@ def test_large_sources_compile_with_o1_and_the_vectoriser():
     assert small == c_runtime.FLAGS and "-O3" in small
     assert large[:2] == ("-O1", "-ftree-vectorize") and "-O3" not in large
     assert set(large) - {"-O1", "-ftree-vectorize"} == set(small) - {"-O3"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(programs(), st.sampled_from([1, 2, 3, 5]), st.integers(0, 2**32 - 1))
+def test_a_point_in_stages_gives_the_numbers_of_one_block(text, stage, seed):
+    """Forced for any size (STAGE_FROM = 1), in stages of a few statements, so that values
+    cross stages everywhere: read in later stages, rebound in one (dx = dx + dx_2) and
+    read after, their slots taken again once read for the last time; the results are
+    those of the point as one block and of the NumPy target."""
+    from graphc import ctarget
+
+    rng = np.random.default_rng(seed)
+    point = {k: np.concatenate([rng.normal(size=21) * 3, rng.permutation(EDGES)]) for k in "xyz"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CTargetWarning)
+        block = graphc.compile(text, target="c")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ctarget, "STAGE_FROM", 1)
+            mp.setattr(ctarget, "STAGE", stage)
+            staged = graphc.compile(text, target="c")
+    assert "void point(" in block.source and "void point(" not in staged.source
+    gates = len(re.findall(r"^    (?:double )?v_\w+ = .*;  /\* .* \*/$", block.source, re.M))
+    assert staged.source.count("void stage_") == max(1, math.ceil(gates / stage))
+    point = {k: point[k] for k in block.inputs}
+    with np.errstate(all="ignore"):
+        want_f, want_g = graphc.compile(text).value_and_grad(**point)
+        one_f, one_g = block.value_and_grad(**point)
+        got_f, got_g = staged.value_and_grad(**point)
+    assert _same(got_f, one_f) and _same(got_f, want_f), text
+    for k in want_g:
+        assert _same(got_g[k], one_g[k]) and _same(got_g[k], want_g[k]), (text, k)
+
+
+def test_points_of_stage_from_statements_and_more_run_in_stages(monkeypatch):
+    from graphc import c_runtime, ctarget
+
+    text = "q = x + y; f = q * z"  # six statements: q, f | dz, dq | dy, dx
+    monkeypatch.setattr(ctarget, "STAGE", 2)
+    monkeypatch.setattr(ctarget, "STAGE_FROM", 7)
+    one = graphc.compile(text, target="c").source
+    monkeypatch.setattr(ctarget, "STAGE_FROM", 6)
+    staged = graphc.compile(text, target="c").source
+    assert "void point(" in one and "void stage_" not in one and c_runtime._flags(one)[0] == "-O3"
+    assert staged.count("void stage_") == 3 and "void point(" not in staged
+    call = "stage_1(slots, in_x + b, in_y + b, in_z + b, line_f, line_dx, line_dy, line_dz);"
+    assert call in staged
+    # stage 2 reads q (dz = q) from stage 1's slot and z (dq = z) from its input
+    assert "double v_q = slots[" in staged and staged.count("const double v_z = in_z[i];") == 2
+    assert c_runtime._flags(staged) == ("-O2", *(f for f in c_runtime.FLAGS if f != "-O3"))
+    assert staged.count("GRAPHC_ALLOC(") == 2 and "free(slots);" in staged
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="reads GCC's vectoriser report")
+def test_every_stage_vectorises(tmp_path, monkeypatch):
+    import subprocess
+
+    from benchmarks.workloads import random_dag
+    from graphc import c_runtime, ctarget
+
+    monkeypatch.setattr(ctarget, "STAGE_FROM", 1)
+    source = graphc.compile(random_dag(60, seed=0).text, target="c").source
+    (tmp_path / "k.c").write_text(source)
+    flags = c_runtime._flags(source)
+    cmd = ["gcc", *flags, "-fopt-info-vec-optimized", "k.c", "-o", "k.so", "-lmvec", "-lm"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = source.splitlines()
+    starts = [k for k, t in enumerate(lines, 1) if " void stage_" in t]
+    ends = [*starts[1:], next(k for k, t in enumerate(lines, 1) if " int run(" in t)]
+    vectorised = [
+        int(m) for m in re.findall(r"k\.c:(\d+):\d+: optimized: loop vectorized", done.stderr)
+    ]
+    assert len(starts) >= 2
+    for a, b in zip(starts, ends, strict=True):
+        assert any(a < k < b for k in vectorised), (a, done.stderr[-2000:])
+
+
+def test_a_loop_in_stages_without_memory_raises_memory_error(monkeypatch):
+    from graphc import c_runtime, ctarget
+
+    monkeypatch.setattr(ctarget, "STAGE_FROM", 1)
+    monkeypatch.setattr(ctarget, "STAGE", 2)
+    monkeypatch.setattr(c_runtime, "FLAGS", (*c_runtime.FLAGS, "-DGRAPHC_ALLOC(bytes)=NULL"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CTargetWarning)
+        c = graphc.compile("q = x + y; f = q * z", target="c")
+    with pytest.raises(MemoryError, match="working memory"):
+        c.value_and_grad(x=np.ones(20), y=np.ones(20), z=np.ones(20))
 
 
 def test_broadcasting_float32_and_gradients_in_each_shape():
