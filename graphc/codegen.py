@@ -845,6 +845,7 @@ def _load(source: str, target: str, inputs: tuple[str, ...] | None = None
     return filename, module
 
 
+@gc_paused
 def compile(
     graph: Graph | str,
     wrt: Iterable[str] | str | None = None,
