@@ -67,6 +67,12 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite("-(-z) = z", ("neg", ("neg", "z")), "z", "no work"),
 )  # fmt: skip
 
+#: The rewrites by the op at their pattern's root, each in :data:`REWRITES`' order: a
+#: gate tries only those whose root is its op.
+_BY_ROOT: dict[str, tuple[Rewrite, ...]] = {}
+for _rw in REWRITES:
+    _BY_ROOT[_rw.pattern[0]] = (*_BY_ROOT.get(_rw.pattern[0], ()), _rw)
+
 _MAX_CASCADE = 8
 
 
@@ -115,7 +121,8 @@ class _Rebuilder:
     ) -> str:
         """The gate ``op(*args)``, rewritten into a stable form where a rewrite applies."""
         node = self.b.gate(op, args, pos, attrs)
-        if depth >= _MAX_CASCADE or self.b.g.nodes[node]["op"] in ("input", "const"):
+        made = self.b.g._node[node]["op"]  # (folding may have made another op)
+        if depth >= _MAX_CASCADE or made in ("input", "const"):
             return node
         if op == "mean":
             fused = self._softmax_ce(node)
@@ -125,7 +132,7 @@ class _Rebuilder:
             fused = self._sumsq(node)
             if fused is not None:
                 return fused
-        for rw in REWRITES:
+        for rw in _BY_ROOT.get(made, ()):
             env: dict[str, str] = {}
             if self._match(rw.pattern, node, env):
                 return self._build(rw.replacement, env, depth)
