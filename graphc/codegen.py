@@ -269,7 +269,9 @@ def _docstring(
     if small:
         try:
             lines.append(f"{out}({args}) = {graph.to_sympy()}")
-            gradients = graph.gradients(wrt) if wrt else {}
+            # printed here: SymPy's printer evaluates, and may fail (mpmath's log of
+            # exp(-1e400 + (-8)^(1/3)) overflows its own integers)
+            gradients = {n: str(e) for n, e in (graph.gradients(wrt) if wrt else {}).items()}
         except Exception:  # no closed form (or SymPy failed printing it): the code below
             # describes itself; a docstring never stops code generation
             small, lines = False, []

@@ -84,8 +84,11 @@ class softplus(sp.Function):  # noqa: N801
 
     _eval_rewrite_as_log = _eval_rewrite_as_exp
 
-    def _eval_evalf(self, prec: int) -> sp.Expr:
-        return sp.log(1 + sp.exp(self.args[0]))._eval_evalf(prec)
+    def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        try:
+            return sp.log(1 + sp.exp(self.args[0]))._eval_evalf(prec)
+        except OverflowError:  # mpmath's log of 1 + exp(-1e400 + 1.7j) overflows its
+            return None  # integers: no number, as for a symbol (SymPy asks while printing)
 
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real

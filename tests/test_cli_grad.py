@@ -27,6 +27,28 @@ def test_grad_symbolic_and_at_a_point(capsys):
     assert "f = -12" in lines and "∂f/∂x = -4" in lines and "∂f/∂z = 3" in lines
 
 
+def test_grad_prints_closed_forms_that_sympy_evaluates_badly(capsys):
+    """SymPy evaluates while it prints: for softplus(-1e400 + (-8)^(1/3)) mpmath's log
+    overflowed its integers (a fuzz finding), a raw OverflowError from the command."""
+    text = "(sin(softplus(((-1e400) + (-8)^(1/3)))) * log((x + sin(x))))"
+    code, out, err = run(capsys, "grad", text, "--at", "x=1")
+    assert code == 0 and "Traceback" not in err
+    assert "f = log(x + sin(x))*sin(softplus(-1000" in out and "∂f/∂x = " in out
+
+
+def test_grad_says_when_sympy_fails_and_still_prints_the_numbers(capsys, monkeypatch):
+    from graphc.graph import Graph
+
+    def fails(self, node=None):
+        raise OverflowError("too many digits in integer")
+
+    monkeypatch.setattr(Graph, "to_sympy", fails)
+    code, out, _ = run(capsys, "grad", "(x+y)z", "--at", "x=-2", "y=5", "z=-4")
+    assert code == 0
+    assert "(closed forms not printed: SymPy failed: OverflowError: too many digits" in out
+    assert "∂f/∂x = -4" in out.splitlines() and "∂f/∂z = 3" in out.splitlines()
+
+
 def test_grad_reads_standard_input(capsys, monkeypatch):
     code, out, _ = run(
         capsys, "grad", "-", "--wrt", "z", stdin="q = x + y\nf = q*z\n", monkeypatch=monkeypatch

@@ -377,6 +377,10 @@ def test_differential_fuzz_deeper(text: str, values: list[float]) -> None:
     [
         ("-((1/0) * (x * 0))", {"x": 0.0}),  # a symbolic zero meets a folded inf
         ("0.1 - softplus(-1e400 - (-8)^(1/3)) - log(softplus(np))", {"np": 1.5}),
+        # SymPy, printing the module docstring's closed form, asked mpmath for the log
+        # of 1 + exp(-1e400 + 1.7j), which overflowed its integers: a raw OverflowError
+        ("(sin(softplus(((-1e400) + (-8)^(1/3)))) * log((x + sin(x))))", {"x": 1.0}),
+        ("(tanh(softplus(((-1e400) + (-8)^(1/3)))) * sin((x + sin(x))))", {"x": 1.0}),
     ],
 )
 def test_fuzz_findings(text: str, point: dict[str, float], tmp_path: Path) -> None:
