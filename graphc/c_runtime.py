@@ -214,7 +214,8 @@ def _empty(shape, place=None):
 def _buffers(out, shape, wrt, spare, inputs):
     """Output arrays: those of out (a previous result) where they fit and share no
     memory with an input or each other, else arrays of spare (this function's earlier
-    outputs that nothing else holds any more), else fresh ones."""
+    outputs that nothing else holds any more), else fresh ones. spare keeps the arrays
+    it did not give (its order aside)."""
 
     def fits(a):
         return (type(a) is np.ndarray and a.shape == shape and a.dtype == np.float64
@@ -229,6 +230,7 @@ def _buffers(out, shape, wrt, spare, inputs):
             free = a.base is None or sys.getrefcount(a.base) <= 2
             if sys.getrefcount(a) <= 2 and free and fits(a):
                 return a
+            held.append(a)  # (checked; the caller may let go of it later)
         nonlocal places
         if places is None:  # placed in their pages where large (computed once a call)
             big = math.prod(shape) * 8 >= PLACE_FROM
@@ -236,9 +238,11 @@ def _buffers(out, shape, wrt, spare, inputs):
         return _empty(shape, places.pop() if places else None)
 
     places = None
+    held = []
     given = _disjoint([a if fits(a) else None for a in _given(out, wrt)], inputs)
     f = given[0] if given[0] is not None else new()
     grads = {k: a if a is not None else new() for k, a in zip(wrt, given[1:], strict=True)}
+    spare.extend(held)
     return f, grads
 
 
@@ -263,10 +267,13 @@ class CFunction:
         self.how = how or {k: ("loop", k) for k in self.wrt}
         self.stored = tuple(k for k in self.wrt if self.how[k][0] == "loop")
         self.zero_copy = zero_copy
-        # The last call's output arrays: reused by the next call once the caller has let
-        # go of them (fresh arrays of millions of elements cost page faults and the
-        # kernel's zeroing, more than the loop itself); taken by one call at a time.
-        self._spare = []
+        # The output arrays of the call before last and of the last call: reused by a
+        # call once the caller has let go of them (fresh arrays of millions of elements
+        # cost page faults and the kernel's zeroing, more than the loop itself). Two
+        # calls' worth: in a loop `f, g = value_and_grad(...)` the caller holds the last
+        # call's results until this call returns, and has let go of the one before.
+        # Taken by one call at a time.
+        self._spare = ([], [])
 
     def __call__(self, *args, **kwargs):
         out_bufs = kwargs.pop("out", None) if "out" not in self.inputs else None
@@ -292,9 +299,11 @@ class CFunction:
         full = [a if a.shape == shape and a.dtype == np.float64 and a.flags.c_contiguous
                 else np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), shape))
                 for a in raw]  # fmt: skip
-        spare, self._spare = self._spare, []  # one swap: two threads never share one
+        (older, newer), self._spare = self._spare, ([], [])  # one swap: no two threads
+        last = {id(a) for a in newer}  # share one
+        spare = [*newer, *older]  # _buffers tries the end first: the older
+        del older, newer  # (a name holding an array would make it look held)
         f, grads = _buffers(out_bufs, shape, self.wrt, spare, [*raw, *full])
-        del spare
         outs = (f, *(grads[k] for k in self.stored))
         ptrs = [a.ctypes.data_as(_PTR) for a in (*full, *outs)]
         n = int(np.prod(shape, dtype=np.int64))
@@ -319,7 +328,7 @@ class CFunction:
                 g = np.asarray(_sum_to(g, like.shape))
             result[k] = _plain(g.astype(kind, copy=False))
         if out_bufs is None:  # the caller's own out= arrays stay the caller's
-            self._spare = [f, *grads.values()]
+            self._spare = ([a for a in spare if id(a) in last], [f, *grads.values()])
         return _plain(f.astype(dtype, copy=False)), result
 
 

@@ -473,6 +473,31 @@ def test_output_arrays_are_reused_only_once_the_caller_has_let_go():
     np.testing.assert_array_equal(f3, kept[0])
 
 
+def test_a_loop_that_holds_each_result_until_the_next_reuses_the_one_before():
+    """``f, g = value_and_grad(...)`` in a loop holds the last result while the next
+    call runs: that call takes the arrays of the call before (two calls' worth are
+    kept), so a training loop without out= pays for fresh memory only twice. Fresh
+    arrays cost page faults: at 1,000,000 points this loop took 2.4-6.7 ms a call for
+    (x+y)z, 1.3 ms with the arrays reused."""
+    c = graphc.compile("sigmoid(x) * y + x", target="c")
+    vg, want = c.module.value_and_grad, graphc.compile("sigmoid(x) * y + x").value_and_grad
+    x, y = np.linspace(-3, 3, 100_000), np.linspace(1, 2, 100_000)
+    addresses = []
+    f = g = None
+    for step in range(6):
+        held = (f, g, None if f is None else f.copy())
+        f, g = vg(x=x + step, y=y)
+        addresses.append({f.ctypes.data, g["x"].ctypes.data, g["y"].ctypes.data})
+        want_f, want_g = want(x=x + step, y=y)
+        assert _same(f, want_f) and all(_same(g[k], want_g[k]) for k in g)
+        if held[0] is not None:  # the result the loop still held was not written
+            np.testing.assert_array_equal(held[0], held[2])
+            assert not any(np.shares_memory(held[0], a) for a in (f, *g.values()))
+        del held
+    assert len(addresses[0]) == 3 and not addresses[0] & addresses[1]
+    assert addresses[2:] == [addresses[0], addresses[1]] * 2  # (in any order)
+
+
 def test_calls_from_two_threads_never_share_output_arrays():
     import threading
 
