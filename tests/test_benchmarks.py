@@ -9,13 +9,14 @@ reference itself agrees with central finite differences of the formula. Nothing 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from benchmarks import compile_time, instructions, memory, run, stages
+from benchmarks import compile_time, instructions, loop, memory, run, stages
 from benchmarks.impls import UnavailableError, names_for, setup
 from benchmarks.workloads import WORKLOADS, namespace, random_dag
 
@@ -126,6 +127,24 @@ def test_stage_table_sums_the_stages_of_one_compile(capsys):
     assert got["total"] == pytest.approx(got["parse"] + got["module_source"] + got["pycompile"])
     assert stages.main(["--gates", "10", "--runs", "1"]) == 0
     assert "| 10 |" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                    reason="times the C target")  # fmt: skip
+def test_loop_table_times_each_pattern_in_fresh_processes(capsys, monkeypatch):
+    seen = []
+
+    def measure(impl, pattern, name, size, calls):  # the real one, recorded
+        seen.append((impl, pattern))
+        return real(impl, pattern, name, size, calls)
+
+    real = loop.measure
+    monkeypatch.setattr(loop, "measure", measure)
+    assert loop.main(["--size", "1000", "--rounds", "1", "--calls", "4", "--only", "muladd"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| muladd")]
+    assert sorted(seen) == sorted(loop.CASES) and len(rows) == 3
+    assert rows[0].startswith("| muladd | numpy (hand) |") and "(1.00)" in rows[0]
+    assert rows[2].startswith("| muladd | graphc c |") and rows[2].count(" ms (") == 3
 
 
 def test_instruction_counts_run_the_compile_and_subtract_the_rest(monkeypatch, capsys):
