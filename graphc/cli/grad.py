@@ -46,7 +46,7 @@ def _grad(args: argparse.Namespace) -> int:
             lines += symbolic
         except GraphcError as e:  # too large to print: the numbers below still come
             lines.append(f"({e})")
-        except Exception as e:  # SymPy failed evaluating while it printed: the same
+        except Exception as e:  # SymPy failed while printing (it evaluates): numbers still come
             lines.append(f"(closed forms not printed: SymPy failed: {type(e).__name__}: {e})")
     else:
         lines.append(f"({len(graph):,} nodes: closed forms not printed; use --at for values)")
