@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from .autodiff import Backward
     from .evaluate import Evaluation
 
-__all__ = ["MAX_GATES", "Builder", "Graph", "build", "gc_paused", "parse", "rebuild"]
+__all__ = ["MAX_GATES", "Builder", "Graph", "ancestors", "build", "gc_paused", "parse", "rebuild"]
 
 #: Most gates one text may build (``graphc.graph.MAX_GATES = ...`` or the environment
 #: variable ``GRAPHC_MAX_GATES`` raises it): about 1.5 GB to compile at this size for the
@@ -325,16 +325,22 @@ class Builder:
     def finish(self, output: str, inputs: Iterable[str], text: str | None = None) -> Graph:
         """A :class:`Graph` of the nodes ``output`` needs, plus every input."""
         inputs = tuple(inputs)
-        nodes = self.g._node
-        keep = {output, *inputs}
-        stack = [output]
-        while stack:  # output's ancestors, by its arguments (networkx's walk costs twice this)
-            for a in nodes[stack.pop()]["args"]:
-                if a not in keep:
-                    keep.add(a)
-                    stack.append(a)
+        keep = ancestors(self.g._node, [output]) | set(inputs)
         g = self.g if len(keep) == len(self.g) else _copy(self.g, keep)
         return Graph(g, output, inputs, text, self.shapes)
+
+
+def ancestors(nodes: Mapping[str, Mapping[str, Any]], roots: Iterable[str | None]) -> set[str]:
+    """The roots (``None`` skipped) and every node they read, by the nodes' ``args``
+    (``nodes``: node -> its data; networkx's own walk costs twice this)."""
+    seen: set[str] = set()
+    stack = [r for r in roots if r is not None]
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(nodes[n]["args"])
+    return seen
 
 
 def _describe(data: Mapping[str, Any], node: str) -> str:

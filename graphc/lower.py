@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .autodiff import Backward
+from .graph import ancestors
 from .ops import HELPERS, OPS
 
 __all__ = ["Line", "lower", "target_text", "value_roots", "write_into_out"]
@@ -282,18 +283,6 @@ def value_roots(lines: list[Line], inputs: Sequence[str]) -> dict[str, tuple[str
     return root
 
 
-def _ancestors(g: Mapping[str, Mapping[str, Any]], roots: Sequence[str]) -> set[str]:
-    seen: set[str] = set()
-    stack = [r for r in roots if r is not None]
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        stack.extend(g[n]["args"])
-    return seen
-
-
 def lower(
     bw: Backward, wrt: Sequence[str], grads: bool, fuse: Fuse | None = None
 ) -> tuple[list[Any], str, dict[str, str]]:
@@ -306,11 +295,11 @@ def lower(
     out = bw.graph.output
     fwd = bw.graph  # forward nodes have role "forward"
     if not grads:
-        lines = low.forward_lines(_ancestors(low.nd, [out]))
+        lines = low.forward_lines(ancestors(low.nd, [out]))
         returned, texts, grad_text = [out], [low.ref(out)], {}
     else:
         returned = [out, *(bw.grads[n] for n in wrt)]
-        needed = _ancestors(low.nd, returned)
+        needed = ancestors(low.nd, returned)
         lines = low.forward_lines(needed)
         back = _backward_lines(low, needed, fwd)
         lines += back.lines
