@@ -338,12 +338,13 @@ def _stages(lines: list[Any], inputs: tuple[str, ...], variables: set[str], stor
     last = len(chunks) - 1
     inputs_set = set(inputs)
     store_reads = [t for t in results if t in variables]  # what the last stage stores
+    reads_of = [[a for a in line.args if a in variables] for line in lines]  # per line
     # The stages that read each value handed on (before binding it), and that bind it.
     read_at: dict[str, list[int]] = {}
     bound_at: dict[str, list[int]] = {}
     for k, chunk in enumerate(chunks):
         bound: set[str] = set()
-        reads = [[a for a in line.args if a in variables] for line in chunk]
+        reads = reads_of[k * STAGE : k * STAGE + len(chunk)]
         for line_reads, line in zip([*reads, store_reads if k == last else []],
                                     [*chunk, None], strict=True):  # fmt: skip
             for a in line_reads:
@@ -357,11 +358,11 @@ def _stages(lines: list[Any], inputs: tuple[str, ...], variables: set[str], stor
     # A stage stores a value it binds where a later stage reads it before one binds it again.
     stored: list[list[str]] = [[] for _ in chunks]
     for v, at in bound_at.items():
-        reads = read_at.get(v, [])
+        readers = read_at.get(v, [])
         for j, k in enumerate(at):
-            i = bisect.bisect_right(reads, k)  # the first later stage that reads v
+            i = bisect.bisect_right(readers, k)  # the first later stage that reads v
             again = at[j + 1] if j + 1 < len(at) else len(chunks)
-            if i < len(reads) and reads[i] <= again:
+            if i < len(readers) and readers[i] <= again:
                 stored[k].append(v)
     slot: dict[str, int] = {}
     free: list[int] = []
@@ -399,8 +400,8 @@ def _stages(lines: list[Any], inputs: tuple[str, ...], variables: set[str], stor
         names.append(name)
         body: list[str] = []
         local: set[str] = set()
-        for line in chunk:
-            body += need([a for a in line.args if a in variables], local)
+        for line, line_reads in zip(chunk, reads_of[k * STAGE :], strict=False):
+            body += need(line_reads, local)
             body += _statements([line], variables, local, pad)
         body += [f"{pad}slots[{slot[v]} * {LINE} + i] = {_c_name(v)};" for v in stored[k]]
         if k == last:
