@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,106 @@ def _flags(source):
     return ("-O1", "-ftree-vectorize", *(f for f in FLAGS if f != "-O3"))
 
 
+#: The head of a stage's definition in a loop in stages (graphc.ctarget), and what it
+#: becomes where the stages are compiled apart: a function of the library's own, called
+#: from another file without the dynamic linker (not exported).
+_STAGE_HEAD = "static __attribute__((noinline, noclone)) void stage_"
+_SHARED_HEAD = '__attribute__((visibility("hidden"), noinline, noclone)) void stage_'
+
+
+def _jobs():
+    """How many compilers may run at once: the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (not on every platform)
+        return os.cpu_count() or 1
+
+
+def _units(source, parts):
+    """A loop in stages as ``parts`` files of stages and a main file with the rest (the
+    head, the stages' declarations and ``run``), to compile at once and link; None for
+    any other source, or where ``parts`` < 2 or the stages are fewer than ``parts``.
+    Each file has the head (includes, helpers) and its own stages."""
+    first = source.find("\n/* Stage 1 of ")
+    if parts < 2 or first < 0:
+        return None
+    starts = []  # where each stage's comment starts
+    at = first
+    while at >= 0:
+        starts.append(at + 1)
+        at = source.find("\n/* Stage ", at + 1)
+    end = source.find("\n}\n", source.index(_STAGE_HEAD, starts[-1])) + 3  # the last's "}"
+    if len(starts) < parts or end < 3:
+        return None
+    head, tail = source[: starts[0]], source[end:]
+    stages = [source[a:b] for a, b in zip(starts, [*starts[1:], end], strict=True)]
+    stages = [s.replace(_STAGE_HEAD, _SHARED_HEAD) for s in stages]
+    declarations = []
+    for s in stages:
+        at = s.index(_SHARED_HEAD)
+        declarations.append(s[at : s.index(") {", at)] + ");\n")
+    size = -(-len(stages) // parts)  # stages per file, the last may have fewer
+    files = [head + "".join(stages[k : k + size]) for k in range(0, len(stages), size)]
+    return [head + "".join(declarations) + tail, *files]
+
+
+def _compile(cc, flags, source, directory):
+    """Compile source to a shared library in directory; returns its path. A loop in
+    stages is compiled as one file per core at once (GCC's time is the stages'), then
+    linked."""
+    units = _units(source, _jobs())
+    lib = Path(directory) / "graphc.so"
+    if units is None:
+        src = Path(directory) / "graphc.c"
+        src.write_text(source, encoding="utf-8")
+        _run([[cc, *flags, str(src), "-o", str(lib), "-lmvec", "-lm"]], cc, directory)
+        return lib
+    objects, commands = [], []
+    for k, unit in enumerate(units):
+        src = Path(directory) / f"graphc_{k}.c"
+        src.write_text(unit, encoding="utf-8")
+        objects.append(str(src.with_suffix(".o")))
+        commands.append([cc, *flags, "-c", str(src), "-o", objects[-1]])
+    _run(commands, cc, directory)
+    _run([[cc, *flags, *objects, "-o", str(lib), "-lmvec", "-lm"]], cc, directory)
+    return lib
+
+
+def _run(commands, cc, directory):
+    """Run the compiler commands at once (their messages to files in directory);
+    CCompileError as soon as one fails, or where they last past 600 s (all are then
+    stopped)."""
+    running = []
+    deadline = time.monotonic() + 600
+    try:
+        for k, cmd in enumerate(commands):
+            with open(Path(directory) / f"cc_{k}.err", "w+", encoding="utf-8") as err:
+                running.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err),
+                                err.name))  # fmt: skip
+        pending = list(running)
+        while pending:
+            if len(pending) == 1:  # (the common case: no polling)
+                pending[0][0].wait(timeout=max(0.0, deadline - time.monotonic()))
+            elif time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(commands[0], 600)
+            else:
+                time.sleep(0.01)
+            for proc, err in [p for p in pending if p[0].poll() is not None]:
+                pending.remove((proc, err))
+                if proc.returncode != 0:
+                    text = Path(err).read_text(encoding="utf-8", errors="replace")
+                    lines = text.splitlines()
+                    first = next((t for t in lines if "error" in t), text.strip()[:200])
+                    raise CCompileError(f"{cc} failed: {first}")
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise CCompileError(f"{cc} did not finish: {e}") from None
+    finally:
+        for proc, _ in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def load(source):
     """Compile source once (cached by a hash of it, the flags and the compiler), load it."""
     cc = _compiler()
@@ -85,18 +186,7 @@ def load(source):
         except OSError as e:
             raise CCompileError(f"cannot create the cache {directory}: {e}") from None
         with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "graphc.c"
-            src.write_text(source, encoding="utf-8")
-            part = Path(tmp) / "graphc.so"
-            cmd = [cc, *flags, str(src), "-o", str(part), "-lmvec", "-lm"]
-            try:
-                done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            except (OSError, subprocess.TimeoutExpired) as e:
-                raise CCompileError(f"{cc} did not finish: {e}") from None
-            if done.returncode != 0:
-                lines = done.stderr.splitlines()
-                first = next((t for t in lines if "error" in t), done.stderr.strip()[:200])
-                raise CCompileError(f"{cc} failed: {first}")
+            part = _compile(cc, flags, source, tmp)
             os.replace(part, lib)  # atomic: a concurrent loader sees all or nothing
     try:
         return ctypes.CDLL(str(lib))

@@ -330,6 +330,103 @@ def test_a_loop_in_stages_without_memory_raises_memory_error(monkeypatch):
         c.value_and_grad(x=np.ones(20), y=np.ones(20), z=np.ones(20))
 
 
+def test_a_loop_in_stages_compiles_as_one_file_per_core(monkeypatch, tmp_path):
+    """With three cores the stages go into three files, compiled at once beside a main
+    file (the head, the stages' declarations, run), then linked; the library gives the
+    numbers of the one-file library bit for bit."""
+    from benchmarks.workloads import random_dag
+    from graphc import c_runtime, ctarget
+
+    monkeypatch.setattr(ctarget, "STAGE_FROM", 1)
+    monkeypatch.setattr(ctarget, "STAGE", 7)
+    text = random_dag(40, seed=3).text
+    calls: dict[int, list[list[list[str]]]] = {}
+    run = c_runtime._run
+    compiled = {}
+    for jobs in (1, 3):
+        monkeypatch.setattr(c_runtime, "_jobs", lambda j=jobs: j)
+        monkeypatch.setattr(c_runtime, "_run",
+                            lambda cmds, *a, j=jobs: (calls.setdefault(j, []).append(cmds),
+                                                      run(cmds, *a))[1])  # fmt: skip
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / str(jobs)))  # nothing cached
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CTargetWarning)
+            compiled[jobs] = graphc.compile(text, target="c")
+    source = compiled[1].source
+    assert compiled[3].source == source
+    stages = source.count("void stage_")
+    assert stages >= 6
+    [one] = calls[1]
+    assert len(one) == 1 and "-c" not in one[0]
+    units, link = calls[3]
+    assert len(units) == 4 and all("-c" in cmd for cmd in units)
+    assert [a for a in link[0] if a.endswith(".o")] == [cmd[cmd.index("-o") + 1] for cmd in units]
+    main, *parts = c_runtime._units(source, 3)
+    head = source[: source.index("/* Stage 1 of ")]
+    assert all(u.startswith(head) for u in (main, *parts))
+    defined = [re.findall(r"void (stage_\d+)\([^;]*?\) \{", u) for u in parts]
+    assert sorted([s for d in defined for s in d], key=lambda s: int(s[6:])) == [
+        f"stage_{k}" for k in range(1, stages + 1)
+    ]
+    assert all(defined) and " int run(" in main and ") {\n    #pragma omp simd" not in main
+    assert main.count('__attribute__((visibility("hidden"), noinline, noclone)) void') == stages
+    rng = np.random.default_rng(4)
+    point = {k: np.concatenate([rng.normal(size=45) * 3, EDGES]) for k in compiled[1].inputs}
+    with np.errstate(all="ignore"):
+        want_f, want_g = compiled[1].value_and_grad(**point)
+        got_f, got_g = compiled[3].value_and_grad(**point)
+    assert np.array_equal(got_f, want_f, equal_nan=True)
+    assert all(np.array_equal(got_g[k], want_g[k], equal_nan=True) for k in want_g)
+
+
+def test_only_a_loop_in_stages_is_compiled_as_several_files(monkeypatch):
+    from graphc import c_runtime, ctarget
+
+    text = "q = x + y; f = q * z"  # six statements
+    one = graphc.compile(text, target="c").source
+    monkeypatch.setattr(ctarget, "STAGE_FROM", 1)
+    monkeypatch.setattr(ctarget, "STAGE", 2)
+    staged = graphc.compile(text, target="c").source  # three stages
+    assert c_runtime._units(one, 2) is None
+    assert c_runtime._units(staged, 1) is None and c_runtime._units(staged, 4) is None
+    assert len(c_runtime._units(staged, 3)) == 4 and len(c_runtime._units(staged, 2)) == 3
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="wraps gcc")
+def test_a_file_of_stages_that_fails_to_compile_gives_the_numpy_target(monkeypatch, tmp_path):
+    from graphc import c_runtime, ctarget
+
+    cc = tmp_path / "cc"
+    cc.write_text('#!/bin/sh\ncase "$*" in *graphc_2.c*) echo "graphc_2.c:1:1: error: made to'
+                  ' fail" >&2; exit 1;; esac\nexec gcc "$@"\n')  # fmt: skip
+    cc.chmod(0o755)
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(c_runtime, "_jobs", lambda: 2)
+    monkeypatch.setattr(ctarget, "STAGE_FROM", 1)
+    monkeypatch.setattr(ctarget, "STAGE", 2)
+    with pytest.warns(
+        CTargetWarning, match=re.escape("failed: graphc_2.c:1:1: error: made to fail")
+    ):
+        c = graphc.compile("q = x + y; f = q * z", target="c")
+    assert c.target == "numpy" and float(c.value_and_grad(x=-2.0, y=5.0, z=-4.0)[0]) == -12.0
+    assert not list((tmp_path / "cache").rglob("*.so"))
+
+
+def test_compilers_are_stopped_once_one_fails(tmp_path):
+    import sys
+    import time
+
+    from graphc import c_runtime
+
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    fail = [sys.executable, "-c", "import sys; sys.exit('k.c:2:3: error: bad')"]
+    t0 = time.monotonic()
+    with pytest.raises(c_runtime.CCompileError, match=re.escape("cc failed: k.c:2:3: error: bad")):
+        c_runtime._run([sleep, fail, sleep], "cc", tmp_path)
+    assert time.monotonic() - t0 < 30
+
+
 def test_broadcasting_float32_and_gradients_in_each_shape():
     c = graphc.compile("f = x * tanh(y) + z", target="c")
     x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
