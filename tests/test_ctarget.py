@@ -51,6 +51,41 @@ def _same(a, b) -> bool:
     return bool(np.all(both_nan | close))
 
 
+def _agrees(text: str, point: dict[str, np.ndarray], got_f, got_g) -> None:
+    """The C target's results at ``point`` (elementwise arrays) are the NumPy target's
+    (:func:`_same`), or, at a point where they are not, lie within the values the NumPy
+    target gives with the inputs moved by up to 4 ulps: an ill-conditioned point, where
+    libmvec's 4 ulp may grow past any relative tolerance (cos of x^(2x) = 1.1e9 at
+    x = 5.88 turns 4 ulp in pow into 5e-7) but the result is as right as the inputs."""
+    numpy = graphc.compile(text)
+    with np.errstate(all="ignore"):
+        want_f, want_g = numpy.value_and_grad(**point)
+    got = {"f": np.asarray(got_f), **{k: np.asarray(got_g[k]) for k in want_g}}
+    want = {"f": np.asarray(want_f), **{k: np.asarray(want_g[k]) for k in want_g}}
+    rng = np.random.default_rng(0)
+    for key, a in got.items():
+        b = np.broadcast_to(want[key], a.shape)
+        close = np.isclose(a, b, rtol=1e-9, atol=1e-12) | (a == b) | (np.isnan(a) & np.isnan(b))
+        for i in np.flatnonzero(~close):
+            at = {k: np.broadcast_to(v, a.shape).flat[i] for k, v in point.items()}
+            steps = rng.integers(-4, 5, size=(64, len(at)))
+            moved = {k: v + steps[:, j] * np.spacing(v) for j, (k, v) in enumerate(at.items())}
+            with np.errstate(all="ignore"):
+                f, g = numpy.value_and_grad(**moved)
+            near = np.asarray(f if key == "f" else g[key], dtype=np.float64)
+            lo, hi = np.nanmin(near), np.nanmax(near)
+            tol = 1e-9 * max(abs(lo), abs(hi)) + 1e-12
+            value = a.flat[i]
+            assert lo - tol <= value <= hi + tol or (np.isnan(value) and np.isnan(near).any()), (
+                text,
+                key,
+                at,
+                value,
+                b.flat[i],
+                (lo, hi),
+            )
+
+
 EDGES = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 700.0, -800.0, np.inf, -np.inf, np.nan])
 
 
@@ -65,13 +100,28 @@ def test_c_target_agrees_with_numpy_target_on_random_programs_and_edge_points(te
              for k in c.inputs}  # fmt: skip
     assert c.target == "c"
     with np.errstate(all="ignore"):
-        want_f, want_g = graphc.compile(text).value_and_grad(**point)
         got_f, got_g = c.value_and_grad(**point)
         again = c.value_and_grad(**point, out=(got_f, got_g))  # into the same arrays
     assert again[0] is got_f and all(again[1][k] is got_g[k] for k in got_g)
-    assert _same(got_f, want_f), text
-    for k in want_g:
-        assert _same(got_g[k], want_g[k]), (text, k)
+    _agrees(text, point, got_f, got_g)
+
+
+def test_agreement_allows_an_ill_conditioned_point_and_nothing_else():
+    """A fuzz finding: at x = 5.88..., x^(2x) = 1.1e9 and cos of it magnifies libmvec's
+    4 ulp in pow to 5e-7; the inputs moved by an ulp move the NumPy target as far. An
+    error of 1e-6 at well-conditioned points is still caught."""
+    text = "a = cos((x)^((x + x)))\nf = a * x + a"
+    x = np.array([5.880774947471206, 0.5, -1.25, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CTargetWarning)
+        c = graphc.compile(text, target="c")
+    with np.errstate(all="ignore"):
+        f, g = c.value_and_grad(x=x)
+        want_f, _ = graphc.compile(text).value_and_grad(x=x)
+    _agrees(text, {"x": x}, f, g)
+    for bad in ([1, 1e-6, 0, 0], [0, 0, 1e-6, 1e-6]):
+        with pytest.raises(AssertionError):
+            _agrees(text, {"x": x}, f + np.abs(want_f) * np.array(bad), g)
 
 
 def _at_offset(n: int, offset: int) -> np.ndarray:
@@ -103,13 +153,12 @@ def test_streaming_stores_write_every_point_as_the_plain_loop(text, n, offset, s
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(c_runtime, "STREAM_FROM", 0)
             got_f, got_g = c.value_and_grad(**point, out=(f0, g0))
-        want_f, want_g = graphc.compile(text).value_and_grad(**point)
     peel = (64 - offset) % 64 // 8
     assert c.module.loop.streamed == (max(0, n - peel) // 8 * 8 if peel < n else 0)
     assert got_f is f0 and all(got_g[k] is g0[k] for k in g0)
-    assert _same(got_f, plain_f) and _same(got_f, want_f), text
-    for k in want_g:
-        assert _same(got_g[k], plain_g[k]) and _same(got_g[k], want_g[k]), (text, k)
+    assert _same(got_f, plain_f), text
+    assert all(_same(got_g[k], plain_g[k]) for k in plain_g), text
+    _agrees(text, point, got_f, got_g)
 
 
 @pytest.mark.parametrize(
@@ -265,12 +314,11 @@ def test_a_point_in_stages_gives_the_numbers_of_one_block(text, stage, seed):
     assert staged.source.count("void stage_") == max(1, math.ceil(gates / stage))
     point = {k: point[k] for k in block.inputs}
     with np.errstate(all="ignore"):
-        want_f, want_g = graphc.compile(text).value_and_grad(**point)
         one_f, one_g = block.value_and_grad(**point)
         got_f, got_g = staged.value_and_grad(**point)
-    assert _same(got_f, one_f) and _same(got_f, want_f), text
-    for k in want_g:
-        assert _same(got_g[k], one_g[k]) and _same(got_g[k], want_g[k]), (text, k)
+    assert _same(got_f, one_f), text
+    assert all(_same(got_g[k], one_g[k]) for k in one_g), text
+    _agrees(text, point, got_f, got_g)
 
 
 def test_points_of_stage_from_statements_and_more_run_in_stages(monkeypatch):
