@@ -4,7 +4,9 @@ Differential tests over random programs (every elementwise op, edge points 0, ±
 NaN), broadcasting and float32, ``out=`` buffers, the compile cache and the fallback to
 NumPy with a warning. Tolerance: libmvec's vector exp/log/sin/... are within 4 ulp of
 libm, so values agree to a relative 1e-9 (cancellation such as 1 - tanh² near
-saturation amplifies those ulps), and are NaN where the NumPy target gives NaN.
+saturation amplifies those ulps), and are NaN where the NumPy target gives NaN; at an
+ill-conditioned point, within the NumPy target's values at inputs moved by 4 ulps
+(:func:`_agrees`).
 """
 
 from __future__ import annotations
