@@ -48,8 +48,63 @@ _LAMBDIFY_MODULES = [
 
 
 def _lambdify(symbols: list[sp.Symbol], expr: sp.Expr) -> Callable[..., Any]:
+    """NumPy code for expr (graphc's or a caller's SymPy, never text): InputError, not
+    SymPy's own error, where it uses a function SymPy cannot write for NumPy (an
+    Integral, besselj without SciPy), when made or when called."""
     # lambdify prints a SymPy expression graphc built or was handed (never user text).
-    return sp.lambdify(symbols, expr, modules=_LAMBDIFY_MODULES)
+    try:
+        fn = sp.lambdify(symbols, expr, modules=_LAMBDIFY_MODULES)
+    except Exception as e:  # (SymPy's printers raise several kinds)
+        raise _unevaluable(expr, e) from None
+
+    def values(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except (NameError, TypeError, AttributeError) as e:  # a function NumPy lacks
+            raise _unevaluable(expr, e) from None
+
+    return values
+
+
+def _unevaluable(expr: sp.Expr, e: Exception) -> InputError:
+    why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return InputError(f"graphc cannot evaluate {pretty(expr)} with NumPy ({why})")
+
+
+#: SymPy operations that hold a result not yet computed (``doit`` computes them).
+_UNEVALUATED = (sp.Derivative, sp.Integral, sp.Subs, sp.Sum, sp.Product, sp.Limit)
+
+
+def sympy_side(expr: Any, what: str) -> sp.Expr:
+    """``expr``, a function or a claim given as SymPy, as one graphc can evaluate: with
+    derivatives, integrals and sums computed (``doit``) and ``zoo`` (SymPy's 1/0) as
+    NaN, a point where it has no value. InputError for what is not a real-valued
+    expression: a relation or a matrix, a function SymPy leaves undefined (``g(x)``),
+    ``I``, an integral SymPy cannot do."""
+    if isinstance(expr, sp.Expr) and expr.has(*_UNEVALUATED):
+        expr = expr.doit()
+    if not isinstance(expr, sp.Expr) or getattr(expr, "is_Matrix", False):
+        raise InputError(
+            f"{what} must be a real-valued SymPy expression, got {type(expr).__name__}: {expr}"
+        )
+    from sympy.core.function import AppliedUndef
+
+    for kinds, why in (
+        ((AppliedUndef,), "a function SymPy does not define"),
+        (_UNEVALUATED, "which SymPy could not compute"),
+    ):
+        found = sorted(map(str, expr.atoms(*kinds)))
+        if found:
+            raise InputError(f"{what} contains {found[0]}, {why}: graphc cannot evaluate it")
+    if expr.has(sp.I):
+        raise InputError(f"{what} is complex ({pretty(expr)}): graphc checks real values")
+    return expr.xreplace({sp.zoo: sp.nan}) if expr.has(sp.zoo) else expr
+
+
+def _no_delta(expr: sp.Expr) -> sp.Expr:
+    """A derivative SymPy wrote with DiracDelta (of Heaviside, sign), with the delta as
+    0: its value away from the jump, as graphc's local gradients take it."""
+    return expr.replace(sp.DiracDelta, lambda *a: sp.S.Zero) if expr.has(sp.DiracDelta) else expr
 
 
 def _quiet(fn: Callable[..., Any], *args: Any) -> Any:
@@ -191,6 +246,7 @@ class SympyTarget:
     """A function given as a SymPy expression; derivatives from ``sympy.diff``."""
 
     def __init__(self, expr: sp.Expr) -> None:
+        expr = sympy_side(expr, "the function")
         syms = sorted(expr.free_symbols, key=lambda s: s.name)
         self.expr = expr.xreplace({s: _real(s.name) for s in syms})
         self.inputs = tuple(s.name for s in syms)
@@ -217,10 +273,10 @@ class SympyTarget:
 
     def sympy_of(self, ref: Ref) -> sp.Expr:
         kind, name = ref
-        return _real(name) if kind == "value" else sp.diff(self.expr, _real(name))
+        return _real(name) if kind == "value" else self.derivative_sympy(name)
 
     def derivative_sympy(self, wrt: str) -> sp.Expr:
-        return sp.diff(self.expr, _real(wrt))
+        return _no_delta(sp.diff(self.expr, _real(wrt)))
 
     def at(self, point: Mapping[str, np.ndarray], n: int) -> _SympyPoints:
         return _SympyPoints(self, point, n)
@@ -340,6 +396,7 @@ def as_claim(claimed: Any, target: Any, wrt: str, symbolic: bool = True) -> Clai
 
         return ClaimSide(text, refs, sym, graph_values)
     if isinstance(claimed, sp.Basic):
+        claimed = sympy_side(claimed, f"the claim for ∂{target.output}/∂{wrt}")
         syms = sorted(claimed.free_symbols, key=lambda s: s.name)
         expr = claimed.xreplace({s: _real(s.name) for s in syms})
         refs = _resolve([s.name for s in syms], target, wrt)

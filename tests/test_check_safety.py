@@ -207,3 +207,44 @@ def test_an_interruption_is_not_dropped_inside_the_garbage_collector() -> None:
         sys.unraisablehook = hook
     assert not dropped
     assert all(cb.__module__ != "graphc.deadline" for cb in gc.callbacks)  # taken out
+
+
+_X, _Y = sp.symbols("x y", real=True)
+_G = sp.Function("g")
+
+
+@pytest.mark.parametrize(
+    ("f", "wrt", "claim", "message"),
+    [
+        ("x*y", "x", _G(_X), "the claim for ∂f/∂x contains g(x), a function SymPy does not define"),
+        (_G(_X) * _Y, "y", _G(_X), "the function contains g(x), a function SymPy does not define"),
+        ("x*y", "x", sp.I * _Y, "the claim for ∂f/∂x is complex (y·I)"),
+        (sp.I * _X, "x", sp.I, "the function is complex (x·I)"),
+        ("x*y", "x", sp.Eq(_X, 1), "must be a real-valued SymPy expression, got Equality"),
+        (sp.Eq(_X, 1), "x", 0, "the function must be a real-valued SymPy expression"),
+        ("x*y", "x", sp.besselj(0, _X), "graphc cannot evaluate besselj(0, x) with NumPy"),
+        (sp.besselj(0, _X), "x", 1, "graphc cannot evaluate besselj(0, x) with NumPy"),
+        ("x*y", "x", sp.Integral(sp.exp(-(_X**2)) * sp.sin(sp.exp(_X)), _X),
+         "which SymPy could not compute"),
+    ],
+)  # fmt: skip
+def test_sympy_that_graphc_cannot_evaluate_is_an_input_error(f, wrt, claim, message) -> None:
+    """Found by a property test: a SymPy claim holding zoo raised a raw KeyError from
+    lambdify; undefined functions, I, relations and functions NumPy lacks raised
+    NameError, TypeError or AttributeError."""
+    with pytest.raises(graphc.InputError, match=re.escape(message)):
+        graphc.check(f, wrt, claim, points=20, budget=2.0)
+
+
+def test_sympy_that_graphc_can_evaluate_once_sympy_computes_it() -> None:
+    """zoo (SymPy's 1/0, from diff of x/(x - x)) has no value: untestable, not an error;
+    unevaluated derivatives and integrals are computed; a DiracDelta in SymPy's
+    derivative of the function is 0 away from the jump, as graphc's own local gradient."""
+    zoo = sp.diff(_X / (_X - _X), _X)
+    assert zoo.has(sp.zoo)
+    assert graphc.check("x/(x - x)", "x", zoo, points=20).verdict == "undecided"
+    assert graphc.check("x*y", "x", sp.Derivative(_X * _Y, _X)).verdict == "proved"
+    wrong = graphc.check("x*y", "x", sp.Integral(_Y, _X), points=20)
+    assert wrong.verdict == "wrong" and wrong["x"].claim == "x·y"
+    step = graphc.check(sp.Heaviside(_X) * _Y, "x", 0, points=20)
+    assert step.ok and "DiracDelta" not in step["x"].derivative_text

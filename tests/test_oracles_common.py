@@ -39,10 +39,13 @@ SETTINGS = settings(
 DEGENERATE = (("var", "x"), ("neg", ("neg", ("var", "y"))), ("pow", ("var", "z"), "2"))
 
 
-def trees(max_leaves: int = 8) -> st.SearchStrategy[Any]:
+def trees(
+    max_leaves: int = 8, unary: tuple[str, ...] = UNARY, binary: tuple[str, ...] = BINARY_FN
+) -> st.SearchStrategy[Any]:
     """Expression trees: ("var", n) | ("num", s) | ("neg", t) | ("pow", t, k) |
-    ("infix", op, l, r) | ("call", f, t) | ("call2", f, l, r). ``log``/``sqrt`` of an
-    arbitrary tree are wrapped as f(abs(t) + 0.5) so that they stay in their domain."""
+    ("infix", op, l, r) | ("call", f, t) | ("call2", f, l, r), f from ``unary`` and
+    ``binary``. ``log``/``sqrt`` of an arbitrary tree are wrapped as f(abs(t) + 0.5) so
+    that they stay in their domain."""
     leaves = st.one_of(
         st.sampled_from(VARS).map(lambda v: ("var", v)),
         st.sampled_from(NUMBERS).map(lambda s: ("num", s)),
@@ -53,9 +56,10 @@ def trees(max_leaves: int = 8) -> st.SearchStrategy[Any]:
             st.tuples(st.just("neg"), children),
             st.tuples(st.just("pow"), children, st.sampled_from(POWERS)),
             st.tuples(st.just("infix"), st.sampled_from(INFIX), children, children),
-            st.tuples(st.just("call"), st.sampled_from(UNARY), children),
-            st.tuples(st.just("call2"), st.sampled_from(BINARY_FN), children, children),
-        )
+            st.tuples(st.just("call"), st.sampled_from(unary), children),
+            *([st.tuples(st.just("call2"), st.sampled_from(binary), children, children)]
+              if binary else []),
+        )  # fmt: skip
 
     return st.recursive(leaves, extend, max_leaves=max_leaves).filter(uses_a_variable)
 
