@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from .args import is_whole, names_arg, number_arg, shapes_arg
 from .deadline import DeadlineExceeded, deadline
 from .domain import Domain, as_domain
 from .errors import InputError
@@ -67,6 +68,9 @@ MAX_OPS = 400
 #: ``simplify`` (the slow step) only runs below this many operations.
 MAX_SIMPLIFY_OPS = 40
 _CONFIRM = 10  # float disagreements confirmed at high precision, at most
+#: Most random points the numeric step tests (each point a column of every gate's values).
+MAX_POINTS = 100_000
+
 
 Claim = str | Graph | sp.Basic | int | float
 
@@ -273,16 +277,17 @@ def check(
     >>> r.verdict, r["y"].verdict
     ('proved', 'proved')
     """
-    if points < 1:
-        raise InputError(f"points must be at least 1, got {points}")
-    for what, value, high in (("rtol", rtol, 1.0), ("atol", atol, np.inf)):
-        if not 0 <= value < high:  # nan and inf fail too: they would accept any claim
-            raise InputError(f"{what} must be at least 0 and below {high:g}, got {value:g}")
-    if not (isinstance(seed, int | np.integer) and seed >= 0):
+    if not is_whole(points) or not 1 <= points <= MAX_POINTS:
+        raise InputError(f"points must be a whole number from 1 to {MAX_POINTS:,}, got {points!r}")
+    # nan and inf tolerances are refused: they would accept any claim
+    rtol = number_arg(rtol, "rtol", low=0.0, high=1.0)
+    atol = number_arg(atol, "atol", low=0.0)
+    if not (is_whole(seed) and seed >= 0):
         raise InputError(f"seed must be a whole number, 0 or more, got {seed!r}")
-    if not 0 <= budget < np.inf:
-        raise InputError(f"budget must be a finite number of seconds (0 or more), got {budget:g}")
-    given = dict(shapes or {})
+    budget = number_arg(budget, "budget (seconds)", low=0.0)
+    given = shapes_arg(shapes)
+    if wrt is not None and not isinstance(wrt, str):
+        wrt = names_arg(wrt)
     if isinstance(expr, str):
         names = _names_used(parse_program(expr))
         graph = parse(expr, {k: v for k, v in given.items() if k in names})
@@ -291,7 +296,7 @@ def check(
     if isinstance(graph, Graph) and graph.tensor:
         from .check_tensor import check_tensor
 
-        return check_tensor(graph, _pairs(wrt, claimed), shapes=shapes, points=points,
+        return check_tensor(graph, _pairs(wrt, claimed), shapes=given, points=points,
                             seed=seed, rtol=rtol, atol=atol, budget=budget)  # fmt: skip
     target = as_target(graph)
     pairs = _pairs(wrt, claimed)

@@ -19,6 +19,7 @@ it is built as one more statement of the program, so it sees the same declaratio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from . import shapes as S  # noqa: N812
+from .args import MAX_DRAWN
 from .deadline import DeadlineExceeded, deadline
 from .errors import InputError, ParseError
 from .graph import Graph, build
@@ -162,6 +164,13 @@ def check_tensor(
     from .pretty import tensor_gradients
 
     graph = concrete_shapes(graph, shapes)
+    for name in graph.inputs:
+        size = math.prod(graph.nx.nodes[name]["shape"])
+        if size > MAX_DRAWN:
+            raise InputError(
+                f"{name} has shape {S.fmt(graph.shape(name))}: {size:,} elements, and check"
+                f" draws at most {MAX_DRAWN:,} for an input (give smaller sizes in shapes=)"
+            )
     rng = np.random.default_rng(seed)
     bounds = _label_bounds(graph)
     trials = max(1, min(points, 20))

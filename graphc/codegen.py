@@ -33,9 +33,10 @@ from typing import Any
 
 from . import c_runtime
 from . import shapes as S  # noqa: N812
+from .args import got, names_arg, path_arg, shapes_arg
 from .autodiff import backward
 from .errors import GraphcError, InputError, ShapeError
-from .graph import Graph, gc_paused, parse
+from .graph import Graph, as_graph, gc_paused
 from .lower import VIEW_OPS, Fuse, lower, target_text, value_roots, write_into_out
 from .ops import HELPERS, OPS
 from .rewrite import prepare
@@ -537,8 +538,7 @@ def module_source(
     graph: Graph, wrt: Iterable[str] | None = None, target: str = "numpy", zero_copy: bool = False
 ) -> str:
     """The text of the standalone module for ``graph`` (what :func:`compile` loads)."""
-    if target not in TARGETS:
-        raise GraphcError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    _check_target(target)
     wrt = tuple(graph.differentiable if wrt is None else wrt)
     for name in wrt:
         graph.check_input(name)
@@ -567,6 +567,12 @@ def module_source(
     parts.append(_function(bw, wrt, inputs, target, grads=False, zero_copy=zero_copy))
     parts.append(_function(bw, wrt, inputs, target, grads=True, zero_copy=zero_copy))
     return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
+
+
+def _check_target(target: Any, choices: tuple[str, ...] = TARGETS) -> None:
+    if not isinstance(target, str) or target not in choices:
+        shown = repr(target) if isinstance(target, str) else got(target)
+        raise GraphcError(f"unknown target {shown}; choose one of {', '.join(choices)}")
 
 
 def _helpers(bw: Any, target: str) -> list[str]:
@@ -658,7 +664,7 @@ class Compiled:
         For the C target the module carries the C source and a small loader that
         compiles it on first import (cached): it needs NumPy and a C compiler.
         """
-        path = Path(path)
+        path = path_arg(path)
         if path.is_symlink() and not path.exists():
             raise SaveError(f"{path} is a link to nowhere ({path.readlink()}); not written")
         if path.exists() and not overwrite:
@@ -895,10 +901,10 @@ def compile(
             dy = dq  # ∂f/∂y
             dx = dq  # ∂f/∂x
     """
-    if isinstance(graph, str):
-        graph = parse(graph)
-    if isinstance(wrt, str):
-        wrt = [w.strip() for w in wrt.split(",") if w.strip()]
+    graph = as_graph(graph)
+    wrt = names_arg(wrt)
+    _check_target(target, (*TARGETS, "c"))
+    shapes = shapes_arg(shapes)
     if graph.tensor or shapes:
         graph = graph.resolved(shapes)
     wrt_t = tuple(graph.differentiable if wrt is None else wrt)

@@ -23,10 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from .args import MAX_DRAWN, got, is_whole, number_arg, shapes_arg
 from .domain import Domain, as_domain
 from .errors import InputError
 
 __all__ = ["GradcheckResult", "InputReport", "check_backward", "gradcheck", "relative_error"]
+
+#: Most random points check_backward tries.
+MAX_TRIALS = 10_000
 
 
 @dataclass(frozen=True)
@@ -170,12 +174,17 @@ def gradcheck(
     >>> r.ok, r.worst.name
     (False, 'x')
     """
+    if not callable(fn):
+        raise InputError(f"fn must be a function fn(**inputs) -> (value, grads), got {got(fn)}")
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise InputError(f"inputs must map names to values ({{'x': 1.0}}), got {got(inputs)}")
     point = {**(inputs or {}), **named}
     if not point:
         raise InputError("gradcheck needs the point: gradcheck(fn, x=..., w=...)")
-    if not 0 < eps < np.inf:
+    if number_arg(eps, "eps (the step)") <= 0:
         raise InputError(f"eps must be a positive step, got {eps!r}")
-    point = {k: np.array(v, dtype=float) for k, v in point.items()}
+    tol, floor = number_arg(tol, "tol", low=0.0), number_arg(floor, "floor", low=0.0)
+    point = {k: _numbers(k, v) for k, v in point.items()}
     empty = [k for k, v in point.items() if v.size == 0]
     if empty:
         raise InputError(f"input {empty[0]} is an empty array: nothing to check")
@@ -233,19 +242,24 @@ def check_backward(
     >>> check_backward("(x+y)*z", lambda x, y, z: {"x": z, "y": z, "z": x * y}).ok
     False
     """
-    from .graph import Graph, parse
+    from .graph import as_graph
 
-    g = parse(graph) if isinstance(graph, str) else graph
-    if not isinstance(g, Graph):
-        raise InputError(f"expected text or a graphc Graph, got {type(graph).__name__}")
+    g = as_graph(graph)
+    if not callable(my_backward):
+        raise InputError(f"my_backward must be a function of the inputs, got {got(my_backward)}")
     if not g.inputs:
         raise InputError("the function has no inputs: there is no gradient to check")
-    if trials < 1:
-        raise InputError(f"trials must be at least 1, got {trials}")
-    if not (isinstance(seed, int | np.integer) and seed >= 0):
+    if not (is_whole(trials) and 1 <= trials <= MAX_TRIALS):
+        raise InputError(f"trials must be a whole number from 1 to {MAX_TRIALS:,}, got {trials!r}")
+    if not (is_whole(seed) and seed >= 0):
         raise InputError(f"seed must be a whole number, 0 or more, got {seed!r}")
+    tol, floor = number_arg(tol, "tol", low=0.0), number_arg(floor, "floor", low=0.0)
     dom = as_domain(domain)
-    shapes = dict(shapes or {})
+    shapes = shapes_arg(shapes, max_elements=MAX_DRAWN)
+    named = [k for k, s in shapes.items() if any(isinstance(d, str) for d in s)]
+    if named:
+        raise InputError(f"shapes[{named[0]!r}] = {shapes[named[0]]}: arrays are drawn in"
+                         " sizes, give numbers")  # fmt: skip
     unknown = [k for k in shapes if k not in g.inputs]
     if unknown:
         raise InputError(f"shapes for {', '.join(unknown)}: not inputs of the graph")
@@ -286,6 +300,15 @@ def check_backward(
             worst = result
     assert worst is not None
     return worst
+
+
+def _numbers(name: str, value: Any) -> np.ndarray:
+    """An input's value as a float array (a copy: finite differences move its entries)."""
+    try:
+        return np.array(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"input {name}: {got(value)} is not a number or an array of numbers"
+                         ) from None  # fmt: skip
 
 
 def _signature_check(fn: Callable[..., Any], names: tuple[str, ...]) -> None:

@@ -56,6 +56,7 @@ import numpy as np
 import sympy as sp
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
+from .args import got, names_arg, shapes_arg
 from .errors import GraphcError, InputError, ParseError, ShapeError, did_you_mean, limit
 from .fold import NONFINITE, fold
 from .ops import OPS, SIGNED_ZERO
@@ -509,7 +510,16 @@ def parse(text: str, shapes: Mapping[str, Any] | None = None) -> Graph:
     >>> float(g.evaluate(x=-2, y=5, z=-4).value)
     -12.0
     """
-    return build(parse_program(text), shapes)
+    return build(parse_program(text), shapes_arg(shapes) or None)
+
+
+def as_graph(value: Any, what: str = "graph") -> Graph:
+    """A :class:`Graph`, or program text parsed into one; InputError for anything else."""
+    if isinstance(value, Graph):
+        return value
+    if isinstance(value, str):
+        return parse(value)
+    raise InputError(f"{what} must be a graphc Graph or program text, got {got(value)}")
 
 
 class Graph:
@@ -560,7 +570,7 @@ class Graph:
         a scalar ``()`` for the other undeclared inputs (the way ``reg`` in
         ``0.5 * reg * sum(W^2)`` is meant). When scalars do not fit the program
         (``sum(W @ x)``), raises :class:`InputError` asking for the shapes."""
-        given = dict(shapes or {})
+        given = shapes_arg(shapes)
         unknown = [n for n in self.unknown_shapes() if n not in given]
         if not given and not unknown:
             return self
@@ -626,9 +636,8 @@ class Graph:
         """This tensor program with the given inputs' shapes (``{"x": (3,)}``); shapes
         are inferred again, so a mismatch raises :class:`ShapeError` at its gate."""
         declared = dict(self.declared or {})
-        for name, shape in shapes.items():
+        for name, shape in shapes_arg(shapes).items():
             self.check_input(name)
-            shape = (shape,) if isinstance(shape, int) else tuple(shape)
             dtype = declared.get(name, ((), "float"))[1]
             declared[name] = (shape, dtype)
         return rebuild(self, Builder(shapes=declared, text=self.text))
@@ -711,7 +720,7 @@ class Graph:
         >>> parse("(x+y)*z").gradients()
         {'x': z, 'y': z, 'z': x + y}
         """
-        names = self.differentiable if wrt is None else tuple(wrt)
+        names = names_arg(wrt) or () if wrt is not None else self.differentiable
         for name in names:
             self.check_input(name)
         if self.tensor:
@@ -767,6 +776,8 @@ class Graph:
 
     def check_input(self, name: str) -> None:
         """Raise :class:`InputError` (with a "did you mean") unless ``name`` is an input."""
+        if not isinstance(name, str):
+            raise InputError(f"expected an input's name (text), got {got(name)}")
         if name not in self.inputs:
             listed = ", ".join(self.inputs) or "none"
             raise InputError(

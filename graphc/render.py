@@ -31,9 +31,10 @@ import graphviz
 import sympy as sp
 
 from . import shapes as S  # noqa: N812
+from .args import path_arg
 from .autodiff import local_sympy, to_sympy
 from .evaluate import Evaluation
-from .graph import Graph
+from .graph import Graph, as_graph
 from .ops import OPS
 from .render_view import (
     RenderError,
@@ -141,7 +142,9 @@ def render(graph: Graph, at: Any = None, path: str | Path | None = None, **optio
     >>> "6.00" in d.source   # the trunk of x carries d(x²)/dx = 2x
     True
     """
+    graph = as_graph(graph)
     opts = make_options(options)
+    path = None if path is None else path_arg(path)
     d = diagram(graph, evaluation_for(graph, at), opts)
     if path is not None:
         write(d, path)

@@ -14,7 +14,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from .graph import Graph
+from .args import got, path_arg
+from .graph import Graph, as_graph
 from .render import Reveal, caption_lines, diagram, evaluation_for, make_options, run_dot
 from .render_view import RenderError, display_names, fmt_value, make_view
 
@@ -84,13 +85,14 @@ def render_steps(
     >>> [p.name for p in out]
     ['step_00.dot', 'step_01.dot', 'step_02.dot', 'step_03.dot', 'index.html']
     """
-    if fmt not in _FORMATS:
-        raise RenderError(f"steps can be written as {', '.join(_FORMATS)}, not {fmt!r}")
+    graph = as_graph(graph)
+    if not isinstance(fmt, str) or fmt not in _FORMATS:
+        raise RenderError(f"steps can be written as {', '.join(_FORMATS)}, not {got(fmt)}")
     opts = make_options(options)
     ev = evaluation_for(graph, at)
     if ev is None:
         raise RenderError("the backward steps need a point: pass at={'x': ...} or --at x=...")
-    directory = Path(directory)
+    directory = path_arg(directory, "directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -71,6 +71,8 @@ def _unevaluable(expr: sp.Expr, e: Exception) -> InputError:
     return InputError(f"graphc cannot evaluate {pretty(expr)} with NumPy ({why})")
 
 
+#: The largest float64.
+_MAX = sp.Float(np.finfo(np.float64).max)
 #: SymPy operations that hold a result not yet computed (``doit`` computes them).
 _UNEVALUATED = (sp.Derivative, sp.Integral, sp.Subs, sp.Sum, sp.Product, sp.Limit)
 
@@ -98,7 +100,10 @@ def sympy_side(expr: Any, what: str) -> sp.Expr:
             raise InputError(f"{what} contains {found[0]}, {why}: graphc cannot evaluate it")
     if expr.has(sp.I):
         raise InputError(f"{what} is complex ({pretty(expr)}): graphc checks real values")
-    return expr.xreplace({sp.zoo: sp.nan}) if expr.has(sp.zoo) else expr
+    # numbers past float64's range are ±inf there (NumPy cannot hold 10**400 as a float)
+    swap: dict[sp.Basic, sp.Basic] = {sp.zoo: sp.nan}
+    swap.update((a, sp.oo if a > 0 else -sp.oo) for a in expr.atoms(sp.Rational) if abs(a) > _MAX)
+    return expr.xreplace(swap)
 
 
 def _no_delta(expr: sp.Expr) -> sp.Expr:

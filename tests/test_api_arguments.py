@@ -1,0 +1,151 @@
+"""Every argument of the Python API, given a value of the wrong kind, ends in an answer or
+a ``GraphcError`` that names the argument: never a raw ``TypeError``, ``AttributeError``,
+``ValueError`` or ``MemoryError`` from deep inside, and never hours of work (a sweep that
+found 198 raw errors and a hang in ``check_backward(trials=10**400)``)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import graphc
+
+G = graphc.parse("q = x + y; f = q * z")
+AT = {"x": -2.0, "y": 5.0, "z": -4.0}
+
+JUNK: list[Any] = [
+    None, 0, -5, 1.5, float("nan"), float("inf"), True, "", "x", "x,,y", "1+", [], ["x", 3],
+    {}, {"x": "y"}, {"x": (3,)}, {"x": -1}, {"x": (2.5,)}, {"x": (-1,)}, {"x": (10**9,)},
+    (1, 2), object(), np.array([1.0, 2.0]), np.array(["a"]), sp.Symbol("x"), b"x", 10**400,
+    complex(1, 2), np.float32(2), lambda **k: 0,
+]  # fmt: skip
+
+
+def _mine(**k: Any) -> dict[str, Any]:
+    return {n: np.zeros_like(v) for n, v in k.items()}
+
+
+def _f(x: Any) -> Any:
+    return x * x, {"x": 2 * x}
+
+
+CALLS: dict[str, Callable[[Any, str], Any]] = {
+    "compile(graph)": lambda j, tmp: graphc.compile(j),
+    "compile(wrt)": lambda j, tmp: graphc.compile(G, wrt=j),
+    "compile(target)": lambda j, tmp: graphc.compile(G, target=j),
+    "compile(shapes)": lambda j, tmp: graphc.compile(G, shapes=j),
+    "parse(text)": lambda j, tmp: graphc.parse(j),
+    "parse(shapes)": lambda j, tmp: graphc.parse("x*w", j),
+    "check(expr)": lambda j, tmp: graphc.check(j, "x", "y", points=10),
+    "check(wrt)": lambda j, tmp: graphc.check("x*y", j, "y", points=10),
+    "check(claim)": lambda j, tmp: graphc.check("x*y", "x", j, points=10),
+    "check(domain)": lambda j, tmp: graphc.check("x*y", "x", "y", domain=j, points=10),
+    "check(points)": lambda j, tmp: graphc.check("x*y", "x", "y", points=j),
+    "check(seed)": lambda j, tmp: graphc.check("x*y", "x", "y", seed=j, points=10),
+    "check(rtol)": lambda j, tmp: graphc.check("x*y", "x", "y", rtol=j, points=10),
+    "check(budget)": lambda j, tmp: graphc.check("x*y", "x", "y", budget=j, points=10),
+    "check(shapes)": lambda j, tmp: graphc.check("x*y", "x", "y", shapes=j, points=10),
+    "evaluate": lambda j, tmp: G.evaluate(x=j, y=1.0, z=2.0),
+    "value_and_grad": lambda j, tmp: graphc.compile(G).value_and_grad(x=j, y=1.0, z=2.0),
+    "value_and_grad(out)": lambda j, tmp: graphc.compile(G).value_and_grad(**AT, out=j),
+    "save(path)": lambda j, tmp: graphc.compile(G).save(j),
+    "render(graph)": lambda j, tmp: graphc.render(j),
+    "render(at)": lambda j, tmp: graphc.render(G, at=j),
+    "render(path)": lambda j, tmp: graphc.render(G, path=j),
+    "render(option)": lambda j, tmp: graphc.render(G, at=AT, rankdir=j),
+    "render_steps(at)": lambda j, tmp: graphc.render_steps(G, j, tmp, fmt="dot"),
+    "render_steps(directory)": lambda j, tmp: graphc.render_steps(G, AT, j, fmt="dot"),
+    "render_steps(fmt)": lambda j, tmp: graphc.render_steps(G, AT, tmp, fmt=j),
+    "gradcheck(fn)": lambda j, tmp: graphc.gradcheck(j, x=1.0),
+    "gradcheck(value)": lambda j, tmp: graphc.gradcheck(_f, x=j),
+    "gradcheck(eps)": lambda j, tmp: graphc.gradcheck(_f, x=1.0, eps=j),
+    "gradcheck(tol)": lambda j, tmp: graphc.gradcheck(_f, x=1.0, tol=j),
+    "check_backward(graph)": lambda j, tmp: graphc.check_backward(j, _mine),
+    "check_backward(my_backward)": lambda j, tmp: graphc.check_backward(G, j),
+    "check_backward(trials)": lambda j, tmp: graphc.check_backward(G, _mine, trials=j),
+    "check_backward(shapes)": lambda j, tmp: graphc.check_backward(G, _mine, shapes=j),
+    "check_backward(tol)": lambda j, tmp: graphc.check_backward(G, _mine, tol=j),
+    "Graph.derivative": lambda j, tmp: G.derivative(j),
+    "Graph.gradients": lambda j, tmp: G.gradients(j),
+    "Graph.with_shapes": lambda j, tmp: G.with_shapes(j),
+    "Graph.resolved": lambda j, tmp: G.resolved(j),
+    "Graph.vjp": lambda j, tmp: G.vjp(j, "v"),
+}
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+def test_any_value_in_any_argument_gives_an_answer_or_a_graphc_error(
+    call, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a path such as "x" is written here
+    for value in JUNK:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                CALLS[call](value, str(tmp_path / "out"))
+            except graphc.GraphcError:
+                pass
+            except Exception as e:  # (the point: name what escaped)
+                pytest.fail(f"{call} with {value!r}: {type(e).__name__}: {e}")
+
+
+@pytest.mark.parametrize(
+    ("call", "value", "message"),
+    [
+        ("compile(graph)", None, "graph must be a graphc Graph or program text, got NoneType"),
+        ("compile(wrt)", 3, "wrt must be an input's name, names separated by commas or a list"),
+        ("compile(wrt)", ["x", 3], "wrt must hold names (text), got int 3 in it"),
+        ("compile(target)", 3, "unknown target int 3; choose one of numpy, math, c"),
+        ("compile(shapes)", {"x": (2.5,)}, "shapes['x'] must be a shape such as (3,)"),
+        ("parse(shapes)", {"x": (-1,)}, "shapes['x'] must be a shape such as (3,)"),
+        ("parse(shapes)", "x", "shapes must map inputs to shapes ({'x': (3,)}), got str 'x'"),
+        ("check(points)", 10**400, "points must be a whole number from 1 to 100,000"),
+        ("check(points)", True, "points must be a whole number from 1 to 100,000, got True"),
+        ("check(budget)", None, "budget (seconds) must be a finite number from 0, got NoneType"),
+        ("check(rtol)", float("nan"), "rtol must be a finite number from 0 and below 1"),
+        ("check(shapes)", {"x": (10**9,)}, "x has shape (1000000000,): 1,000,000,000 elements"),
+        ("save(path)", None, "path must be a path (text or pathlib.Path), got NoneType"),
+        ("render(graph)", 1.5, "graph must be a graphc Graph or program text, got float 1.5"),
+        ("render(path)", 3, "path must be a path (text or pathlib.Path), got int 3"),
+        ("render_steps(fmt)", 3, "steps can be written as svg, png, dot, not int 3"),
+        ("render_steps(directory)", None, "directory must be a path"),
+        ("render_steps(directory)", "", "directory is empty: name a file or folder"),
+        ("save(path)", "", "path is empty: name a file or folder ('.' for this one)"),
+        ("gradcheck(fn)", 3, "fn must be a function fn(**inputs) -> (value, grads), got int 3"),
+        ("gradcheck(value)", "x", "input x: str 'x' is not a number or an array of numbers"),
+        ("gradcheck(eps)", None, "eps (the step) must be a finite number, got NoneType"),
+        ("check_backward(my_backward)", 3, "my_backward must be a function of the inputs"),
+        ("check_backward(trials)", 10**400, "trials must be a whole number from 1 to 10,000"),
+        ("check_backward(shapes)", {"x": (10**9,)}, "graphc draws at most 1,000,000"),
+        ("check_backward(shapes)", {"x": ("N",)}, "arrays are drawn in sizes, give numbers"),
+        ("Graph.derivative", None, "expected an input's name (text), got NoneType"),
+        ("Graph.gradients", 1.5, "wrt must be an input's name, names separated by commas"),
+        ("Graph.with_shapes", [], "shapes must map inputs to shapes ({'x': (3,)}), got list"),
+    ],
+)  # fmt: skip
+def test_the_error_names_the_argument_and_what_it_got(call, value, message, tmp_path) -> None:
+    with pytest.raises(graphc.GraphcError, match=re.escape(message)):
+        CALLS[call](value, str(tmp_path / "out"))
+
+
+def test_arguments_of_the_right_kind_still_work(tmp_path) -> None:
+    """The readers accept every spelling the API documents."""
+    assert graphc.compile(G, wrt="x, z").wrt == ("x", "z")
+    assert graphc.compile(G, wrt=("y",)).wrt == ("y",)
+    assert graphc.compile("x*w", shapes={"w": 3, "x": np.int64(3)}).value_and_grad(
+        x=np.ones(3), w=np.ones(3)
+    )[0].shape == (3,)
+    assert graphc.parse("f = W @ x", {"W": ("N", 3), "x": (3,)}).shape("W") == ("N", 3)
+    assert graphc.check("x*y", "x", "y", points=np.int64(5), budget=1).ok
+    two = {"x": [2], "y": [2], "z": (2,)}
+    assert graphc.check_backward(G, _mine, trials=np.int32(2), shapes=two).ok is False
+    assert graphc.gradcheck(_f, {"x": np.float32(1.5)}, eps=np.float64(1e-6)).ok
+    written = graphc.render_steps(G, AT, tmp_path / "steps", fmt="dot")
+    assert written[-1].name == "index.html"
+    assert graphc.compile(G).save(tmp_path / "m.py").exists()
