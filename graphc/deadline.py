@@ -62,6 +62,10 @@ def _watch_gc(on: bool) -> None:
     _collecting[0] = False
 
 
+#: Seconds in a year: the longest timer armed.
+_YEAR = 365 * 24 * 3600.0
+
+
 @contextlib.contextmanager
 def deadline(seconds: float) -> Iterator[None]:
     """Run the block; raise :class:`DeadlineExceeded` in it after ``seconds``."""
@@ -84,7 +88,9 @@ def deadline(seconds: float) -> Iterator[None]:
 
     previous = signal.signal(signal.SIGALRM, interrupt)
     _watch_gc(True)
-    signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT)
+    # a timer longer than the platform's time_t holds (1e10 s here) raises OverflowError;
+    # a year is as good as never for a block of graphc's
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, _YEAR), _REPEAT)
     try:
         yield
     finally:

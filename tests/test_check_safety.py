@@ -248,3 +248,11 @@ def test_sympy_that_graphc_can_evaluate_once_sympy_computes_it() -> None:
     assert wrong.verdict == "wrong" and wrong["x"].claim == "x·y"
     step = graphc.check(sp.Heaviside(_X) * _Y, "x", 0, points=20)
     assert step.ok and "DiracDelta" not in step["x"].derivative_text
+
+
+def test_a_budget_past_the_platforms_timer_is_not_an_overflow() -> None:
+    """Found by a sweep of the command line: --budget 99999999999999999999 raised
+    OverflowError from setitimer (time_t holds about 1e10 s here)."""
+    r = graphc.check("x^2", "x", "2*x", budget=1e20)
+    assert r.verdict == "proved"
+    assert main(["check", "x^2", "--wrt", "x", "--claim", "2*x", "--budget", "1e15"]) == 0
