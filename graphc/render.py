@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import graphviz
+import numpy as np
 import sympy as sp
 
 from . import shapes as S  # noqa: N812
-from .args import path_arg
+from .args import got, is_whole, path_arg
 from .autodiff import local_sympy, to_sympy
 from .evaluate import Evaluation
 from .graph import Graph, as_graph
@@ -95,9 +96,38 @@ def make_options(options: Mapping[str, Any]) -> Options:
     """Check ``render``'s keyword options and return them as :class:`Options`."""
     check_options(options, _KNOWN)
     opts = Options(**options)
-    if not isinstance(opts.precision, int) or not 0 <= opts.precision <= 12:
-        raise RenderError(f"precision must be an integer from 0 to 12, got {opts.precision!r}")
+    if not is_whole(opts.precision) or not 0 <= opts.precision <= 12:
+        raise RenderError(f"precision must be an integer from 0 to 12, got {got(opts.precision)}")
+    for name in ("local", "symbolic", "cluster", "backward"):
+        if not isinstance(getattr(opts, name), bool | np.bool_):
+            raise RenderError(f"{name} must be True or False, got {got(getattr(opts, name))}")
+    for name in ("highlight", "title"):
+        if not isinstance(getattr(opts, name), str | None):
+            raise RenderError(f"{name} must be text, got {got(getattr(opts, name))}")
+    group = opts.group
+    if not (
+        group is None
+        or isinstance(group, bool)
+        or (isinstance(group, str) and group == "auto")
+        or (isinstance(group, Mapping) and _is_group_spec(group))
+    ):
+        raise RenderError(
+            f"group must be 'auto' or a dict name -> gates ({{'sigmoid': ['a', 'b']}}, or a"
+            f" list of such lists), got {got(group)}"
+        )
     return opts
+
+
+def _is_group_spec(spec: Mapping[Any, Any]) -> bool:
+    """Whether spec maps names to gates: a list of names, or a list of such lists."""
+
+    def names(v: Any) -> bool:
+        return isinstance(v, list | tuple) and all(isinstance(k, str) for k in v)
+
+    return all(
+        isinstance(name, str) and (names(v) or (isinstance(v, list | tuple) and all(map(names, v))))
+        for name, v in spec.items()
+    )
 
 
 def evaluation_for(graph: Graph, at: Any) -> Evaluation | None:

@@ -10,6 +10,7 @@ op table only.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -337,18 +338,24 @@ def chain_rule(graph: Graph, start: str, ev: Any, precision: int) -> list[str]:
         return [f"∂{f}/∂{names[start]} = 0 (no path to the output)"]
     head = f"∂{f}/∂{names[start]}"
     lines = []
+    numbers = True  # every path's factors are numbers to multiply
     for path in paths:
         factors = [(f"∂{names[v]}/∂{names[u]}", (v, i)) for u, v, i in reversed(path)]
         line = " · ".join(s for s, _ in factors) or "1"
-        if ev is not None:
-            vals = [ev.nodes[v].local[i] for _, (v, i) in factors]
+        vals = [] if ev is None else [ev.nodes[v].local[i] for _, (v, i) in factors]
+        if any(x is None for x in vals):
+            # a tensor op (@, sum, ...) passes on a vector-Jacobian product, not a local
+            # gradient to multiply: the path is written by its factors' names only
+            numbers = False
+        elif ev is not None:
             line += " = " + (" · ".join(fmt_value(x, precision) for x in vals) or "1")
-            line += " = " + fmt_value(np.prod([np.asarray(x) for x in vals], axis=0), precision)
+            product = functools.reduce(np.multiply, map(np.asarray, vals), np.float64(1.0))
+            line += " = " + fmt_value(product, precision)
         lines.append(line)
     total = ev.nodes[start].upstream if ev is not None else None
     end = "" if total is None else " = " + fmt_value(total, precision)
     if len(paths) == 1 and not more:
-        return [f"{head} = {lines[0]}"]
+        return [f"{head} = {lines[0]}" + ("" if numbers else end)]
     out = [f"{head} = sum over the {len(paths)} paths from {names[start]} to {f}{end}:"]
     out += [f"    path {k}: {line}" for k, line in enumerate(lines, start=1)]
     if more:

@@ -18,6 +18,8 @@ import graphc
 
 G = graphc.parse("q = x + y; f = q * z")
 AT = {"x": -2.0, "y": 5.0, "z": -4.0}
+T = graphc.parse("x: (3,); W: (2, 3); f = sum(tanh(W @ x))")
+TAT = {"x": np.ones(3), "W": np.ones((2, 3))}
 
 JUNK: list[Any] = [
     None, 0, -5, 1.5, float("nan"), float("inf"), True, "", "x", "x,,y", "1+", [], ["x", 3],
@@ -59,6 +61,21 @@ CALLS: dict[str, Callable[[Any, str], Any]] = {
     "render(at)": lambda j, tmp: graphc.render(G, at=j),
     "render(path)": lambda j, tmp: graphc.render(G, path=j),
     "render(option)": lambda j, tmp: graphc.render(G, at=AT, rankdir=j),
+    **{
+        f"render({o})": (lambda j, tmp, o=o: graphc.render(G, at=AT, **{o: j}).source)
+        for o in (
+            "precision",
+            "local",
+            "symbolic",
+            "highlight",
+            "group",
+            "cluster",
+            "backward",
+            "title",
+        )
+    },
+    "render(tensor, highlight)": lambda j, tmp: graphc.render(T, at=TAT, highlight=j).source,
+    "render(tensor, title)": lambda j, tmp: graphc.render(T, at=TAT, title=j).source,
     "render_steps(at)": lambda j, tmp: graphc.render_steps(G, j, tmp, fmt="dot"),
     "render_steps(directory)": lambda j, tmp: graphc.render_steps(G, AT, j, fmt="dot"),
     "render_steps(fmt)": lambda j, tmp: graphc.render_steps(G, AT, tmp, fmt=j),
@@ -113,6 +130,11 @@ def test_any_value_in_any_argument_gives_an_answer_or_a_graphc_error(
         ("save(path)", None, "path must be a path (text or pathlib.Path), got NoneType"),
         ("render(graph)", 1.5, "graph must be a graphc Graph or program text, got float 1.5"),
         ("render(path)", 3, "path must be a path (text or pathlib.Path), got int 3"),
+        ("render(local)", "yes", "local must be True or False, got str 'yes'"),
+        ("render(title)", 13, "title must be text, got int 13"),
+        ("render(highlight)", 0, "highlight must be text, got int 0"),
+        ("render(group)", {"g": "q"}, "group must be 'auto' or a dict name -> gates"),
+        ("render(precision)", 1.5, "precision must be an integer from 0 to 12, got float 1.5"),
         ("render_steps(fmt)", 3, "steps can be written as svg, png, dot, not int 3"),
         ("render_steps(directory)", None, "directory must be a path"),
         ("render_steps(directory)", "", "directory is empty: name a file or folder"),

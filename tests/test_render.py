@@ -198,6 +198,23 @@ def test_highlight_sums_over_paths():
     assert "sum over the 2 paths from x to f = 4.00" in src
 
 
+def test_highlight_in_a_tensor_program_writes_the_total_its_evaluation_gives():
+    """A fuzz finding: highlighting an input of a tensor program raised ValueError (the
+    caption multiplied the paths' local gradients, but @ and sum pass on vector-Jacobian
+    products, not factors). The path is written by its factors' names, then the total:
+    Wᵀ·(1 - tanh²) for x, and for a scalar broadcast into a vector, the sum."""
+    g = graphc.parse("x: (3,); W: (2, 3); f = sum(tanh(W @ x))")
+    at = {"x": np.array([0.5, -1.0, 2.0]), "W": np.arange(6.0).reshape(2, 3) / 10}
+    src = graphc.render(g, at=at, highlight="x", precision=3).source
+    want = at["W"].T @ (1 - np.tanh(at["W"] @ at["x"]) ** 2)  # the notes' Wᵀ·(1 - tanh²)
+    shown = ", ".join(f"{v:.3f}" for v in want)
+    assert f"∂f/∂x = ∂f/∂tanh(W @ x) · ∂tanh(W @ x)/∂(W @ x) · ∂(W @ x)/∂x = [{shown}]" in src
+    s = graphc.parse("x: (3,); s: (); f = sum(tanh(x * s))")
+    x = np.array([1.0, 2.0, 3.0])
+    src = graphc.render(s, at={"x": x, "s": 0.5}, highlight="s", precision=4).source
+    assert f"= {np.sum(x * (1 - np.tanh(x * 0.5) ** 2)):.4f}" in src
+
+
 def test_local_and_symbolic():
     g = graphc.parse("q = x + y; f = q * z")
     src = graphc.render(g, at={"x": -2, "y": 5, "z": -4}, local=True, symbolic=True).source
