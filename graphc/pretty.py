@@ -207,13 +207,22 @@ def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
     {'W': '(2 * s) xᵀ'}
     """
     from .autodiff import backward
-    from .ops import OPS
     from .rewrite import prepare
 
     graph = graph.resolved()
     prepared = prepare(graph)
     wrt = tuple(graph.differentiable if wrt is None else wrt)
     bw = backward(prepared, wrt)
+    text = tensor_texts(bw)
+    return {n: text[bw.grads[n]] for n in wrt}
+
+
+def tensor_texts(bw: Any) -> dict[str, str]:
+    """Every node of a tensor program's gradient graph in matrix notation, as text:
+    forward values the program named by their names, the rest inlined (the gradients
+    of :func:`tensor_gradients`, and a diagram's formulas with ``symbolic=True``)."""
+    from .ops import OPS
+
     g = bw.graph.nx
     text: dict[str, tuple[str, int]] = {}
     for v in bw.graph.order:
@@ -224,7 +233,7 @@ def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
         elif op == "const":
             label = data["label"]
             text[v] = (label, 3 if label.startswith("-") else 9)
-        elif data["role"] == "forward" and data["name"] and v != prepared.output:
+        elif data["role"] == "forward" and data["name"] and v != bw.graph.output:
             text[v] = (data["name"], 9)
         else:
             row = OPS[op]
@@ -232,7 +241,7 @@ def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
             text[v] = _tensor_text(row, args, row.attr_dict(data.get("attrs", ())))
             if len(text[v][0]) > _MAX_TENSOR_TEXT:
                 text[v] = ("(too large to print; use the gradient graph)", 9)
-    return {n: text[bw.grads[n]][0] for n in wrt}
+    return {v: t for v, (t, _) in text.items()}
 
 
 def vjp_text(bw: Any, gate: str, i: int, names: Any) -> str | None:

@@ -325,7 +325,14 @@ class _Drawer:
         if opts.symbolic:
             bw = graph.backward
             keys = list(bw.upstream.values()) + list(bw.contributions.values())
-            self.formulas = dict(zip(keys, map(_formula, to_sympy(bw.graph, keys)), strict=True))
+            if graph.tensor:  # matrix notation: SymPy's symbols are scalars
+                from .pretty import tensor_texts
+
+                texts = tensor_texts(bw)
+                self.formulas = {k: texts[k] for k in keys}
+            else:
+                formulas = map(_formula, to_sympy(bw.graph, keys))
+                self.formulas = dict(zip(keys, formulas, strict=True))
 
     def _highlight(self, start: str) -> None:
         from .render_view import paths_to_output

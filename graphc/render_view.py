@@ -208,6 +208,8 @@ def auto_groups(graph: Graph) -> dict[str, list[list[str]]]:
             region = _region(graph, z, v)
             if region is None or len(region) < 2 or taken & set(region):
                 continue
+            if any(OPS[g.nodes[m]["op"]].tensor for m in region):  # σ, tanh, softplus are
+                continue  # elementwise (and a tensor op's SymPy rule takes matrices)
             hit = next((n for n, t in targets.items() if _matches(graph, z, region, t, sym)), None)
             if hit:
                 found.setdefault(hit, []).append(region)
