@@ -745,7 +745,10 @@ class Graph:
 
         bw = backward(self, wrt=(name,))
         b = Builder(nxgraph=bw.graph.nx, shapes=self.declared)
-        return b.finish(bw.grads[name], self.inputs, None)
+        grad = bw.grads[name]
+        if self.tensor and b.shape(grad) != b.shape(name):  # 0 where f does not read it:
+            grad = b.gate("expand", (grad, name))  # zeros of its shape, as evaluation gives
+        return b.finish(grad, self.inputs, None)
 
     def vjp(self, name: str, cotangent: str) -> Graph:
         """∂/∂name of ``sum(f * cotangent)``, a new input of f's shape, as a Graph: a

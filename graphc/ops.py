@@ -565,7 +565,7 @@ _ROWS = (
     # (np.heaviside is ~15x slower)
     Op("step", 1, lambda a: sp.Heaviside(a, 0), (_zero,),
        "_step({0})", "float({0} > 0.0)", "H", r"H\left({0}\right)",
-       domain=((0.2, 3.0),)),
+       function="step", domain=((0.2, 3.0),)),
     Op("sign", 1, sp.sign, (_zero,),
        "np.sign({0})", "_sign({0})", "sign", r"\operatorname{{sign}}\left({0}\right)",
        function="sign", domain=((0.2, 3.0),)),

@@ -194,6 +194,16 @@ def _check_number(value: str, pos: Pos, src: _Source) -> None:
             )
 
 
+#: What a character from printed math is written as in graphc's text.
+_HINTS = {
+    **dict.fromkeys("·×⋅∙", " (multiplication is written *: x*y, or x y)"),
+    **dict.fromkeys("²³", " (powers are written ^ or **: x^2)"),
+    "ᵀ": " (a transpose is written x.T; the dot product wᵀx is w @ x)",
+    "−": " (minus is written -)",
+    "÷": " (division is written /)",
+}
+
+
 def tokenize(text: str, src: _Source) -> list[Token]:
     """Split ``text`` into tokens; newlines inside parentheses are dropped."""
     tokens: list[Token] = []
@@ -206,7 +216,7 @@ def tokenize(text: str, src: _Source) -> list[Token]:
         value = m.group(kind)
         if kind != "name":  # names, the commonest tokens, need no checks
             if kind == "bad":
-                hint = " (powers are written ^ or **)" if value == "·" else ""
+                hint = _HINTS.get(value, "")
                 raise src.error(f"unexpected character {value!r}{hint}", pos)
             if (kind == "space" and value == "\\\n") or kind == "newline":
                 line, line_start = line + 1, m.end()

@@ -237,3 +237,9 @@ def test_budget_overrun_is_not_an_error() -> None:
     r = check("sigmoid(w*x + b)", "w", "x*exp(-(w*x+b))/(1+exp(-(w*x+b)))^2", budget=0.0)
     assert r.verdict == "agrees numerically"
     assert "budget" in r.method[0]
+
+
+def test_step_is_a_function_claims_may_use() -> None:
+    """relu's derivative is written step(x) (1 where x > 0, else 0): a claim may say so."""
+    assert check("relu(x)*y", "x", "step(x)*y").verdict == "proved"
+    assert check("relu(x)*y", "x", "step(-x)*y", points=60).verdict == "wrong"

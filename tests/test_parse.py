@@ -109,6 +109,16 @@ def test_program_output_is_last_statement():
         ("max(x, y, z)", "max() takes 2 arguments, got 3", 1, 1),
         ("exp(x, y)", "exp() takes 1 argument, got 2", 1, 1),
         ("x $ y", "unexpected character '$'", 1, 3),
+        # characters of printed math, with how graphc writes them (the lecture's wᵀx)
+        ("x·y", "'·' (multiplication is written *: x*y, or x y)", 1, 2),
+        ("x²", "'²' (powers are written ^ or **: x^2)", 1, 2),
+        (
+            "e = (y - w1ᵀx)^2",
+            "'ᵀ' (a transpose is written x.T; the dot product wᵀx is w @ x)",
+            1,
+            12,
+        ),
+        ("x − y", "'−' (minus is written -)", 1, 3),
         ("a = 1\nb = a +\nc = 2", "expected a number", 2, 8),
         ("x)", "unmatched ')'", 1, 2),
         ("exp = 3", "is a function and cannot be assigned", 1, 1),

@@ -689,3 +689,31 @@ def test_generated_code_agrees_with_evaluation_on_random_tensor_programs(text, s
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # exp of a large product may overflow: inf is compared
         agrees_with_evaluation(text, tensor_point(seed))
+
+
+@settings(max_examples=20, deadline=None)
+@given(tensor_programs(), st.integers(0, 2**32 - 1), st.data())
+def test_derivative_and_its_vjp_agree_with_evaluation_and_finite_differences(text, seed, data):
+    """``derivative(w)`` evaluates to evaluation's gradient, in w's shape (zeros where f
+    does not read w: it was a scalar 0, and its vjp raised ShapeError); ``.vjp(w, "v")``
+    is the Hessian-vector product, checked against central differences of the gradient."""
+    g = graphc.parse(text)
+    point = tensor_point(seed)
+    w = data.draw(st.sampled_from(list(g.inputs)))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        ev = g.evaluate(**point)
+        d = g.derivative(w)
+        got = d.evaluate(**{k: point[k] for k in d.inputs}).value
+        assert np.shape(got) == np.shape(point[w])
+        np.testing.assert_allclose(got, ev.grads[w], rtol=1e-9, atol=1e-12)
+        if not np.all(np.isfinite(ev.grads[w])):
+            return
+        v = np.random.default_rng(seed + 1).normal(size=np.shape(point[w]))
+        hv = d.vjp(w, "v")
+        got = hv.evaluate(**{k: point[k] for k in hv.inputs if k != "v"}, v=v).value
+        eps = 1e-5
+        up = g.evaluate(**{**point, w: point[w] + eps * v}).grads[w]
+        down = g.evaluate(**{**point, w: point[w] - eps * v}).grads[w]
+    assert np.shape(got) == np.shape(point[w])
+    np.testing.assert_allclose(got, (up - down) / (2 * eps), rtol=1e-4, atol=1e-5)
