@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import HealthCheck, assume, given, settings
@@ -168,3 +169,21 @@ def test_random_strings_raise_only_graphc_errors(text):
 @given(st.lists(st.sampled_from(TOKENS), max_size=25))
 def test_token_soups_raise_only_graphc_errors(tokens):
     parse_or_graphc_error("".join(tokens))
+
+
+@SETTINGS
+@given(expressions, points, st.data())
+def test_derivative_text_reads_back_as_the_same_function(pair, point, data):
+    """A scalar program's derivative, written as text (``Graph.to_text``), is a graphc
+    program again (every op in it, step and heaviside included, can be called) with the
+    same values."""
+    text, _ = pair
+    graph = graphc.parse(text)
+    assume(graph.inputs)
+    wrt = data.draw(st.sampled_from(list(graph.inputs)))
+    d = graph.derivative(wrt)
+    back = graphc.parse(d.to_text())
+    with np.errstate(all="ignore"):
+        want = d.evaluate(**{k: point[k] for k in d.inputs}).value
+        got = back.evaluate(**{k: point[k] for k in back.inputs}).value
+    assert (np.isnan(want) and np.isnan(got)) or np.isclose(got, want, rtol=1e-9, atol=1e-12)
