@@ -112,8 +112,9 @@ def relative_error(a: Any, b: Any, floor: float = 1e-8) -> np.ndarray:
 
 def _report(name: str, expected: Any, got: Any, floor: float) -> InputReport:
     expected = np.asarray(expected, dtype=float)
+    got = _returned(f"the gradient of {name}" if name != "value" else "the value", got)
     try:
-        got = np.broadcast_to(np.asarray(got, dtype=float), expected.shape)
+        got = np.broadcast_to(got, expected.shape)
     except ValueError:
         return InputReport(
             name, np.inf, (), np.nan, np.nan,
@@ -123,6 +124,16 @@ def _report(name: str, expected: Any, got: Any, floor: float) -> InputReport:
     idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
     at = tuple(int(i) for i in idx)
     return InputReport(name, float(err[at]), at, float(expected[at]), float(got[at]))
+
+
+def _returned(what: str, value: Any) -> np.ndarray:
+    """What the user's function returned, as floats; InputError for what is not
+    numbers (text, a ragged list, a function, an int past float's range)."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{what} that the function returned is not a number or an array of"
+                         f" numbers: {got(value)}") from None  # fmt: skip
 
 
 def _split(out: Any, names: tuple[str, ...]) -> tuple[Any, Mapping[str, Any]]:
@@ -200,9 +211,9 @@ def gradcheck(
         for j in range(flat.size):
             old = flat[j]
             flat[j] = old + eps
-            up = float(np.sum(_split(fn(**point), names)[0]))
+            up = float(np.sum(_returned("the value", _split(fn(**point), names)[0])))
             flat[j] = old - eps
-            down = float(np.sum(_split(fn(**point), names)[0]))
+            down = float(np.sum(_returned("the value", _split(fn(**point), names)[0])))
             flat[j] = old
             numeric.reshape(-1)[j] = (up - down) / (2 * eps)
         reports.append(_report(name, numeric, grads[name], floor))

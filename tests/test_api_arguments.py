@@ -171,3 +171,31 @@ def test_arguments_of_the_right_kind_still_work(tmp_path) -> None:
     written = graphc.render_steps(G, AT, tmp_path / "steps", fmt="dot")
     assert written[-1].name == "index.html"
     assert graphc.compile(G).save(tmp_path / "m.py").exists()
+
+
+RETURNED = [None, 1.0, (1.0,), (1.0, None), (1.0, {"x": "a"}), (1.0, {"x": np.ones(3)}),
+            ("a", {"x": 1.0}), (1.0, {"x": 10**400}), (1.0, {"x": [[1, 2], [3]]}),
+            (sum, {"x": 1.0}), (1.0, {"y": 1.0}), {"x": 1.0}]  # fmt: skip
+
+
+@pytest.mark.parametrize("returned", RETURNED, ids=[repr(r)[:30] for r in RETURNED])
+def test_a_function_that_returns_what_is_not_numbers_is_reported(returned) -> None:
+    """gradcheck and check_backward read what the user's function returns: text, ragged
+    lists, functions and ints past float's range are InputErrors that say what came back
+    (they were raw TypeError, ValueError, OverflowError); a wrong shape or a missing
+    gradient is a failed check, not an error."""
+    for call in (
+        lambda: graphc.gradcheck(lambda x: returned, x=np.ones(2)),
+        lambda: graphc.check_backward(G, lambda x, y, z: returned),
+    ):
+        try:
+            result = call()
+        except graphc.InputError:
+            continue
+        assert not result.ok, result
+
+
+def test_what_the_function_returned_is_named() -> None:
+    message = "the gradient of x that the function returned is not a number"
+    with pytest.raises(graphc.InputError, match=re.escape(message)):
+        graphc.gradcheck(lambda x: (x * x, {"x": "a"}), x=1.0)
