@@ -43,6 +43,7 @@ __all__ = ["Domain", "Interval", "Relation", "as_domain", "parse_domain"]
 SPREAD = 3.0
 #: Points are rounded to this many decimals, so that a counterexample reads as drawn.
 DECIMALS = 2
+_LARGEST = float(np.finfo(np.float64).max)
 
 _COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -57,18 +58,28 @@ class Interval:
     closed_low: bool = False
     closed_high: bool = False
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` points inside the interval, rounded to :data:`DECIMALS` when that keeps them in."""
+    def sample(self, n: int, rng: np.random.Generator, name: str = "x") -> np.ndarray:
+        """``n`` points inside the interval, rounded to :data:`DECIMALS` when that keeps
+        them in; InputError where it holds no float64 number (``name`` for the message)."""
         lo, hi = self.low, self.high
+        # a one-sided interval spans 2·SPREAD, or a millionth of its bound where that is
+        # more (1e308 + 6 is 1e308), within float64's range
         if lo is None and hi is None:
             lo, hi = -SPREAD, SPREAD
         elif lo is None:
-            lo = hi - 2 * SPREAD  # type: ignore[operator]
+            lo = max(hi - max(2 * SPREAD, abs(hi) * 2**-20), -_LARGEST)  # type: ignore[operator]
         elif hi is None:
-            hi = lo + 2 * SPREAD
+            hi = min(lo + max(2 * SPREAD, abs(lo) * 2**-20), _LARGEST)
         raw = rng.uniform(lo, hi, size=n)
-        rounded = np.round(raw, DECIMALS)
-        return np.where(self.contains(rounded), rounded, raw)
+        with np.errstate(over="ignore"):  # rounding 1.5e308 to 2 decimals overflows
+            rounded = np.round(raw, DECIMALS)
+        points = np.where(np.isfinite(rounded) & self.contains(rounded), rounded, raw)
+        inside = self.contains(points) & np.isfinite(points)
+        if not inside.all():  # an open interval at float64's edge: lo itself was drawn
+            if not inside.any():
+                raise InputError(f"the domain {self.text(name)} holds no float64 number to test")
+            points = np.where(inside, points, points[inside][0])
+        return points
 
     def contains(self, v: np.ndarray) -> np.ndarray:
         ok = np.ones(np.shape(v), dtype=bool)
@@ -147,11 +158,11 @@ class Domain:
         names = tuple(names)
         unbounded = Interval()
         if not self.relations:
-            return {k: self.intervals.get(k, unbounded).sample(n, rng) for k in names}
+            return {k: self.intervals.get(k, unbounded).sample(n, rng, k) for k in names}
         kept: dict[str, list[np.ndarray]] = {k: [] for k in names}
         have = 0
         for _ in range(20):
-            draw = {k: self.intervals.get(k, unbounded).sample(4 * n, rng) for k in names}
+            draw = {k: self.intervals.get(k, unbounded).sample(4 * n, rng, k) for k in names}
             mask = np.ones(4 * n, dtype=bool)
             for r in self.relations:
                 mask &= r.holds(draw, 4 * n)

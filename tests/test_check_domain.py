@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,18 @@ def test_domain_reaches_the_proof_as_assumptions() -> None:
 def test_an_unsatisfiable_relation_is_an_input_error() -> None:
     with pytest.raises(InputError, match="no random point"):
         check("x*y", "x", "y", domain="0<x<1, 0<y<1, x > y + 5")
+
+
+@pytest.mark.parametrize("domain", ["w > 1e308", "w < -1e308", "w >= 1.5e308", "w > 1e300"])
+def test_domains_near_float64s_edge_are_sampled_inside_without_warnings(domain) -> None:
+    """A fuzz finding: x > 1e308 drew x = 1e308 itself (1e308 + 6 is 1e308) or inf
+    (rounding to 2 decimals overflowed), with a RuntimeWarning."""
+    d = as_domain(domain)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        w = d.sample(("w",), 200, np.random.default_rng(0))["w"]
+        r = check("w*y", "w", "y", domain=domain, points=50)
+    assert np.all(np.isfinite(w)) and np.all(d.intervals["w"].contains(w))
+    assert len(np.unique(w)) > 100 and r.verdict == "proved"
+    with pytest.raises(InputError, match=r"the domain 1\.79769e\+308 < w holds no float64 number"):
+        check("w*y", "w", "y", domain="w > 1.7976931348623157e308")
