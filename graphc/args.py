@@ -59,9 +59,7 @@ def names_arg(value: Any, what: str = "wrt") -> tuple[str, ...] | None:
 
 
 def _dim(d: Any) -> bool:
-    return (isinstance(d, Integral) and not isinstance(d, bool) and d >= 0) or (
-        isinstance(d, str) and d.isidentifier()
-    )
+    return (is_whole(d) and d >= 0) or (isinstance(d, str) and d.isidentifier())
 
 
 def shapes_arg(value: Any, what: str = "shapes", max_elements: int | None = None
@@ -78,7 +76,7 @@ def shapes_arg(value: Any, what: str = "shapes", max_elements: int | None = None
     for name, shape in value.items():
         if not isinstance(name, str):
             raise InputError(f"{what} must map names (text) to shapes, got the key {got(name)}")
-        dims = (shape,) if isinstance(shape, Integral) and not isinstance(shape, bool) else shape
+        dims = (shape,) if is_whole(shape) else shape
         ok = isinstance(dims, Iterable) and not isinstance(dims, str | bytes | Mapping)
         dims = tuple(dims) if ok else ()
         if not ok or not all(_dim(d) for d in dims):
@@ -110,18 +108,17 @@ def path_arg(value: Any, what: str = "path") -> Path:
     raise InputError(f"{what} must be a path (text or pathlib.Path), got {got(value)}")
 
 
-def number_arg(value: Any, what: str, *, low: float = -math.inf, high: float = math.inf,
-               finite: bool = True) -> float:  # fmt: skip
-    """A real number (not a bool) with ``low <= value < high`` (finite unless told)."""
+def number_arg(value: Any, what: str, *, low: float = -math.inf, high: float = math.inf
+               ) -> float:  # fmt: skip
+    """A finite real number (not a bool) with ``low <= value < high``."""
     ok = isinstance(value, Real) and not isinstance(value, bool)
     try:
         number = float(value) if ok else math.nan
     except OverflowError:  # an int past float's range
         number = math.inf if value > 0 else -math.inf
-    if not ok or (finite and not math.isfinite(number)) or not low <= number < high:
+    if not ok or not math.isfinite(number) or not low <= number < high:
         bounds = (f" from {low:g}" if low > -math.inf else "") + (
             f" and below {high:g}" if high < math.inf else ""
         )
-        raise InputError(f"{what} must be a {'finite ' if finite else ''}number{bounds},"
-                         f" got {got(value)}")  # fmt: skip
+        raise InputError(f"{what} must be a finite number{bounds}, got {got(value)}")
     return number
