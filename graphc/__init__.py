@@ -12,7 +12,14 @@ Graphviz diagrams and checks of hand-derived derivatives.
 
 from .check import CheckResult, check
 from .codegen import Compiled, compile
-from .errors import DomainWarning, GraphcError, GraphcWarning, InputError, ParseError
+from .errors import (
+    DomainWarning,
+    GraphcError,
+    GraphcWarning,
+    InputError,
+    OverwriteError,
+    ParseError,
+)
 from .evaluate import Evaluation, NodeEval
 from .gradcheck import check_backward, gradcheck
 from .graph import Graph, parse
@@ -30,6 +37,7 @@ __all__ = [
     "GraphcWarning",
     "InputError",
     "NodeEval",
+    "OverwriteError",
     "ParseError",
     "RenderError",
     "check",

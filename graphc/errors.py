@@ -16,6 +16,7 @@ __all__ = [
     "GraphcError",
     "GraphcWarning",
     "InputError",
+    "OverwriteError",
     "ParseError",
     "ShapeError",
     "did_you_mean",
@@ -60,6 +61,12 @@ class ParseError(GraphcError, SyntaxError):
 
     def __str__(self) -> str:
         return self._format()
+
+
+class OverwriteError(GraphcError, FileExistsError):
+    """Writing would replace a file that graphc did not write (a module
+    :meth:`~graphc.codegen.Compiled.save` would write, a step of
+    :func:`~graphc.render_steps.render_steps`); pass ``overwrite=True`` to replace it."""
 
 
 class ShapeError(InputError):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .args import got, path_arg
+from .errors import OverwriteError
 from .graph import Graph, as_graph
 from .render import Reveal, caption_lines, diagram, evaluation_for, make_options, run_dot
 from .render_view import RenderError, display_names, fmt_value, make_view
@@ -64,6 +65,7 @@ def render_steps(
     at: Any,
     directory: str | Path,
     fmt: str = "svg",
+    overwrite: bool = False,
     **options: Any,
 ) -> list[Path]:
     """Write one diagram per backward step into ``directory``, and an ``index.html``.
@@ -72,7 +74,9 @@ def render_steps(
         graph: the graph.
         at: input values (``{"x": -2, ...}``) or an Evaluation; needed.
         directory: created if missing; graphc writes ``step_NN.<fmt>`` and
-            ``index.html`` there and leaves other files alone.
+            ``index.html`` there and leaves other files alone. A file of those names
+            that graphc did not write is not replaced: :class:`OverwriteError`, unless
+            ``overwrite=True``.
         fmt: ``"svg"`` (default), ``"png"``, or ``"dot"`` (needs no Graphviz program).
         **options: as for :func:`graphc.render`.
 
@@ -98,6 +102,17 @@ def render_steps(
     except OSError as e:
         raise RenderError(f"cannot create {str(directory)!r}: {e.strerror or e}") from None
     reveals = step_reveals(graph, ev, opts.group, opts.precision)
+    names = [f"step_{k:02d}.{fmt}" for k in range(len(reveals))] + ["index.html"]
+    if not overwrite:
+        theirs = [n for n in names if not _ours(directory, n)]
+        if theirs:
+            shown = ", ".join(theirs[:3]) + (
+                f" and {len(theirs) - 3} more" if len(theirs) > 3 else ""
+            )
+            raise OverwriteError(
+                f"{directory} holds {shown}, which graphc did not write; pass overwrite=True"
+                " (or --force) to replace them, or choose another folder"
+            )
     # The longest caption line of all steps, drawn invisibly in each: one canvas width,
     # so the circuit does not move sideways while paging through the steps.
     pad = max((t for r in reveals for t in caption_lines(graph, ev, opts, r)), key=len)
@@ -117,6 +132,31 @@ def render_steps(
     return written
 
 
+#: The first bytes of a step graphc drew, by format (a PNG has no mark of its own).
+_MARKS = {"dot": b"digraph graphc {", "svg": b"<!-- Title: graphc Pages:"}
+#: The mark of the page graphc writes.
+_PAGE_MARK = b'<meta name="generator" content="graphc render_steps">'
+
+
+def _ours(directory: Path, name: str) -> bool:
+    """Whether writing ``name`` in ``directory`` replaces nothing graphc did not write:
+    it is missing, or it is a step or page graphc wrote (a PNG step counts as graphc's
+    where the folder holds graphc's page)."""
+    path = directory / name
+    if not path.exists() and not path.is_symlink():
+        return True
+    if not path.is_file():
+        return False
+    head = path.read_bytes()[:2000]
+    if name == "index.html":
+        return _PAGE_MARK in head
+    mark = _MARKS.get(path.suffix[1:])
+    if mark is not None:
+        return mark in head
+    page = directory / "index.html"  # a PNG: graphc's where graphc's page is beside it
+    return page.is_file() and _PAGE_MARK in page.read_bytes()[:2000]
+
+
 def _index_html(files: list[str], notes: list[str], title: str) -> str:
     """A page showing one step at a time; ← → (or space, Home, End) page through them."""
     items = ",\n".join(
@@ -134,6 +174,7 @@ _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="generator" content="graphc render_steps">
 <title>Backward pass: @TITLE@</title>
 <style>
  body { font-family: Helvetica, Arial, sans-serif; margin: 1.5em; }

@@ -69,3 +69,31 @@ def test_cli_steps_svg(tmp_path, capsys):
     names = sorted(p.name for p in d.iterdir())
     assert names == ["index.html", "step_00.svg", "step_01.svg", "step_02.svg", "step_03.svg"]
     assert "wrote 4 steps" in capsys.readouterr().err  # "wrote" goes to stderr
+
+
+POINT = {"x": -2, "y": 5, "z": -4}
+
+
+@pytest.mark.parametrize("fmt", ["dot", "svg", "png"])
+def test_steps_never_replace_a_file_graphc_did_not_write(tmp_path, fmt, capsys):
+    """A steps folder may hold the user's own index.html or step_00.<fmt>: it is kept, and
+    the error says how to replace it; files graphc wrote there are written again."""
+    g = graphc.parse("(x+y)*z")
+    mine = tmp_path / "index.html"
+    mine.write_text("<html>my own page</html>")
+    with pytest.raises(graphc.OverwriteError, match=r"holds index\.html, which graphc did not"):
+        render_steps(g, POINT, tmp_path, fmt=fmt)
+    assert mine.read_text() == "<html>my own page</html>"
+    assert not (tmp_path / f"step_00.{fmt}").exists()  # nothing written before the check
+    assert main(["render", "(x+y)*z", "--at", "x=-2", "y=5", "z=-4", "--steps", str(tmp_path),
+                 "--steps-format", fmt]) == 2  # fmt: skip
+    assert "--force" in capsys.readouterr().err and mine.read_text() == "<html>my own page</html>"
+    mine.unlink()
+    step = tmp_path / f"step_01.{fmt}"
+    step.write_bytes(b"my own drawing")
+    with pytest.raises(graphc.OverwriteError, match=rf"holds step_01\.{fmt}, which graphc"):
+        render_steps(g, POINT, tmp_path, fmt=fmt)
+    written = render_steps(g, POINT, tmp_path, fmt=fmt, overwrite=True)  # asked: replaced
+    assert step in written and step.read_bytes() != b"my own drawing"
+    again = render_steps(graphc.parse("x*y + x"), {"x": 2, "y": 3}, tmp_path, fmt=fmt)
+    assert again[-1] == tmp_path / "index.html"  # graphc's own files: written again

@@ -24,7 +24,8 @@ def _render(args: argparse.Namespace) -> int:
         "cluster": args.cluster,
     }
     if args.steps:
-        written = render_steps(graph, at, args.steps, fmt=args.steps_format, **options)
+        written = render_steps(graph, at, args.steps, fmt=args.steps_format,
+                               overwrite=args.force, **options)  # fmt: skip
         print(f"wrote {len(written) - 1} steps and {written[-1]}", file=sys.stderr)
     if args.output or not args.steps:
         d = render(graph, at, args.output if args.output not in (None, "-") else None, **options)
@@ -52,6 +53,8 @@ def add(sub: Any) -> None:
     p.add_argument("--symbolic", action="store_true", help="write gradients as formulas")
     p.add_argument("--highlight", metavar="NAME", help="highlight NAME's paths; chain rule")
     p.add_argument("--steps", metavar="DIR", help="one diagram per backward step + index.html")
+    p.add_argument("--force", action="store_true",
+                   help="--steps: replace its files that graphc did not write")  # fmt: skip
     p.add_argument(
         "--steps-format", choices=("svg", "png", "dot"), default="svg", help="format of --steps"
     )
