@@ -29,7 +29,7 @@ import sympy as sp
 from . import shapes as S  # noqa: N812
 from .args import MAX_DRAWN
 from .deadline import DeadlineExceeded, deadline
-from .errors import InputError, ParseError
+from .errors import InputError, ParseError, did_you_mean
 from .graph import Graph, build
 from .parse import Program, parse_program
 
@@ -192,6 +192,15 @@ def check_tensor(
         if not isinstance(claim, str):
             raise InputError("claims about tensor programs are text, e.g. '-2*x*(y - w@x)'")
         cg = _claim_graph(graph, claim)
+        unknown = [n for n in cg.inputs if n not in graph.inputs]
+        if unknown:
+            known = [*graph.inputs, *(d["name"] for _, d in graph.nx.nodes(data=True) if d["name"])]
+            gradient = " (a claim about a tensor program cannot name gradients d<name>)"
+            raise InputError(
+                f"the claim for ∂f/∂{wrt} uses '{unknown[0]}', not an input or a name of the"
+                f" program{gradient if unknown[0].startswith('d') else ''}"
+                f"{did_you_mean(unknown[0], known)}"
+            )
         derivative_text = tensor_gradients(graph, [wrt])[wrt]
         method = [f"shapes: {', '.join(f'{n}{S.fmt(graph.shape(n))}' for n in graph.inputs)}"]
         bad = None

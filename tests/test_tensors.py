@@ -8,6 +8,7 @@ those oracles, never only with each other.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -717,3 +718,17 @@ def test_derivative_and_its_vjp_agree_with_evaluation_and_finite_differences(tex
         down = g.evaluate(**{**point, w: point[w] - eps * v}).grads[w]
     assert np.shape(got) == np.shape(point[w])
     np.testing.assert_allclose(got, (up - down) / (2 * eps), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("claim", "message"),
+    [
+        ("dh", "uses 'dh', not an input or a name of the program (a claim about a tensor"),
+        ("2 * q", "uses 'q', not an input or a name of the program"),
+    ],
+)
+def test_a_tensor_claim_naming_what_the_program_lacks_is_an_input_error(claim, message):
+    """A fuzz finding: a claim with a name the program lacks (dh, q) raised KeyError."""
+    text = "x: (3,); W: (2, 3); h = tanh(W @ x); f = sum(h * h)"
+    with pytest.raises(graphc.InputError, match=re.escape(message)):
+        graphc.check(text, "W", claim, points=3)
