@@ -35,7 +35,14 @@ from . import c_runtime
 from . import shapes as S  # noqa: N812
 from .args import got, names_arg, path_arg, shapes_arg
 from .autodiff import backward
-from .errors import GraphcError, InputError, OverwriteError, ShapeError
+from .errors import (
+    GraphcError,
+    InputError,
+    OverflowInputError,
+    OverwriteError,
+    ShapeError,
+    ZeroDivisionInputError,
+)
 from .graph import Graph, as_graph, gc_paused
 from .lower import VIEW_OPS, Fuse, lower, target_text, value_roots, write_into_out
 from .ops import HELPERS, OPS
@@ -621,7 +628,7 @@ class Compiled:
             return self.module.forward(*args, **inputs)
         except GraphcError:
             raise
-        except (TypeError, ValueError) as e:  # names, or shapes that do not fit
+        except _CALL_ERRORS as e:  # names, shapes that do not fit, Python floats' limits
             raise self._input_error(args, inputs, e) from None
 
     def value_and_grad(self, /, *args: Any, **inputs: Any) -> tuple[Any, dict[str, Any]]:
@@ -636,7 +643,7 @@ class Compiled:
             return self.module.value_and_grad(*args, **inputs)
         except GraphcError:
             raise
-        except (TypeError, ValueError) as e:  # names, or shapes that do not fit
+        except _CALL_ERRORS as e:  # names, shapes that do not fit, Python floats' limits
             raise self._input_error(args, inputs, e, takes_out=True) from None
 
     def _input_error(self, args: tuple[Any, ...], inputs: dict[str, Any], e: Exception,
@@ -703,6 +710,12 @@ _CHECK_NAMES = ("_graphc_missing", "_graphc_more", "_graphc_extra", "_graphc_err
                 "_graphc_bad_call", "_graphc_refuse")  # fmt: skip
 
 
+#: What a generated function raises for a call that does not fit (arguments, shapes), or
+#: where the math target's Python floats meet their limits (no FloatingPointError: that
+#: one a caller asked for with np.errstate).
+_CALL_ERRORS = (TypeError, ValueError, OverflowError, ZeroDivisionError)
+
+
 def _call_error(inputs: tuple[str, ...], e: BaseException | None, values: tuple[Any, ...],
                 more: tuple[Any, ...], extra: Mapping[str, Any]) -> GraphcError:  # fmt: skip
     """The error for a call of a generated function that failed with ``e`` (or that
@@ -723,7 +736,8 @@ def _call_error(inputs: tuple[str, ...], e: BaseException | None, values: tuple[
         return InputError(f"missing value for input {', '.join(missing)}")
     if isinstance(e, ValueError) and "but the program declares" in str(e):
         return ShapeError(str(e))  # a tensor program's shape check at the call
-    return InputError(f"cannot compute with these inputs: {e}")
+    kind = {OverflowError: OverflowInputError, ZeroDivisionError: ZeroDivisionInputError}
+    return kind.get(type(e), InputError)(f"cannot compute with these inputs: {e}")
 
 
 _INDENT = re.compile(r"^(?=.)", re.MULTILINE)  # the start of each non-empty line
@@ -739,7 +753,8 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
       surplus arguments (so that no call fails before the body runs);
     * the one-line docstring becomes ``try:`` (the docstring is set afterwards), the
       body is indented into it, and the two blank lines after the function become
-      ``except (TypeError, ValueError): raise <InputError saying why>``;
+      ``except (TypeError, ValueError, OverflowError, ZeroDivisionError): raise
+      <InputError saying why>``;
     * the final ``return`` refuses surplus arguments.
 
     A ``try`` costs nothing in CPython 3.11 until something raises: on Python floats
@@ -777,7 +792,7 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
     body = body[:ret] + refusal + body[ret + len("    return ") :] + ")"
     given = ", ".join(inputs) + ("," if len(inputs) == 1 else "")
     handler = (
-        "\n    except (TypeError, ValueError) as _graphc_error:\n"
+        f"\n    except ({', '.join(e.__name__ for e in _CALL_ERRORS)}) as _graphc_error:\n"
         f"        _graphc_bad_call(_graphc_error, ({given}), _graphc_more, _graphc_extra)"
     )
     new = "".join([

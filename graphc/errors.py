@@ -16,9 +16,11 @@ __all__ = [
     "GraphcError",
     "GraphcWarning",
     "InputError",
+    "OverflowInputError",
     "OverwriteError",
     "ParseError",
     "ShapeError",
+    "ZeroDivisionInputError",
     "did_you_mean",
 ]
 
@@ -61,6 +63,17 @@ class ParseError(GraphcError, SyntaxError):
 
     def __str__(self) -> str:
         return self._format()
+
+
+class OverflowInputError(InputError, OverflowError):
+    """A function of the ``math`` target (Python floats) met a number past float's range
+    at the inputs given (``exp(1000)``, an int of 400 digits): Python's OverflowError,
+    in graphc's words."""
+
+
+class ZeroDivisionInputError(InputError, ZeroDivisionError):
+    """A function of the ``math`` target divided by zero at the inputs given (Python's
+    floats raise where NumPy gives inf): Python's ZeroDivisionError, in graphc's words."""
 
 
 class OverwriteError(GraphcError, FileExistsError):

@@ -615,8 +615,8 @@ class Graph:
         import math
         import re
 
-        data_set = set(data or ())
-        param_set = set(params or ())
+        data_set = set(names_arg(data, "data") or ())
+        param_set = set(names_arg(params, "params") or ())
         for name in data_set | param_set:
             self.check_input(name)
         labels = set(self.labels)
@@ -662,6 +662,8 @@ class Graph:
 
     def node(self, key: str) -> str:
         """The node id for ``key``: a node id, an input name or a bound name."""
+        if not isinstance(key, str):
+            raise InputError(f"expected a node's name (text), got {got(key)}")
         if key in self.nx:
             return key
         named = [n for n, d in self.nx.nodes(data=True) if d["name"] == key]
@@ -760,6 +762,8 @@ class Graph:
         [6.0, 12.0]
         """
         self.check_input(name)
+        if not (isinstance(cotangent, str) and cotangent.isidentifier()):
+            raise InputError(f"the cotangent must be a new input's name, got {got(cotangent)}")
         if cotangent in self.inputs or cotangent in set(self.names.values()):
             raise InputError(f"'{cotangent}' is already a name of this graph; choose another")
         base = self if self.tensor else self.with_shapes({})

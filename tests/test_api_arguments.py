@@ -93,6 +93,16 @@ CALLS: dict[str, Callable[[Any, str], Any]] = {
     "Graph.with_shapes": lambda j, tmp: G.with_shapes(j),
     "Graph.resolved": lambda j, tmp: G.resolved(j),
     "Graph.vjp": lambda j, tmp: G.vjp(j, "v"),
+    "Graph.vjp(cotangent)": lambda j, tmp: G.vjp("x", j),
+    "Graph.parameters(data)": lambda j, tmp: T.parameters(data=j),
+    "Graph.parameters(params)": lambda j, tmp: T.parameters(params=j),
+    "Graph.node": lambda j, tmp: G.node(j),
+    "Graph.shape": lambda j, tmp: T.shape(j),
+    "Graph.evaluate(tensor)": lambda j, tmp: T.evaluate(x=j, W=np.ones((2, 3))),
+    "Compiled.forward": lambda j, tmp: graphc.compile(G).forward(x=j, y=1.0, z=2.0),
+    "compile(c).value_and_grad": lambda j, tmp: graphc.compile(G, target="c").value_and_grad(
+        x=j, y=1.0, z=2.0
+    ),
 }
 
 
@@ -199,3 +209,24 @@ def test_what_the_function_returned_is_named() -> None:
     message = "the gradient of x that the function returned is not a number"
     with pytest.raises(graphc.InputError, match=re.escape(message)):
         graphc.gradcheck(lambda x: (x * x, {"x": "a"}), x=1.0)
+
+
+@pytest.mark.parametrize("target", ["math", "c"])
+def test_python_floats_at_their_limits_are_graphc_errors_of_pythons_kind(target) -> None:
+    """The math target (and the C target's path for Python floats) follows Python's float
+    semantics: at a division by zero or past float's range it raises graphc's error,
+    which is also the ZeroDivisionError or OverflowError Python raised (found by the
+    sweep: 10**400 as an input raised a raw OverflowError)."""
+    div = graphc.compile("x / y", target=target)
+    with pytest.raises(graphc.errors.ZeroDivisionInputError, match="float division by zero"):
+        div.value_and_grad(x=1.0, y=0.0)
+    with pytest.raises(ZeroDivisionError):
+        div.forward(x=1.0, y=0.0)
+    big = graphc.compile("exp(x) + y", target=target)
+    for x in (1000.0, 10**400):
+        with pytest.raises(graphc.errors.OverflowInputError, match="cannot compute with these"):
+            big.value_and_grad(x=x, y=1.0)
+    with pytest.raises(OverflowError):
+        big.forward(x=1000.0, y=1.0)
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError):  # asked for: kept
+        graphc.compile("exp(x)").value_and_grad(x=np.array([1000.0]))
