@@ -206,6 +206,8 @@ def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any],
         with np.errstate(all="ignore"):
             out = fn(*args, **kw)
         warnings.warn(DomainWarning(f"{_where(graph, node, data)}: {e}"), stacklevel=4)
+    except ValueError as e:  # a value the gate cannot take (a label that is no class)
+        raise InputError(f"{_where(graph, node, data)}: {e}") from None
     return float(out) if scalar else out
 
 

@@ -124,8 +124,18 @@ def _log_softmax(s, axis=-1):
         return t - np.log(np.sum(np.exp(t), axis=axis, keepdims=True))
 
 
+def _labels(y, classes):
+    """y, where every label is a class, 0 to classes - 1: a label -1 would pick the last
+    class (NumPy's negative index) and one past the end fail far from here."""
+    if np.size(y) and (np.min(y) < 0 or np.max(y) >= classes):
+        bad = np.asarray(y)[(np.asarray(y) < 0) | (np.asarray(y) >= classes)].flat[0]
+        raise ValueError(f"label {bad} is not a class: the labels are 0 to {classes - 1}")
+    return y
+
+
 def _pick(s, y, keepdims=False):
     """s[i, y[i]] for every row i: the score each integer label picks."""
+    y = _labels(y, np.shape(s)[-1])
     out = np.take_along_axis(s, np.expand_dims(y, -1), axis=-1)
     return out if keepdims else out[..., 0]
 
@@ -134,13 +144,13 @@ def _unpick(g, s, y, keepdims=False):
     """Gradient of _pick: g at each row's labelled entry, zeros elsewhere."""
     out = np.zeros(np.shape(s), dtype=np.result_type(g, s))
     g = g if keepdims else np.expand_dims(g, -1)
-    np.put_along_axis(out, np.expand_dims(y, -1), g, axis=-1)
+    np.put_along_axis(out, np.expand_dims(_labels(y, out.shape[-1]), -1), g, axis=-1)
     return out
 
 
 def _one_hot(y, depth):
     """Rows of zeros with a 1 at each integer label."""
-    return (np.expand_dims(y, -1) == np.arange(depth)).astype(np.float64)
+    return (np.expand_dims(_labels(y, depth), -1) == np.arange(depth)).astype(np.float64)
 
 
 def _expand(g, like, axis=None, keepdims=False, mean=False):
@@ -177,6 +187,7 @@ def _softmax_ce(s, y):
 def _softmax_ce_grad(s, y, g):
     """Gradient of _softmax_ce times g: (softmax(s) - one_hot(y)) * g / N."""
     p = _softmax(s, axis=-1)
+    y = _labels(y, p.shape[-1])
     if p.ndim == 1:
         p[y] -= 1.0
         return p * g

@@ -732,3 +732,30 @@ def test_a_tensor_claim_naming_what_the_program_lacks_is_an_input_error(claim, m
     text = "x: (3,); W: (2, 3); h = tanh(W @ x); f = sum(h * h)"
     with pytest.raises(graphc.InputError, match=re.escape(message)):
         graphc.check(text, "W", claim, points=3)
+
+
+@pytest.mark.parametrize("labels", [[0, 1, -1, 2], [0, 1, 5, 2], [0, 1, 2**40, 2]])
+@pytest.mark.parametrize(
+    "program",
+    [
+        "X: (N, D); W: (D, C); y: (N,) int; s = X @ W; f = mean(logsumexp(s, axis=1) - pick(s, y))",
+        "X: (N, D); W: (D, C); y: (N,) int; f = sum(one_hot(y, C) * (X @ W))",
+    ],
+)
+def test_a_label_that_is_no_class_is_an_input_error(program, labels):
+    """A fuzz finding: a label of -1 picked the last class without a word (NumPy's
+    negative index), and one past the end raised a raw IndexError. Evaluation, the
+    NumPy target and the C target refuse it and name it."""
+    point = {"X": np.ones((4, 3)), "W": np.ones((3, 5)), "y": np.array(labels)}
+    bad = next(k for k in labels if not 0 <= k < 5)
+    message = f"label {bad} is not a class: the labels are 0 to 4"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the C target may fall back to NumPy)
+        calls = [graphc.parse(program).evaluate, graphc.compile(program).value_and_grad,
+                 graphc.compile(program, target="c").value_and_grad]  # fmt: skip
+    for call in calls:
+        with pytest.raises(graphc.InputError, match=re.escape(message)):
+            call(**point)
+    good = {**point, "y": np.array([0, 4, 1, 2])}
+    assert all(np.isfinite(call(**good)[0] if call is not calls[0] else call(**good).value)
+               for call in calls)  # fmt: skip
