@@ -41,15 +41,16 @@ def is_whole(n: Any) -> bool:
 
 
 def names_arg(value: Any, what: str = "wrt") -> tuple[str, ...] | None:
-    """``None``, ``"x, y"`` or an iterable of names as a tuple of names (``None`` kept)."""
+    """``None``, ``"x, y"`` or an iterable of names as a tuple of names, each once, in
+    order (``None`` kept)."""
     if value is None:
         return None
     if isinstance(value, str):
-        return tuple(w.strip() for w in value.split(",") if w.strip())
+        return tuple(dict.fromkeys(w.strip() for w in value.split(",") if w.strip()))
     if isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
         names = tuple(value)
         if all(isinstance(n, str) for n in names):
-            return names
+            return tuple(dict.fromkeys(names))
         bad = next(n for n in names if not isinstance(n, str))
         raise InputError(f"{what} must hold names (text), got {got(bad)} in it")
     raise InputError(

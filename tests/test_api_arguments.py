@@ -230,3 +230,14 @@ def test_python_floats_at_their_limits_are_graphc_errors_of_pythons_kind(target)
         big.forward(x=1000.0, y=1.0)
     with np.errstate(all="raise"), pytest.raises(FloatingPointError):  # asked for: kept
         graphc.compile("exp(x)").value_and_grad(x=np.array([1000.0]))
+
+
+@pytest.mark.parametrize("target", ["numpy", "math", "c"])
+def test_a_name_repeated_in_wrt_counts_once(target) -> None:
+    """A sweep finding: compile(wrt="x,x") generated NumPy code that failed at every call
+    (its out= arrays were unpacked for three results and got two)."""
+    c = graphc.compile("x*y", wrt="x, x", target=target)
+    assert c.wrt == ("x",)
+    f, grads = c.value_and_grad(x=2.0, y=3.0)
+    assert float(f) == 6.0 and {k: float(v) for k, v in grads.items()} == {"x": 3.0}
+    assert graphc.compile("x*y", wrt=["y", "x", "y"]).wrt == ("y", "x")

@@ -80,3 +80,9 @@ def test_usage_error_is_one_line_exit_2():
     proc = subprocess.run([sys.executable, "-m", "graphc", "grad"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_name_repeated_in_wrt_is_printed_once(capsys) -> None:
+    assert main(["grad", "x*y", "--at", "x=2", "y=3", "--wrt", "x, x"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("∂f/∂x = 3") == 1 and "∂f/∂y" not in out

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..args import names_arg
 from ..errors import GraphcError, InputError
 from ..graph import parse
 from ..shapes import fmt as fmt_shape
@@ -22,7 +23,7 @@ def _grad(args: argparse.Namespace) -> int:
             f"'{graph.to_text()}' has no inputs, so it has no gradients: "
             "write an expression of names, such as (x+y)*z"
         )
-    wrt = tuple(args.wrt.split(",")) if args.wrt else graph.differentiable
+    wrt = names_arg(args.wrt) if args.wrt else graph.differentiable
     out = (
         graph.names[graph.output]
         if graph.nx.nodes[graph.output]["op"] not in ("input", "const")
