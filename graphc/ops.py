@@ -652,6 +652,21 @@ def _sym_matmul(a: Any, b: Any) -> Any:
     return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out
 
 
+def _expand_vjp(F: Any, G: Any, o: Any, g: Any, like: Any, axis: Any, keepdims: bool,
+                mean: bool) -> Any:  # fmt: skip
+    """The VJP of expand(g, like) for g: the sum (or mean) over the axes it spread g
+    along; without axes, a broadcast of g to like's shape, summed back to g's shape (a
+    sum with keepdims spreads a (1, D) gradient so: summing it all was wrong)."""
+    if axis is not None or mean:
+        return (F.mean if mean else F.sum)(G, axis=axis, keepdims=keepdims)
+    lead, kept = S.sum_axes(F.shape(G), F.shape(g))
+    if lead:
+        G = F.sum(G, axis=lead[0] if len(lead) == 1 else lead)
+    if kept:
+        G = F.sum(G, axis=kept[0] if len(kept) == 1 else kept, keepdims=True)
+    return G
+
+
 def _sym_expand(
     g: Any, like: Any, axis: Any = None, keepdims: bool = False, mean: bool = False
 ) -> Any:
@@ -818,8 +833,7 @@ _TENSOR_ROWS = (
     # ops graphc writes in tensor gradients ---------------------------------------
     Op("expand", 2, _sym_expand, (), "_expand({0}, {1}{kw})", "", "expand",
        r"{0}", attrs=(*_AXIS, ("mean", False)), shape=_same(1), tensor=True,
-       vjps=(lambda F, G, o, g, like, axis, keepdims, mean:
-             (F.mean if mean else F.sum)(G, axis=axis, keepdims=keepdims), None)),
+       vjps=(_expand_vjp, None)),
     Op("max_mask", 2, _no_closed_form, (), "_max_mask({0}, {1}{kw})", "", "argmax",
        r"{0}", attrs=_AXIS, shape=_same(0), tensor=True, vjps=(None, None)),
     Op("unpick", 3, _sym_unpick, (), "_unpick({0}, {1}, {2}{kw})", "", "unpick",

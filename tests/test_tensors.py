@@ -759,3 +759,31 @@ def test_a_label_that_is_no_class_is_an_input_error(program, labels):
     good = {**point, "y": np.array([0, 4, 1, 2])}
     assert all(np.isfinite(call(**good)[0] if call is not calls[0] else call(**good).value)
                for call in calls)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "X: (4, 3); t1 = sum(X, axis=0, keepdims=True); f = sum(t1 * t1)",
+        "X: (4, 3); t1 = sum(X, axis=1, keepdims=True); f = sum(t1 * t1)",
+        "X: (4, 3); b: (1, 3); f = sum((X * b)^3)",
+    ],
+)
+def test_the_hessian_vector_product_through_a_broadcast_sums_back_to_its_shape(text):
+    """A fuzz finding, a silent wrong result: the vjp of a gradient spread from (1, 3)
+    to (4, 3) (a sum with keepdims) summed over every axis, so H·v was one number
+    everywhere; 2 · (column sums of v) for the first program."""
+    g = graphc.parse(text)
+    rng = np.random.default_rng(0)
+    point = {k: rng.normal(size=g.shape(k)) for k in g.inputs}
+    for w in g.inputs:
+        v = rng.normal(size=np.shape(point[w]))
+        got = g.derivative(w).vjp(w, "v").evaluate(**point, v=v).value
+        eps = 1e-6
+        up = g.evaluate(**{**point, w: point[w] + eps * v}).grads[w]
+        down = g.evaluate(**{**point, w: point[w] - eps * v}).grads[w]
+        np.testing.assert_allclose(got, (up - down) / (2 * eps), rtol=1e-5, atol=1e-6)
+    if text.startswith("X: (4, 3); t1 = sum(X, axis=0"):
+        v = rng.normal(size=(4, 3))
+        got = g.derivative("X").vjp("X", "v").evaluate(**point, v=v).value
+        np.testing.assert_allclose(got, np.broadcast_to(2 * v.sum(axis=0), (4, 3)))
