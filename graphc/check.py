@@ -293,14 +293,15 @@ def check(
         graph = parse(expr, {k: v for k, v in given.items() if k in names})
     else:
         graph = expr
+    dom = as_domain(domain)
     if isinstance(graph, Graph) and graph.tensor:
         from .check_tensor import check_tensor
 
         return check_tensor(graph, _pairs(wrt, claimed), shapes=given, points=points,
-                            seed=seed, rtol=rtol, atol=atol, budget=budget)  # fmt: skip
+                            seed=seed, rtol=rtol, atol=atol, budget=budget,
+                            domain=dom)  # fmt: skip
     target = as_target(graph)
     pairs = _pairs(wrt, claimed)
-    dom = as_domain(domain)
     unknown = sorted(dom.names - set(target.inputs))
     if unknown:
         raise InputError(

@@ -29,6 +29,7 @@ import sympy as sp
 from . import shapes as S  # noqa: N812
 from .args import MAX_DRAWN
 from .deadline import DeadlineExceeded, deadline
+from .domain import Domain
 from .errors import InputError, ParseError, did_you_mean
 from .graph import Graph, build
 from .parse import Program, parse_program
@@ -158,12 +159,25 @@ def check_tensor(
     rtol: float,
     atol: float,
     budget: float,
+    domain: Domain | None = None,
 ) -> Any:
     """Check claims about a tensor program; returns a :class:`graphc.check.CheckResult`."""
     from .check import CheckResult, PartialCheck
     from .pretty import tensor_gradients
 
     graph = concrete_shapes(graph, shapes)
+    dom = domain or Domain()
+    unknown = sorted(dom.names - set(graph.differentiable))
+    if unknown:
+        raise InputError(
+            f"the domain names {', '.join(unknown)}, not a float input of the program"
+            f" (inputs: {', '.join(graph.differentiable)})"
+        )
+    if dom.relations:
+        raise InputError(
+            "a domain relating inputs (x < y) is not supported for tensor programs: give"
+            " each input's interval (x > 0, 0 < w < 1), which every entry keeps"
+        )
     for name in graph.inputs:
         size = math.prod(graph.nx.nodes[name]["shape"])
         if size > MAX_DRAWN:
@@ -181,6 +195,9 @@ def check_tensor(
             shape = graph.nx.nodes[name]["shape"]
             if name in graph.labels:
                 vals[name] = rng.integers(0, bounds.get(name, 2), size=shape)
+            elif name in dom.intervals:  # every entry inside its interval
+                size = math.prod(shape)
+                vals[name] = dom.intervals[name].sample(size, rng, name).reshape(shape)
             else:
                 vals[name] = np.round(rng.normal(size=shape), 2)
         samples.append(vals)
@@ -251,4 +268,4 @@ def check_tensor(
             )
         )
     settings = {"rtol": rtol, "atol": atol, "budget": budget}
-    return CheckResult(tuple(results), graph.text or "", "", trials, seed, settings)
+    return CheckResult(tuple(results), graph.text or "", dom.describe(), trials, seed, settings)

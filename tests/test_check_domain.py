@@ -102,3 +102,17 @@ def test_domains_near_float64s_edge_are_sampled_inside_without_warnings(domain) 
     assert len(np.unique(w)) > 100 and r.verdict == "proved"
     with pytest.raises(InputError, match=r"the domain 1\.79769e\+308 < w holds no float64 number"):
         check("w*y", "w", "y", domain="w > 1.7976931348623157e308")
+
+
+def test_a_tensor_programs_check_draws_every_entry_inside_the_domain() -> None:
+    """The domain was ignored for tensor programs: sum(abs(x)) with the claim 1 on x > 0
+    was called wrong at a negative entry, a false counterexample."""
+    r = check("x: (3,); f = sum(abs(x))", "x", "1", domain="x > 0")
+    assert r.ok and r.domain == "0 < x"
+    wrong = check("x: (3,); f = sum(log(x))", "x", "2/x", domain="0 < x < 1")
+    assert wrong.verdict == "wrong"
+    assert all(0 < v < 1 for v in np.ravel(wrong["x"].counterexample["x"]))
+    with pytest.raises(InputError, match="the domain names y, not a float input"):
+        check("x: (3,); f = sum(abs(x))", "x", "1", domain="y > 0")
+    with pytest.raises(InputError, match="not supported for tensor programs"):
+        check("x: (3,); w: (3,); f = sum(abs(x) * w)", "x", "w", domain="x > w")
