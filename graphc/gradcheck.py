@@ -17,6 +17,7 @@ unless the function has kinks; below 1e-7 is what a correct float64 gradient giv
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -274,15 +275,25 @@ def check_backward(
     unknown = [k for k in shapes if k not in g.inputs]
     if unknown:
         raise InputError(f"shapes for {', '.join(unknown)}: not inputs of the graph")
+    unknown = sorted(dom.names - set(g.inputs))
+    if unknown:
+        raise InputError(f"the domain names {', '.join(unknown)}, not an input of the graph"
+                         f" (inputs: {', '.join(g.inputs)})")  # fmt: skip
+    drawn = {name: tuple(shapes.get(name, (5,))) for name in g.inputs}
+    if dom.relations and len(set(drawn.values())) > 1:  # relations hold entry by entry
+        raise InputError("a domain relating inputs (x < y) needs the inputs in one shape;"
+                         f" shapes: {drawn}")  # fmt: skip
     _signature_check(my_backward, g.inputs)
     rng = np.random.default_rng(seed)
     worst: GradcheckResult | None = None
     for _ in range(trials):
-        point = {}
-        for name in g.inputs:
-            shape = tuple(shapes.get(name, (5,)))
-            size = int(np.prod(shape))
-            point[name] = dom.sample((name,), size, rng)[name].reshape(shape)
+        if dom.relations:  # drawn together: every entry's point satisfies them
+            size = math.prod(next(iter(drawn.values())))
+            joint = dom.sample(g.inputs, size, rng)
+            point = {name: joint[name].reshape(drawn[name]) for name in g.inputs}
+        else:
+            point = {name: dom.sample((name,), math.prod(shape), rng)[name].reshape(shape)
+                     for name, shape in drawn.items()}  # fmt: skip
         ev = g.evaluate(**point)
         out = my_backward(**{k: v.copy() for k, v in point.items()})
         reports = []

@@ -126,3 +126,19 @@ def test_check_backward_on_a_domain() -> None:
         return {"x": 1 / x}
 
     assert check_backward("log(x)", mine, domain="x>0", shapes={"x": (4, 4)}).ok
+
+
+def test_check_backward_draws_every_point_inside_a_domain_that_relates_inputs() -> None:
+    """A domain relating two inputs raised a raw KeyError (each input was drawn alone),
+    and one naming no input was ignored."""
+
+    def mine(x, y):  # f = sqrt(x - y): real only where x > y
+        d = 0.5 / np.sqrt(x - y)
+        return {"x": d, "y": -d}
+
+    r = check_backward("sqrt(x - y)", mine, domain="x > y", trials=5)
+    assert r.ok, str(r)
+    with pytest.raises(InputError, match="the domain names w, not an input"):
+        check_backward("sqrt(x - y)", mine, domain="w > 0")
+    with pytest.raises(InputError, match="needs the inputs in one shape"):
+        check_backward("sqrt(x - y)", mine, domain="x > y", shapes={"x": (2,)})
