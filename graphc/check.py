@@ -149,9 +149,11 @@ class PartialCheck:
             "derivative": self.derivative_text,
             "derivative_sympy": None if self.derivative is None else str(self.derivative),
             "method": list(self.method),
-            "counterexample": None if self.counterexample is None else dict(self.counterexample),
-            "claim_value": self.claim_value,
-            "true_value": self.true_value,
+            "counterexample": None
+            if self.counterexample is None
+            else {k: _plain(v) for k, v in self.counterexample.items()},
+            "claim_value": _plain(self.claim_value),
+            "true_value": _plain(self.true_value),
             "explanation": self.explanation,
             "tested": self.tested,
             "skipped": self.skipped,
@@ -212,6 +214,11 @@ class CheckResult:
             **dict(self.settings),
             "partials": [p.to_dict() for p in self.partials],
         }
+
+
+def _plain(v: Any) -> Any:
+    """A value as JSON holds it: a tensor program's arrays as nested lists of floats."""
+    return np.asarray(v).tolist() if isinstance(v, np.ndarray | np.generic) else v
 
 
 def _num(v: Any) -> str:

@@ -115,3 +115,18 @@ def test_usage_and_parse_errors_exit_2(
     assert code == 2
     assert out == ""
     assert message in err
+
+
+def test_json_of_a_tensor_counterexample_holds_its_arrays_as_lists(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--json of a wrong claim about a tensor program raised TypeError (an ndarray is not
+    JSON); its counterexample and values are nested lists, and they are the numbers."""
+    code, out, _ = run(capsys, "x: (3,); f = sum(log(x))", "--wrt", "x", "--claim", "2/x",
+                       "--domain", "x > 0", "--json")  # fmt: skip
+    assert code == 1
+    part = json.loads(out)["partials"][0]
+    x = part["counterexample"]["x"]
+    assert len(x) == 3 and all(v > 0 for v in x)
+    assert part["true_value"] == pytest.approx([1 / v for v in x])
+    assert part["claim_value"] == pytest.approx([2 / v for v in x])
