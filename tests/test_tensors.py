@@ -787,3 +787,27 @@ def test_the_hessian_vector_product_through_a_broadcast_sums_back_to_its_shape(t
         v = rng.normal(size=(4, 3))
         got = g.derivative("X").vjp("X", "v").evaluate(**point, v=v).value
         np.testing.assert_allclose(got, np.broadcast_to(2 * v.sum(axis=0), (4, 3)))
+
+
+@pytest.mark.parametrize(
+    ("given", "want"),
+    [
+        ("W=[[1,2],[3,4]]", [[1.0, 2.0], [3.0, 4.0]]),
+        ("W=[[1, 2], [3, 4]]", [[1.0, 2.0], [3.0, 4.0]]),
+        ("W=[[1.5,-2]]", [[1.5, -2.0]]),
+        ("W=1,2;3,4", [[1.0, 2.0], [3.0, 4.0]]),
+    ],
+)
+def test_a_matrix_on_the_command_line_may_be_written_as_nested_lists(given, want):
+    from graphc.cli import parse_point
+
+    got = parse_point([given])["W"]
+    assert got.dtype == np.float64 and got.tolist() == want
+
+
+@pytest.mark.parametrize("given", ["W=[[1,2],[3]]", "W=[[a,b]]", "W=;", "W=[[1,2],3]"])
+def test_a_malformed_matrix_on_the_command_line_says_how_to_write_one(given):
+    from graphc.cli import parse_point
+
+    with pytest.raises(graphc.InputError, match=re.escape("[[1,2],[3,4]]")):
+        parse_point([given])

@@ -49,7 +49,8 @@ def read_expr(text: str) -> str:
 
 def parse_point(items: Sequence[str] | None) -> dict[str, Any]:
     """``["x=-2", "w=1,2,3", "W=1,2;3,4"]`` -> ``{"x": -2.0, "w": array([1., 2., 3.]),
-    "W": array([[1., 2.], [3., 4.]])}``; integers stay integers (labels: ``y=0,2``)."""
+    "W": array([[1., 2.], [3., 4.]])}``; integers stay integers (labels: ``y=0,2``). A
+    matrix may also be written as nested lists, ``W=[[1,2],[3,4]]``."""
     point: dict[str, Any] = {}
     for item in items or ():
         name, sep, value = item.partition("=")
@@ -57,13 +58,22 @@ def parse_point(items: Sequence[str] | None) -> dict[str, Any]:
             raise InputError(f"--at expects NAME=VALUE, got {item!r}")
         if name.strip() in point:
             raise InputError(f"--at gives {name.strip()} twice; give each input once")
+        nested = value.strip().replace(" ", "")
+        rows = re.findall(r"\[([^\[\]]*)\]", nested[1:-1]) if nested.startswith("[[") else []
+        if rows and nested == "[" + ",".join(f"[{r}]" for r in rows) + "]":  # [[1,2],[3,4]]
+            value = ";".join(rows)
+            if len(rows) == 1:  # one row: still a matrix
+                value += ";"
         if ";" in value:  # a matrix, row by row
             try:
-                rows = [[float(v) for v in r.split(",")] for r in value.strip().split(";")]
-                point[name.strip()] = np.array(rows)
+                lines = [r for r in value.strip().split(";") if r or not value.endswith(";")]
+                if not lines:
+                    raise ValueError(value)
+                point[name.strip()] = np.array([[float(v) for v in r.split(",")] for r in lines])
             except ValueError:
                 raise InputError(
-                    f"--at {name}: {value!r} is not a matrix written '1,2;3,4'"
+                    f"--at {name}: {item.partition('=')[2]!r} is not a matrix written '1,2;3,4' or"
+                    " '[[1,2],[3,4]]' (rows of one length)"
                 ) from None
             continue
         try:
@@ -72,7 +82,8 @@ def parse_point(items: Sequence[str] | None) -> dict[str, Any]:
                 numbers = [int(v) for v in value.strip().strip("[]").split(",")]
         except ValueError:
             raise InputError(
-                f"--at {name}: {value!r} is not a number or a comma-separated list"
+                f"--at {name}: {value!r} is not a number, a comma-separated list (1,2,3) or"
+                " a matrix (1,2;3,4 or [[1,2],[3,4]])"
             ) from None
         point[name.strip()] = (
             numbers[0] if len(numbers) == 1 and "," not in value else np.array(numbers)
