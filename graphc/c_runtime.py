@@ -57,22 +57,23 @@ def _compiler():
 LARGE_FROM = 3000
 
 
+#: The head of a stage's definition in a loop in stages (graphc.ctarget writes it from
+#: here, and it marks a source as staged), and what it becomes where the stages are
+#: compiled apart: a function of the library's own, called from another file without
+#: the dynamic linker (not exported).
+STAGE_HEAD = "static __attribute__((noinline, noclone)) void stage_"
+_SHARED_HEAD = '__attribute__((visibility("hidden"), noinline, noclone)) void stage_'
+
+
 def _flags(source):
     """The compiler flags for source: FLAGS, with -O1 -ftree-vectorize for a large one,
     and -O2 for one whose loop runs in stages of small functions (graphc.ctarget's
     STAGE_FROM): as fast as -O3 there, and a little quicker to compile."""
-    if "void stage_1(" in source:
+    if STAGE_HEAD + "1(" in source:
         return ("-O2", *(f for f in FLAGS if f != "-O3"))
     if source.count("\n") < LARGE_FROM:
         return FLAGS
     return ("-O1", "-ftree-vectorize", *(f for f in FLAGS if f != "-O3"))
-
-
-#: The head of a stage's definition in a loop in stages (graphc.ctarget), and what it
-#: becomes where the stages are compiled apart: a function of the library's own, called
-#: from another file without the dynamic linker (not exported).
-_STAGE_HEAD = "static __attribute__((noinline, noclone)) void stage_"
-_SHARED_HEAD = '__attribute__((visibility("hidden"), noinline, noclone)) void stage_'
 
 
 def _jobs():
@@ -96,12 +97,12 @@ def _units(source, parts):
     while at >= 0:
         starts.append(at + 1)
         at = source.find("\n/* Stage ", at + 1)
-    end = source.find("\n}\n", source.index(_STAGE_HEAD, starts[-1])) + 3  # the last's "}"
+    end = source.find("\n}\n", source.index(STAGE_HEAD, starts[-1])) + 3  # the last's "}"
     if len(starts) < parts or end < 3:
         return None
     head, tail = source[: starts[0]], source[end:]
     stages = [source[a:b] for a, b in zip(starts, [*starts[1:], end], strict=True)]
-    stages = [s.replace(_STAGE_HEAD, _SHARED_HEAD) for s in stages]
+    stages = [s.replace(STAGE_HEAD, _SHARED_HEAD) for s in stages]
     declarations = []
     for s in stages:
         at = s.index(_SHARED_HEAD)

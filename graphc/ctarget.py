@@ -412,7 +412,7 @@ def _stages(lines: list[Any], inputs: tuple[str, ...], variables: set[str], stor
             f"/* Stage {k + 1} of {len(chunks)}"
             + (f": {len(chunk)} statements from {first}" if chunk else "")
             + " (a line of 8 points) */",
-            f"static __attribute__((noinline, noclone)) void {name}(",
+            f"{c_runtime.STAGE_HEAD}{k + 1}(",
             f"        double *restrict slots, {', '.join(params)}) {{",
             "    #pragma omp simd",
             f"    for (ptrdiff_t i = 0; i < {LINE}; i++) {{",
