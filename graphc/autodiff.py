@@ -270,13 +270,8 @@ def _unbroadcast(b: Builder, node: str, shape: tuple[Any, ...], gate: str) -> st
         return node
     if b.shape(node) != full:  # a broadcast upstream must be spelled out to be summed
         node = b.gate("expand", (node, gate))
-    lead, kept = S.sum_axes(full, shape)
-    if lead:
-        axis = lead[0] if len(lead) == 1 else lead
-        node = b.gate("sum", (node,), None, (("axis", axis),))
-    if kept:
-        axis = kept[0] if len(kept) == 1 else kept
-        node = b.gate("sum", (node,), None, (("axis", axis), ("keepdims", True)))
+    for attrs in S.sums_to(full, shape):
+        node = b.gate("sum", (node,), None, tuple(attrs.items()))
     return node
 
 

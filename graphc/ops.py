@@ -659,11 +659,8 @@ def _expand_vjp(F: Any, G: Any, o: Any, g: Any, like: Any, axis: Any, keepdims: 
     sum with keepdims spreads a (1, D) gradient so: summing it all was wrong)."""
     if axis is not None or mean:
         return (F.mean if mean else F.sum)(G, axis=axis, keepdims=keepdims)
-    lead, kept = S.sum_axes(F.shape(G), F.shape(g))
-    if lead:
-        G = F.sum(G, axis=lead[0] if len(lead) == 1 else lead)
-    if kept:
-        G = F.sum(G, axis=kept[0] if len(kept) == 1 else kept, keepdims=True)
+    for attrs in S.sums_to(F.shape(G), F.shape(g)):  # as autodiff sums a contribution
+        G = F.sum(G, **attrs)
     return G
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "norm_axes",
     "reduce",
     "sum_axes",
+    "sums_to",
 ]
 
 Dim = int | str
@@ -127,6 +128,19 @@ def sum_axes(full: Shape, shape: Shape) -> tuple[tuple[int, ...], tuple[int, ...
     lead = len(full) - len(shape)
     kept = tuple(i for i, d in enumerate(shape) if d == 1 and full[lead + i] != 1)
     return tuple(range(lead)), kept
+
+
+def sums_to(full: Shape, shape: Shape) -> list[dict[str, Any]]:
+    """The sums, as their attributes, that take an array of shape ``full`` down to
+    ``shape`` (:func:`sum_axes`): over the leading axes, then over the kept ones with
+    ``keepdims``; none where the shapes are one."""
+    lead, kept = sum_axes(full, shape)
+    sums: list[dict[str, Any]] = []
+    if lead:
+        sums.append({"axis": lead[0] if len(lead) == 1 else lead})
+    if kept:
+        sums.append({"axis": kept[0] if len(kept) == 1 else kept, "keepdims": True})
+    return sums
 
 
 def bind(declared: Mapping[str, Shape], actual: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
