@@ -309,12 +309,7 @@ def check(
                             domain=dom)  # fmt: skip
     target = as_target(graph)
     pairs = _pairs(wrt, claimed)
-    unknown = sorted(dom.names - set(target.inputs))
-    if unknown:
-        raise InputError(
-            f"the domain names {', '.join(unknown)}, not an input of the expression "
-            f"(inputs: {', '.join(target.inputs)})"
-        )
+    dom.check_names(target.inputs)
     rng = np.random.default_rng(seed)
     point = dom.sample(target.inputs, points, rng)
     n = len(next(iter(point.values()))) if point else points

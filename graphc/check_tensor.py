@@ -167,12 +167,7 @@ def check_tensor(
 
     graph = concrete_shapes(graph, shapes)
     dom = domain or Domain()
-    unknown = sorted(dom.names - set(graph.differentiable))
-    if unknown:
-        raise InputError(
-            f"the domain names {', '.join(unknown)}, not a float input of the program"
-            f" (inputs: {', '.join(graph.differentiable)})"
-        )
+    dom.check_names(graph.differentiable, "a float input of the program")
     if dom.relations:
         raise InputError(
             "a domain relating inputs (x < y) is not supported for tensor programs: give"

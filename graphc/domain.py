@@ -149,6 +149,17 @@ class Domain:
             out |= set(r.left.inputs) | set(r.right.inputs)
         return out
 
+    def check_names(self, inputs: Iterable[str], what: str = "an input of the expression"
+                    ) -> None:  # fmt: skip
+        """Raise InputError where the domain names a variable that is not one of
+        ``inputs`` (``what`` says what they are)."""
+        inputs = tuple(inputs)
+        unknown = sorted(self.names - set(inputs))
+        if unknown:
+            raise InputError(
+                f"the domain names {', '.join(unknown)}, not {what} (inputs: {', '.join(inputs)})"
+            )
+
     def sample(self, names: Iterable[str], n: int, rng: np.random.Generator) -> dict[str, Any]:
         """``n`` points, one array per name, inside the domain (rejection for relations).
 

@@ -275,10 +275,7 @@ def check_backward(
     unknown = [k for k in shapes if k not in g.inputs]
     if unknown:
         raise InputError(f"shapes for {', '.join(unknown)}: not inputs of the graph")
-    unknown = sorted(dom.names - set(g.inputs))
-    if unknown:
-        raise InputError(f"the domain names {', '.join(unknown)}, not an input of the graph"
-                         f" (inputs: {', '.join(g.inputs)})")  # fmt: skip
+    dom.check_names(g.inputs, "an input of the graph")
     drawn = {name: tuple(shapes.get(name, (5,))) for name in g.inputs}
     if dom.relations and len(set(drawn.values())) > 1:  # relations hold entry by entry
         raise InputError("a domain relating inputs (x < y) needs the inputs in one shape;"
