@@ -542,7 +542,7 @@ def module_source(
 ) -> str:
     """The text of the standalone module for ``graph`` (what :func:`compile` loads)."""
     _check_target(target)
-    wrt = tuple(graph.differentiable if wrt is None else dict.fromkeys(wrt))
+    wrt = graph.differentiable if wrt is None else names_arg(wrt)
     for name in wrt:
         graph.check_input(name)
     if graph.tensor and target != "numpy":

@@ -18,12 +18,11 @@ from . import parse_shapes, read_expr
 
 def _codegen(args: argparse.Namespace) -> int:
     graph = parse(read_expr(args.expr))
-    wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else None
     given = parse_shapes(args.shape)
     unknown = sorted(set(given) - set(graph.inputs))
     if unknown:
         raise InputError(f"--shape names {unknown[0]}, not an input of the program")
-    compiled = compile(graph, wrt, target=args.target, shapes=given or None)
+    compiled = compile(graph, args.wrt or None, target=args.target, shapes=given or None)
     if args.output is None:
         sys.stdout.write(compiled.source)
         return 0

@@ -10,13 +10,9 @@ from ..shapes import fmt
 from . import read_expr
 
 
-def _names(text: str | None) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()] if text else []
-
-
 def _params(args: argparse.Namespace) -> int:
     graph = parse(read_expr(args.expr))
-    rows = graph.parameters(data=_names(args.data), params=_names(args.params))
+    rows = graph.parameters(data=args.data, params=args.params)  # "x, y": names_arg reads it
     width = max((len(n) for n, _, _ in rows), default=0)
     total = 0
     unknown = False
