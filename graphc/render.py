@@ -41,6 +41,7 @@ from .render_view import (
     RenderError,
     View,
     chain_rule,
+    check_group,
     check_options,
     fmt_value,
     group_local,
@@ -104,30 +105,8 @@ def make_options(options: Mapping[str, Any]) -> Options:
     for name in ("highlight", "title"):
         if not isinstance(getattr(opts, name), str | None):
             raise RenderError(f"{name} must be text, got {got(getattr(opts, name))}")
-    group = opts.group
-    if not (
-        group is None
-        or isinstance(group, bool)
-        or (isinstance(group, str) and group == "auto")
-        or (isinstance(group, Mapping) and _is_group_spec(group))
-    ):
-        raise RenderError(
-            f"group must be 'auto' or a dict name -> gates ({{'sigmoid': ['a', 'b']}}, or a"
-            f" list of such lists), got {got(group)}"
-        )
+    check_group(opts.group)
     return opts
-
-
-def _is_group_spec(spec: Mapping[Any, Any]) -> bool:
-    """Whether spec maps names to gates: a list of names, or a list of such lists."""
-
-    def names(v: Any) -> bool:
-        return isinstance(v, list | tuple) and all(isinstance(k, str) for k in v)
-
-    return all(
-        isinstance(name, str) and (names(v) or (isinstance(v, list | tuple) and all(map(names, v))))
-        for name, v in spec.items()
-    )
 
 
 def evaluation_for(graph: Graph, at: Any) -> Evaluation | None:

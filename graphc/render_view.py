@@ -20,6 +20,7 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
+from .args import got
 from .errors import GraphcError, did_you_mean
 from .graph import Graph
 from .ops import OPS, SYMPY
@@ -218,18 +219,39 @@ def auto_groups(graph: Graph) -> dict[str, list[list[str]]]:
     return found
 
 
+def check_group(group: Any) -> None:
+    """Raise RenderError unless ``group`` is one render takes: None, True/False,
+    ``"auto"``, or names mapped to gates (a list of names, or a list of such lists)."""
+
+    def names(v: Any) -> bool:
+        return isinstance(v, list | tuple) and all(isinstance(k, str) for k in v)
+
+    def gates(v: Any) -> bool:
+        return names(v) or (isinstance(v, list | tuple) and all(map(names, v)))
+
+    if group is None or isinstance(group, bool) or (isinstance(group, str) and group == "auto"):
+        return
+    if isinstance(group, Mapping) and all(
+        isinstance(n, str) and gates(v) for n, v in group.items()
+    ):
+        return
+    raise RenderError(
+        f"group must be 'auto' or a dict name -> gates ({{'sigmoid': ['a', 'b']}}, or a"
+        f" list of such lists), got {got(group)}"
+    )
+
+
 def make_view(graph: Graph, group: Any = None) -> View:
     """Decide how each node is drawn (see :class:`View`)."""
     g = graph.nx
+    check_group(group)
     spec: Mapping[str, Any]
     if group in ("auto", True):
         spec = auto_groups(graph)
-    elif group is None or group is False:
-        spec = {}
     elif isinstance(group, Mapping):
         spec = group
-    else:
-        raise RenderError(f"group must be 'auto' or a dict name -> gates, got {group!r}")
+    else:  # None or False
+        spec = {}
     groups: dict[str, Group] = {}
     owner: dict[str, str] = {}
     for name in sorted(spec):
