@@ -62,6 +62,8 @@ LARGE_FROM = 3000
 #: compiled apart: a function of the library's own, called from another file without
 #: the dynamic linker (not exported).
 STAGE_HEAD = "static __attribute__((noinline, noclone)) void stage_"
+#: The comment a stage starts with (``/* Stage 3 of 67: ...``): where the source is split.
+STAGE_COMMENT = "/* Stage "
 _SHARED_HEAD = '__attribute__((visibility("hidden"), noinline, noclone)) void stage_'
 
 
@@ -89,14 +91,14 @@ def _units(source, parts):
     head, the stages' declarations and ``run``), to compile at once and link; None for
     any other source, or where ``parts`` < 2 or the stages are fewer than ``parts``.
     Each file has the head (includes, helpers) and its own stages."""
-    first = source.find("\n/* Stage 1 of ")
+    first = source.find(f"\n{STAGE_COMMENT}1 of ")
     if parts < 2 or first < 0:
         return None
     starts = []  # where each stage's comment starts
     at = first
     while at >= 0:
         starts.append(at + 1)
-        at = source.find("\n/* Stage ", at + 1)
+        at = source.find("\n" + STAGE_COMMENT, at + 1)
     end = source.find("\n}\n", source.index(STAGE_HEAD, starts[-1])) + 3  # the last's "}"
     if len(starts) < parts or end < 3:
         return None

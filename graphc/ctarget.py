@@ -409,7 +409,7 @@ def _stages(lines: list[Any], inputs: tuple[str, ...], variables: set[str], stor
             body += [f"{pad}{t}" for t in stores]
         first = chunk[0].var if chunk else ""
         functions += [
-            f"/* Stage {k + 1} of {len(chunks)}"
+            f"{c_runtime.STAGE_COMMENT}{k + 1} of {len(chunks)}"
             + (f": {len(chunk)} statements from {first}" if chunk else "")
             + " (a line of 8 points) */",
             f"{c_runtime.STAGE_HEAD}{k + 1}(",
