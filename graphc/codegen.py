@@ -970,12 +970,14 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
     # compile: almost half of a cached compile's time, docs/performance.md).
     scalar: list[types.ModuleType] = []
     floats = (float, int)
+    out_kw = "out" not in graph.inputs  # else `out` is the input's, as in the module
 
     def value_and_grad(*args: Any, **kwargs: Any) -> Any:
         if all(type(v) in floats for v in args) and all(
-            type(v) in floats for k, v in kwargs.items() if k != "out"
+            type(v) in floats for k, v in kwargs.items() if k != "out" or not out_kw
         ):
-            kwargs.pop("out", None)
+            if out_kw:
+                kwargs.pop("out", None)
             if not scalar:  # (two threads may both make it: either module serves)
                 scalar.append(_load(module_source(graph, wrt, "math"), "math")[1])
             return scalar[0].value_and_grad(*args, **kwargs)

@@ -4,7 +4,9 @@ Inputs keep their names; a gate the program bound keeps its bound name (a reboun
 name gets ``_2``, ``_3``, ... in order of binding); a gradient node of a named node v
 is ``d<v>``; an unnamed output is ``f``; other gates are ``<op>_<k>``. Names that
 would clash with Python keywords or with the names generated code uses (``np``,
-``math``, ``inf``) get a trailing underscore.
+``math``, ``inf``, and every name starting with ``_``) get a trailing underscore in
+place of leading ones (``_x`` is ``x_``; ``_000`` is ``v000_``: an identifier cannot
+start with a digit).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ RESERVED = frozenset(
 
 def _safe(name: str) -> str:
     if keyword.iskeyword(name) or name in RESERVED or name.startswith("_"):
-        return name.lstrip("_") + "_" if name.lstrip("_") else "v_"
+        rest = name.lstrip("_")
+        return ("v" + rest if not rest or rest[0].isdigit() else rest) + "_"
     return name
 
 

@@ -142,7 +142,7 @@ class Program:
 _TOKEN = re.compile(
     r"""[ \t]*+(?:
     (?P<name>[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<number>(?:\d(?:_?\d)*+(?:\.(?:\d(?:_?\d)*+)?)?|\.\d(?:_?\d)*+)(?:[eE][+-]?\d(?:_?\d)*+)?)
   | (?P<op>\*\*|->|[-+*/]=|[-+*/^(),;=@:.])
   | (?P<newline>\n)
   | (?P<space>[\r\f\v]+|\\\n)
@@ -226,6 +226,13 @@ def tokenize(text: str, src: _Source) -> list[Token]:
             if kind in ("space", "comment", "end"):
                 continue
             if kind == "number":
+                if m.end() < n and text[m.end()] == "_":
+                    raise src.error(
+                        f"'_' after the number {value}: digits are grouped with one '_' "
+                        f"between two digits (1_000); to multiply by a name, write {value}*_x",
+                        (line, m.end() - line_start + 1),
+                    )
+                value = value.replace("_", "")  # Python's digit grouping: 1_000 is 1000
                 _check_number(value, pos, src)
             elif value == "(":
                 depth += 1

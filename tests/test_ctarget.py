@@ -286,6 +286,22 @@ def test_inputs_named_like_the_loops_own_names():
     assert all(_same(got_g[k], want_g[k]) for k in want_g)
 
 
+def test_an_input_named_out_or_like_a_number_with_floats_and_arrays():
+    """An input ``out`` is the input on the float path too (it was taken for out=), and
+    ``_000`` was named ``000_``: a SyntaxError in the math function."""
+    text = "out * x + _000 * out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CTargetWarning)
+        c = graphc.compile(text, target="c")
+    floats = {"out": 2.0, "x": 3.0, "_000": 5.0}
+    ev = graphc.parse(text).evaluate(**floats)
+    for point in (floats, {k: np.full(4, v) for k, v in floats.items()}):
+        f, g = c.value_and_grad(**point)
+        assert _same(f, float(ev.value))
+        assert all(_same(g[k], np.broadcast_to(float(ev.grads[k]), np.shape(point[k])))
+                   for k in ("out", "x", "_000"))  # fmt: skip
+
+
 def test_large_sources_compile_with_o1_and_the_vectoriser():
     from graphc import c_runtime
 

@@ -28,6 +28,8 @@ def value(text, **point):
         ("- - 3", 3),
         ("+3", 3),
         ("1/2x", 1.0),  # (1/2)*x, implicit * binds like *
+        ("1_000 * 2", 2000),  # digits grouped as in Python (it was 1 * _000 * 2)
+        ("1_0.2_5e0_1 + .5_0", 103),
     ],
 )
 def test_arithmetic(text, expected):
@@ -127,6 +129,8 @@ def test_program_output_is_last_statement():
         ("lambda + 1", "reserved word", 1, 1),
         ("a = b = 1", "only a single name", 1, 7),
         ("(x)2", "missing operator", 1, 4),
+        ("1__000 * x", "'_' after the number 1: digits are grouped", 1, 2),
+        ("x + 2_x", "to multiply by a name, write 2*_x", 1, 6),
         ("1" * 500, "number literal longer", 1, 1),
         # blanks are read with the token after them: columns count each blank and tab
         ("x \t+  \t $", "unexpected character '$'", 1, 9),

@@ -25,7 +25,7 @@ import graphc
 ODD_NAMES = (
     "_x", "x_", "x__2", "np", "math", "forward", "grad", "value_and_grad", "inf", "nan",
     "self", "f", "dx", "mul_1", "_broadcast", "_value", "_grad", "_sigmoid", "_shape",
-    "_like", "_dtype", "_forward_body", "float", "x",
+    "_like", "_dtype", "_forward_body", "float", "x", "_000", "__7", "out",
 )  # fmt: skip
 
 _counter = itertools.count()
@@ -99,6 +99,8 @@ def test_unusual_input_names_work_everywhere(
           "inf": 6.0, "self": 7.0}),
         ("sigmoid(_sigmoid) * _broadcast + _grad/_value",
          {"_sigmoid": 0.5, "_broadcast": 2.0, "_grad": 3.0, "_value": 4.0}),
+        ("_000*x + __7 - v000_", {"_000": 2.0, "x": 3.0, "__7": 4.0, "v000_": 5.0}),
+        ("out*x", {"out": 2.0, "x": 3.0}),
         ("_forward_body * _value_and_grad_body + mul_1*dx*f",
          {"_forward_body": 2.0, "_value_and_grad_body": 3.0, "mul_1": 4.0, "dx": 5.0, "f": 6.0}),
     ],
