@@ -263,7 +263,7 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                     "def _logaddexp(a, b):\n"
                     '    """log(exp(a) + exp(b)), stable for large |a|, |b|."""\n'
                     "    m = max(a, b)\n"
-                    "    if m == -math.inf:\n"
+                    "    if m in (math.inf, -math.inf) and a == a and b == b:  # no NaN\n"
                     "        return m\n"
                     "    return m + math.log1p(math.exp(-abs(a - b)))\n"
                 ),
@@ -279,13 +279,13 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 ),
                 "_heaviside": (
                     "def _heaviside(x, h0):\n"
-                    '    """Step function: 0 below 0, h0 at 0, 1 above."""\n'
-                    "    return 1.0 if x > 0.0 else (h0 if x == 0.0 else 0.0)\n"
+                    '    """Step function: 0 below 0, h0 at 0, 1 above; NaN at NaN."""\n'
+                    "    return 1.0 if x > 0.0 else (h0 if x == 0.0 else (0.0 if x < 0.0 else x))\n"
                 ),
                 "_sign": (
                     "def _sign(x):\n"
-                    '    """Sign of x, 0 at 0."""\n'
-                    "    return (x > 0.0) - (x < 0.0)\n"
+                    '    """Sign of x, 0.0 at 0, NaN at NaN, as np.sign."""\n'
+                    "    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else x - x)  # 0.0 or NaN\n"
                 ),
             }
         ),

@@ -8,6 +8,7 @@ high precision, and NumPy broadcasting written by hand.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import subprocess
 import sys
@@ -344,6 +345,26 @@ def test_math_target_has_no_numpy() -> None:
     src = graphc.compile(STAGED, target="math").source
     assert "numpy" not in src and "np." not in src and "errstate" not in src
     assert "import math" in src
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["abs(x)", "sign(x)", "heaviside(x, 0.5)", "max(x, 0)", "min(x, 1)", "relu(x)",
+     "step(x)", "softplus(x)", "sigmoid(x)", "logaddexp(x, 2*x)", "logaddexp(x, -x)"],
+)  # fmt: skip
+def test_math_target_helpers_give_numpys_numbers_at_nan_inf_and_zero(text: str) -> None:
+    """The math target's own helpers against the NumPy target at the IEEE special points
+    (sign and heaviside gave 0 at NaN, so |x|' and max' were 0 there; sign gave ints;
+    logaddexp(inf, inf) was NaN)."""
+    numpy_c, math_c = graphc.compile(text), graphc.compile(text, target="math")
+    for x in (math.nan, math.inf, -math.inf, 0.0, -0.0, 2.5, -2.5):
+        with np.errstate(all="ignore"):
+            want = numpy_c.value_and_grad(x=x)
+        got = math_c.value_and_grad(x=x)
+        for w, v in ((want[0], got[0]), (want[1]["x"], got[1]["x"])):
+            assert type(v) is float, (text, x, v)
+            same = math.isclose(v, float(w), rel_tol=1e-15, abs_tol=0)  # inf == inf too
+            assert same or (math.isnan(v) and math.isnan(float(w))), (text, x, v, w)
 
 
 def test_saved_module_runs_without_graphc(tmp_path: Path) -> None:
