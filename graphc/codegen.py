@@ -42,6 +42,7 @@ from .errors import (
     OverwriteError,
     ShapeError,
     ZeroDivisionInputError,
+    warn,
 )
 from .graph import Graph, as_graph, gc_paused
 from .lower import VIEW_OPS, Fuse, lower, target_text, value_roots, write_into_out
@@ -932,8 +933,6 @@ def compile(
 def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> Compiled | None:
     """The C target (see :mod:`graphc.ctarget`), or ``None`` with a warning that says
     why the NumPy target is used instead."""
-    import warnings
-
     from .ctarget import CCompileError, CFunction, CTargetWarning, c_source, load, plan
 
     for name in wrt:
@@ -956,10 +955,7 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
         source = c_source(lines, safe, out, stored, graph.to_text()[:200])
         lib = load(source)
     except CCompileError as e:
-        warnings.warn(
-            CTargetWarning(f"target 'c' not used: {e}; compiling for the NumPy target instead"),
-            stacklevel=3,
-        )
+        warn(CTargetWarning(f"target 'c' not used: {e}; compiling for the NumPy target instead"))
         return None
     safe_of = {bw.graph.names[n]: n for n in wrt}
     how = {safe_of[k]: (kind, safe_of.get(v, v)) for k, (kind, v) in sources.items()}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
+import warnings
 from collections.abc import Iterable
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "ShapeError",
     "ZeroDivisionInputError",
     "did_you_mean",
+    "warn",
 ]
 
 
@@ -117,3 +120,18 @@ def limit(name: str, default: int) -> int:
     it), else ``default``. A value that is not a positive integer is ignored."""
     text = os.environ.get(f"GRAPHC_{name}", "")
     return int(text) if text.isdigit() and int(text) > 0 else default
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(warning: Warning) -> None:
+    """Issue ``warning`` at the line of the user's code that led to it.
+
+    That is the first caller outside graphc's package: a fixed ``stacklevel`` pointed
+    into graphc wherever a call went through a wrapper (``graph.gc_paused``).
+    """
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(warning, stacklevel=level)

@@ -19,7 +19,6 @@ and its position in the text; evaluation never stops for it.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
 from .autodiff import Backward
-from .errors import DomainWarning, InputError, ShapeError
+from .errors import DomainWarning, InputError, ShapeError, warn
 from .graph import Graph, gc_paused
 from .ops import OPS, numpy_callable
 
@@ -205,7 +204,7 @@ def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any],
     except FloatingPointError as e:
         with np.errstate(all="ignore"):
             out = fn(*args, **kw)
-        warnings.warn(DomainWarning(f"{_where(graph, node, data)}: {e}"), stacklevel=4)
+        warn(DomainWarning(f"{_where(graph, node, data)}: {e}"))
     except ValueError as e:  # a value the gate cannot take (a label that is no class)
         raise InputError(f"{_where(graph, node, data)}: {e}") from None
     return float(out) if scalar else out

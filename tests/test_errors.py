@@ -133,3 +133,17 @@ def test_cli_fuzz_never_a_traceback(argv: list[str]) -> None:
     assert code in (0, 1, 2, 3), (argv, code)
     if code == 2:
         assert "Traceback" not in err.getvalue() and err.getvalue().strip(), argv
+
+
+def test_warnings_point_at_the_users_line() -> None:
+    """A warning names the caller's file and line, not a line inside graphc (a fixed
+    stacklevel pointed at graph.py's gc_paused wrapper)."""
+    from graphc.ctarget import CTargetWarning
+    from graphc.errors import DomainWarning
+
+    with pytest.warns(CTargetWarning) as caught:
+        graphc.compile("x: (3,); sum(x)", target="c")
+    with pytest.warns(DomainWarning) as caught2:
+        graphc.parse("log(x)").evaluate(x=-1.0)
+    for w in [*caught, *caught2]:
+        assert w.filename == __file__, (w.filename, w.lineno)
