@@ -183,14 +183,18 @@ def load(source):
     key = hashlib.sha256("\0".join([source, *flags, version]).encode()).hexdigest()[:24]
     directory = cache_dir()
     lib = directory / f"graphc_{key}.so"
-    if not lib.exists():
+    if lib.exists():
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise CCompileError(f"cannot create the cache {directory}: {e}") from None
-        with tempfile.TemporaryDirectory() as tmp:
-            part = _compile(cc, flags, source, tmp)
-            os.replace(part, lib)  # atomic: a concurrent loader sees all or nothing
+            return ctypes.CDLL(str(lib))
+        except OSError:  # damaged (a disk that filled up, a copied cache): compile anew
+            pass
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CCompileError(f"cannot create the cache {directory}: {e}") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        part = _compile(cc, flags, source, tmp)
+        os.replace(part, lib)  # atomic: a concurrent loader sees all or nothing
     try:
         return ctypes.CDLL(str(lib))
     except OSError as e:

@@ -12,8 +12,11 @@ ill-conditioned point, within the NumPy target's values at inputs moved by 4 ulp
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -543,6 +546,28 @@ def test_compiled_library_is_cached(monkeypatch, tmp_path):
     mtime = libs[0].stat().st_mtime_ns
     graphc.compile("x*y + 1.5", target="c")
     assert [p.stat().st_mtime_ns for p in cache_dir().glob("graphc_*.so")] == [mtime]
+
+
+def test_a_damaged_cached_library_is_compiled_again(monkeypatch, tmp_path):
+    """A cached file that does not load (it was the NumPy target from then on). In a
+    fresh process: this one has the library mapped under its name."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    graphc.compile("x*y + 2.5", target="c")
+    (lib,) = cache_dir().glob("graphc_*.so")
+    (tmp_path / "damaged").write_bytes(b"not a library")
+    os.replace(tmp_path / "damaged", lib)  # a new file: the mapped one stays as it was
+    code = (
+        "import warnings, numpy as np, graphc\n"
+        "warnings.simplefilter('error')\n"
+        "c = graphc.compile('x*y + 2.5', target='c')\n"
+        "print(c.target, c.value_and_grad(x=np.ones(3), y=np.ones(3))[0].tolist())\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env)  # fmt: skip
+    assert done.stdout.split() == ["c", "[3.5,", "3.5,", "3.5]"], done.stderr[-2000:]
+    assert list(cache_dir().glob("graphc_*.so")) == [lib]
+    assert lib.read_bytes()[:4] == b"\x7fELF"
 
 
 def test_codegen_command_prints_the_c_source(capsys):
