@@ -46,6 +46,7 @@ from .errors import (
 )
 from .graph import Graph, as_graph, gc_paused
 from .lower import VIEW_OPS, Fuse, lower, target_text, value_roots, write_into_out
+from .naming import identifier
 from .ops import HELPERS, OPS
 from .rewrite import prepare
 
@@ -155,7 +156,9 @@ _NUMPY_SUPPORT += _OUT_SUPPORT
 _TENSOR_HELPERS = '''
 def _inputs(spec, *values):
     """The inputs as arrays, labels as integers and the rest in one float dtype, each
-    checked against its declared shape; returns them and the numbers the dims take."""
+    checked against its declared shape; returns them, the numbers the dims take and
+    each input's (shape, dtype, cast): the dtype its gradient is returned in, and
+    whether that differs from the dtype the call computes in."""
     arrays, floats = [], []
     for (name, shape, kind), v in zip(spec, values):
         a = np.asarray(v)
@@ -177,7 +180,9 @@ def _inputs(spec, *values):
             raise ValueError(f"{name} has shape {a.shape} but the program declares "
                              f"{name}: {shape}" + (f" (with {given})" if given else ""))
         out.append(a.astype(np.intp if kind == "int" else dtype, copy=False))
-    return out, dims
+    like = tuple((a.shape, a.dtype if a.dtype.kind == "f" else np.dtype(np.float64))
+                 for a in arrays)
+    return out, dims, tuple((s, d, d != dtype) for s, d in like)
 
 
 def _outs(out, like, inputs):
@@ -185,14 +190,16 @@ def _outs(out, like, inputs):
     its results into: f's, then each gradient's in like's order; None where the call
     makes a fresh array. An array serves where it is writeable and C-contiguous, shares
     no memory with an input or another result (_disjoint), and has the shape and dtype
-    of the result (a gradient's: its input's; f's is checked when f is known)."""
+    of the result (a gradient's: its input's, where the call computes in it; f's is
+    checked when f is known)."""
     given = _given(out, like)
     if out is None:
         return given
     wants = [None, *like.values()]
     return _disjoint([a if type(a) is np.ndarray and a.ndim and a.flags.c_contiguous
-                      and a.flags.writeable and (want is None or (a.shape == want.shape
-                                                                  and a.dtype == want.dtype))
+                      and a.flags.writeable and (want is None or (a.shape == want[0]
+                                                                  and a.dtype == want[1]
+                                                                  and not want[2]))
                       else None for a, want in zip(given, wants)], inputs)
 
 
@@ -212,20 +219,21 @@ def _value(f, out=None):
 
 
 def _grad(g, like, out=None):
-    """∂sum(f)/∂input as a fresh array of the input's shape and dtype (out, if given)."""
-    if out is not None:  # the caller's array, of the input's shape and dtype (see _outs)
+    """∂sum(f)/∂input as a fresh array of the input's shape and dtype (like, from
+    _inputs), or in out, the caller's array of that shape and dtype (see _outs)."""
+    if out is not None:
         if g is not out:
-            np.copyto(out, np.broadcast_to(g, like.shape))
+            np.copyto(out, np.broadcast_to(g, like[0]))
         return out
-    g = np.array(np.broadcast_to(g, like.shape), dtype=like.dtype, order="C")
+    g = np.array(np.broadcast_to(g, like[0]), dtype=like[1], order="C")
     return g[()] if g.ndim == 0 else g
 
 
 def _own(g, like, out=None):
     """_grad for an array this call made and returns once: kept unless it must change
     (its shape, its dtype, or a transposed layout: gradients are C-ordered)."""
-    if (out is None and type(g) is np.ndarray and g.shape == like.shape
-            and g.dtype == like.dtype and g.ndim and g.flags.c_contiguous):
+    if (out is None and type(g) is np.ndarray and g.shape == like[0]
+            and g.dtype == like[1] and g.ndim and g.flags.c_contiguous):
         return g
     return _grad(g, like, out)
 '''
@@ -489,25 +497,36 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
             for d in v if isinstance(v, tuple) else (v,):
                 if isinstance(d, str) and d not in used:
                     used.append(d)
+    # a dim is written as a name would be (np, out and _SPEC are the function's own)
+    code = {d: identifier(d) if d != "out" else "out_" for d in used}
     taken = set(bw.graph.names.values()) | set(inputs)
-    clash = [d for d in used if d in taken]
+    clash = [d for d in used if code[d] in taken or d in taken]
+    clash += [d for d in used if list(code.values()).count(code[d]) > 1]
     if clash:
         raise GraphcError(
-            f"dim {clash[0]!r} is also the name of an input or a value; rename one of them"
+            f"dim {clash[0]!r} is also the name of an input, a value or another dim in "
+            "the generated code; rename one of them"
         )
-    dims = "_" if not used else ", ".join(f"{d}" for d in used)
+    if any(code[d] != d for d in used):
+        for line in lines:
+            line.attrs = tuple(
+                (k, tuple(code.get(d, d) if isinstance(d, str) else d for d in v)
+                 if isinstance(v, tuple) else code.get(v, v) if isinstance(v, str) else v)
+                for k, v in line.attrs
+            )  # fmt: skip
+    dims = "_" if not used else ", ".join(code[d] for d in used)
     if used:
-        head.append(f"    {unpack}, _dims = _inputs(_SPEC, {params})")
+        head.append(f"    {unpack}, _dims, _like = _inputs(_SPEC, {params})")
         head.append(f"    {dims} = " + ", ".join(f'_dims["{d}"]' for d in used))
     else:
-        head.append(f"    {unpack}, _ = _inputs(_SPEC, {params})")
+        head.append(f"    {unpack}, _, _like = _inputs(_SPEC, {params})")
     floats = [s for n, s in zip(inputs, safe, strict=True) if n not in bw.graph.labels]
     buffers = buffers or []
     if fallback is not None and floats:
         head.append(f"    if {floats[0]}.dtype != np.float64:  # the loops compute in double")
         head.append(f"        return {fallback}({params}{', out=out' if buffers else ''})")
     if buffers:  # the caller's arrays for the results (out=), where they fit
-        like = ", ".join(f'"{n}": {safe[inputs.index(n)]}' for n in wrt)
+        like = ", ".join(f'"{n}": _like[{inputs.index(n)}]' for n in wrt)
         head += _outs_lines(buffers, f"{{{like}}}, {unpack}")
         nodes = bw.graph.nx.nodes
         shape_of = {t: nodes[n].get("shape") for t, n in zip(returned[1:], wrt, strict=True)}
@@ -528,7 +547,7 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
         own = _owned(bw, wrt)
         parts = "".join(
             f'\n        "{n}": {"_own" if own[n] else "_grad"}({grad_text[n]}, '
-            f"{safe[inputs.index(n)]}{o}),"
+            f"_like[{inputs.index(n)}]{o}),"
             for n, o in zip(wrt, into[1:], strict=True)
         )
         ret = f"{value}, {{{parts}\n    }}" if wrt else f"{value}, {{}}"

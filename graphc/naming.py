@@ -19,7 +19,7 @@ from .ops import OPS
 if TYPE_CHECKING:
     from .graph import Graph
 
-__all__ = ["RESERVED", "node_names", "to_text"]
+__all__ = ["RESERVED", "identifier", "node_names", "to_text"]
 
 #: Identifiers generated code needs for itself.
 RESERVED = frozenset(
@@ -27,7 +27,8 @@ RESERVED = frozenset(
 )
 
 
-def _safe(name: str) -> str:
+def identifier(name: str) -> str:
+    """``name`` as generated code writes it (see the module docstring)."""
     if keyword.iskeyword(name) or name in RESERVED or name.startswith("_"):
         rest = name.lstrip("_")
         return ("v" + rest if not rest or rest[0].isdigit() else rest) + "_"
@@ -42,7 +43,7 @@ def node_names(graph: Graph) -> dict[str, str]:
     start: dict[tuple[str, bool], int] = {}  # numbers below are taken: linear, not quadratic
 
     def claim(base: str, numbered: bool) -> str:
-        base = _safe(base)
+        base = identifier(base)
         if not numbered and base not in used:
             used.add(base)
             return base

@@ -17,6 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import graphc
+from graphc.ctarget import CTargetWarning
 from graphc.errors import ShapeError
 
 RNG = np.random.default_rng(20261127)
@@ -336,6 +337,46 @@ def test_float32_stays_float32_and_gradients_are_fresh_arrays():
         assert grads[k].dtype == np.float32
         for other in p32.values():
             assert not np.shares_memory(grads[k], other)
+
+
+@pytest.mark.parametrize("target", ["numpy", "c"])
+@pytest.mark.parametrize("low", [np.float32, np.float16])
+def test_mixed_dtypes_compute_in_the_widest_and_return_each_gradient_in_its_own(target, low):
+    """float32 X beside float64 weights: computed in float64 (NumPy's promotion), and
+    ∂f/∂X is float32, as in JAX and PyTorch (it was float64: the docs promise each
+    gradient in its input's dtype); an out= array serves only the float64 gradients."""
+    text, _, point = WORKLOADS["2-layer relu"]
+    mixed = {**point, "X": point["X"].astype(low)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CTargetWarning)
+        c = graphc.compile(text, target=target)
+    f, grads = c.value_and_grad(**mixed)
+    f64, grads64 = c.value_and_grad(**{**point, "X": mixed["X"].astype(np.float64)})
+    assert np.asarray(f).dtype == np.float64 and f == f64
+    assert grads["X"].dtype == low and grads["X"].shape == point["X"].shape
+    np.testing.assert_array_equal(grads["X"], grads64["X"].astype(low))
+    for k in ("W1", "b1", "W2", "b2"):
+        assert grads[k].dtype == np.float64 and np.array_equal(grads[k], grads64[k])
+    again = c.value_and_grad(**mixed, out=(f, grads))
+    assert again[1]["W1"] is grads["W1"] and again[1]["X"] is not grads["X"]
+    np.testing.assert_array_equal(again[1]["X"], grads["X"])
+
+
+@pytest.mark.parametrize("target", ["numpy", "c"])
+@pytest.mark.parametrize("dim", ["np", "out", "_SPEC", "_like", "_dims", "math", "_C"])
+def test_dims_named_like_the_generated_codes_own_names(target, dim):
+    """A dim is written in the code as a name would be (np_, out_): it was the function's
+    own np, out= or _SPEC, an AttributeError or an UnboundLocalError at the call."""
+    text = (f"y: (N,) int; s: (N, {dim})\n"
+            f"f = sum(one_hot(y, {dim}) * s) + sum(reshape(s, ({dim}, N)) ^ 2)")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CTargetWarning)
+        c = graphc.compile(text, target=target)
+    point = {"y": np.array([0, 2]), "s": RNG.normal(size=(2, 3))}
+    f, grads = c.value_and_grad(**point)
+    ev = graphc.parse(text).evaluate(**point)
+    assert np.isclose(f, float(ev.value), rtol=1e-14)
+    np.testing.assert_allclose(grads["s"], ev.grads["s"], rtol=1e-14)
 
 
 def test_the_math_target_refuses_tensor_programs():
