@@ -852,3 +852,15 @@ def test_a_malformed_matrix_on_the_command_line_says_how_to_write_one(given):
 
     with pytest.raises(graphc.InputError, match=re.escape("[[1,2],[3,4]]")):
         parse_point([given])
+
+
+@pytest.mark.parametrize("given", ["w=[3]", "w=3,", "w=[ 3 ]"])
+def test_a_vector_of_one_number_on_the_command_line(given, capsys):
+    """``[3]`` was read as the number 3: a (1,) input could not be given at all."""
+    from graphc.cli import main, parse_point
+
+    got = parse_point([given])["w"]
+    assert isinstance(got, np.ndarray) and got.shape == (1,) and got.tolist() == [3]
+    assert parse_point(["w=3"])["w"] == 3 and np.ndim(parse_point(["w=3"])["w"]) == 0
+    assert main(["grad", "w: (1,); f = sum(w^2)", "--at", given]) == 0
+    assert "∂f/∂w = [6.]" in capsys.readouterr().out

@@ -50,7 +50,8 @@ def read_expr(text: str) -> str:
 def parse_point(items: Sequence[str] | None) -> dict[str, Any]:
     """``["x=-2", "w=1,2,3", "W=1,2;3,4"]`` -> ``{"x": -2.0, "w": array([1., 2., 3.]),
     "W": array([[1., 2.], [3., 4.]])}``; integers stay integers (labels: ``y=0,2``). A
-    matrix may also be written as nested lists, ``W=[[1,2],[3,4]]``."""
+    matrix may also be written as nested lists, ``W=[[1,2],[3,4]]``; a vector of one
+    number as ``w=[3]`` or ``w=3,``."""
     point: dict[str, Any] = {}
     for item in items or ():
         name, sep, value = item.partition("=")
@@ -76,18 +77,21 @@ def parse_point(items: Sequence[str] | None) -> dict[str, Any]:
                     " '[[1,2],[3,4]]' (rows of one length)"
                 ) from None
             continue
+        body = value.strip()
+        vector = "," in body or (body.startswith("[") and body.endswith("]"))  # [3], 3,
+        body = body.strip("[]")
+        if body.endswith(",") and body.count(",") == 1:  # 3, is a vector of one, as (3,)
+            body = body[:-1]
         try:
-            numbers = [float(v) for v in value.strip().strip("[]").split(",")]
-            if all(v.strip().lstrip("-").isdigit() for v in value.strip("[] ").split(",")):
-                numbers = [int(v) for v in value.strip().strip("[]").split(",")]
+            numbers = [float(v) for v in body.split(",")]
+            if all(v.strip().lstrip("-").isdigit() for v in body.split(",")):
+                numbers = [int(v) for v in body.split(",")]
         except ValueError:
             raise InputError(
                 f"--at {name}: {value!r} is not a number, a comma-separated list (1,2,3) or"
                 " a matrix (1,2;3,4 or [[1,2],[3,4]])"
             ) from None
-        point[name.strip()] = (
-            numbers[0] if len(numbers) == 1 and "," not in value else np.array(numbers)
-        )
+        point[name.strip()] = np.array(numbers) if vector else numbers[0]
     return point
 
 

@@ -69,7 +69,8 @@ def add(sub: Any) -> None:
         "--at",
         nargs="+",
         metavar="NAME=VALUE",
-        help="a point, e.g. --at x=-2 y=5 z=-4; vectors w=1,2,3; matrices W='1,2;3,4'",
+        help="a point, e.g. --at x=-2 y=5 z=-4; vectors w=1,2,3 (one number: w=[3]); "
+        "matrices W='1,2;3,4'",
     )
     p.add_argument("--wrt", help="comma-separated inputs (default: all)")
     p.set_defaults(func=_grad)
