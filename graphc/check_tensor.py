@@ -149,6 +149,46 @@ def _entries_equal(graph: Graph, claim_graph: Graph, wrt: str, done: list[int]) 
     return True, "every entry simplified to 0"
 
 
+def _hint(gots: list[Any], grads: list[Mapping[str, Any]], wrt: str, d: str) -> str | None:
+    """Why a claim about ∂f/∂wrt is wrong, where a common slip explains it at every
+    point drawn: the sign, a constant factor, a transpose, a batch axis left unsummed,
+    another input's gradient, or zero."""
+    trues = [np.asarray(g[wrt], dtype=float) for g in grads]
+    claims = [np.asarray(c, dtype=float) for c in gots]
+
+    def every(test: Any) -> bool:
+        with np.errstate(all="ignore"):
+            return all(bool(test(c, t)) for c, t in zip(claims, trues, strict=True))
+
+    def same(a: Any, b: Any) -> bool:
+        return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+    if not any(np.any(np.abs(t) > 1e-9) for t in trues):
+        return None
+    if every(lambda c, t: np.all(c == 0)):
+        return f"the claim is 0 but {d} is not"
+    if every(lambda c, t: same(c, -t)):
+        return "the claim has the wrong sign"
+    if every(lambda c, t: same(c.T, t)) and trues[0].ndim == 2:
+        return f"the claim is the transpose of {d}"
+    if every(lambda c, t: same(c.T, -t)) and trues[0].ndim == 2:
+        return f"the claim is the transpose of {d}, with the wrong sign"
+    lead = claims[0].ndim - trues[0].ndim
+    if lead > 0 and every(lambda c, t: same(c.sum(axis=tuple(range(lead))), t)):
+        axes = ", ".join(map(str, range(lead)))
+        return f"the claim is not summed over the batch: {d} is its sum over axis {axes}"
+    if every(lambda c, t: np.shape(c) == np.shape(t)):
+        c, t = next((c, t) for c, t in zip(claims, trues, strict=True) if np.any(t))
+        k = c.ravel()[np.argmax(np.abs(t))] / t.ravel()[np.argmax(np.abs(t))]
+        if np.isfinite(k) and k != 0 and every(lambda c, t: same(c, k * t)):
+            return f"the claim is off by a constant factor: {d} = {1 / k:.4g} × the claim"
+    for other in grads[0]:
+        if other != wrt and all(same(c, np.asarray(g[other], dtype=float))
+                                for c, g in zip(claims, grads, strict=True)):  # fmt: skip
+            return f"the claim is {d.split('/')[0]}/∂{other}, not {d}"
+    return None
+
+
 def check_tensor(
     graph: Graph,
     pairs: Sequence[tuple[str, Any]],
@@ -216,8 +256,8 @@ def check_tensor(
         derivative_text = tensor_gradients(graph, [wrt])[wrt]
         method = [f"shapes: {', '.join(f'{n}{S.fmt(graph.shape(n))}' for n in graph.inputs)}"]
         bad = None
-        for vals, ev in zip(samples, evals, strict=True):
-            got = cg.evaluate(**{n: vals[n] for n in cg.inputs}).value
+        gots = [cg.evaluate(**{n: vals[n] for n in cg.inputs}).value for vals in samples]
+        for vals, ev, got in zip(samples, evals, gots, strict=True):
             true = ev.grads[wrt]
             if np.shape(got) != np.shape(true) and np.shape(got) != ():
                 why = f"the claim has shape {np.shape(got)}, ∂{out_name}/∂{wrt} {np.shape(true)}"
@@ -228,6 +268,8 @@ def check_tensor(
                 break
         if bad is not None:
             vals, got, true, why = bad
+            hint = _hint(gots, [ev.grads for ev in evals], wrt, f"∂{out_name}/∂{wrt}")
+            why = hint if why is None else f"{why}; {hint}" if hint else why
             results.append(
                 PartialCheck(
                     wrt,

@@ -183,6 +183,33 @@ def test_the_lectures_worked_derivations_are_proved_and_wrong_ones_refuted(progr
         np.testing.assert_allclose(true, -2 * x * (point["y"] - w1 @ x), rtol=1e-12)
 
 
+_NET = "X: (N, D); W: (D, C); b: (C,); V: (D, C)\nf = sum(relu(X @ W + b) * 2) + sum(V * W)"
+
+
+@pytest.mark.parametrize(
+    ("wrt", "claim", "hint"),
+    [
+        ("W", "-(X.T @ (2 * step(X @ W + b)) + V)", "the claim has the wrong sign"),
+        ("W", "(2 * step(X @ W + b)).T @ X + V.T", "the claim is the transpose of ∂f/∂W"),
+        ("W", "-((2 * step(X @ W + b)).T @ X + V.T)",
+         "the claim is the transpose of ∂f/∂W, with the wrong sign"),
+        ("b", "2 * step(X @ W + b)",
+         "the claim is not summed over the batch: ∂f/∂b is its sum over axis 0"),
+        ("W", "3 * (X.T @ (2 * step(X @ W + b)) + V)",
+         "the claim is off by a constant factor: ∂f/∂W = 0.3333 × the claim"),
+        ("V", "X.T @ (2 * step(X @ W + b)) + V", "the claim is ∂f/∂W, not ∂f/∂V"),
+        ("V", "0 * V", "the claim is 0 but ∂f/∂V is not"),
+        ("V", "W + 1", None),
+    ],
+)  # fmt: skip
+def test_a_wrong_tensor_claim_says_which_common_slip_it_is(wrt, claim, hint):
+    """Each hint holds at every point drawn: a claim that is wrong another way has none.
+    The oracle is the definition of each slip applied to graphc's gradient."""
+    got = graphc.check(_NET, wrt, claim, shapes={"N": 3, "D": 4, "C": 2})
+    assert got.verdict == "wrong", str(got)
+    assert got.main.explanation == hint or (hint and hint in got.main.explanation), str(got)
+
+
 def test_check_with_shapes_given_on_the_command_line(capsys):
     from graphc.cli import main
 
