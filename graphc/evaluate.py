@@ -174,18 +174,6 @@ def tensor_point(
     return graph, point, dims
 
 
-def bind_attrs(attrs: Any, dims: Mapping[str, int]) -> dict[str, Any]:
-    """A gate's attributes with dim symbols replaced by their numbers."""
-    out = {}
-    for k, v in attrs:
-        if isinstance(v, tuple):
-            v = tuple(dims.get(d, d) if isinstance(d, str) else d for d in v)
-        elif isinstance(v, str):
-            v = dims.get(v, v)
-        out[k] = v
-    return out
-
-
 def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any],
              attrs: Mapping[str, Any] | None = None) -> Any:  # fmt: skip
     """Apply the node's op; called with floating-point errors raising (underflow ignored).
@@ -254,7 +242,7 @@ def evaluate(
                 vals[node] = float(data["value"])
             else:
                 args = [vals[a] for a in data["args"]]
-                attrs = bind_attrs(data["attrs"], dims) if "attrs" in data else None
+                attrs = dict(S.bind_attrs(data["attrs"], dims)) if "attrs" in data else None
                 vals[node] = _compute(bw.graph, node, data, args, attrs)
     full = np.shape(vals[graph.output])
 

@@ -636,11 +636,27 @@ class Graph:
         """This tensor program with the given inputs' shapes (``{"x": (3,)}``); shapes
         are inferred again, so a mismatch raises :class:`ShapeError` at its gate."""
         declared = dict(self.declared or {})
-        for name, shape in shapes_arg(shapes).items():
+        given = shapes_arg(shapes)
+        for name in given:
             self.check_input(name)
+        # The dims the given shapes bind (W: (D, C) given (4, 2): C = 2) hold in the
+        # other declarations and in gates' attributes too (one_hot(y, C)); a shape that
+        # does not fit its declaration replaces it, and the gates say where it fails.
+        try:
+            known = {k: declared[k][0] for k in given if k in declared}
+            dims = S.bind({k: v for k, v in known.items() if v is not None}, given)
+        except S.ShapeMismatch:
+            dims = {}
+        for name, shape in given.items():
             dtype = declared.get(name, ((), "float"))[1]
             declared[name] = (shape, dtype)
-        return rebuild(self, Builder(shapes=declared, text=self.text))
+        if not dims:
+            return rebuild(self, Builder(shapes=declared, text=self.text))
+        declared = {k: (S.substitute(s, dims), d) for k, (s, d) in declared.items()}
+        b = Builder(shapes=declared, text=self.text)
+        return rebuild(
+            self, b, lambda op, args, pos, attrs: b.gate(op, args, pos, S.bind_attrs(attrs, dims))
+        )
 
     # -- structure ------------------------------------------------------------------
     def __len__(self) -> int:

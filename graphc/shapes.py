@@ -168,6 +168,19 @@ def bind(declared: Mapping[str, Shape], actual: Mapping[str, tuple[int, ...]]) -
     return dims
 
 
+def bind_attrs(attrs: Any, dims: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A gate's attributes (``(("depth", "C"),)``) with dim symbols replaced by their
+    numbers (``(("depth", 10),)``)."""
+    out = []
+    for k, v in attrs:
+        if isinstance(v, tuple):
+            v = tuple(dims.get(d, d) if isinstance(d, str) else d for d in v)
+        elif isinstance(v, str):
+            v = dims.get(v, v)
+        out.append((k, v))
+    return tuple(out)
+
+
 def substitute(shape: Shape, dims: Mapping[str, int]) -> Shape:
     """``shape`` with bound symbols replaced by their numbers."""
     return tuple(dims.get(d, d) if isinstance(d, str) else d for d in shape)
