@@ -27,7 +27,7 @@ import numpy as np
 import sympy as sp
 
 from . import shapes as S  # noqa: N812
-from .args import MAX_DRAWN
+from .args import MAX_DRAWN, got
 from .deadline import DeadlineExceeded, deadline
 from .domain import Domain
 from .errors import InputError, ParseError, did_you_mean
@@ -93,8 +93,12 @@ def _label_bounds(graph: Graph) -> dict[str, int]:
     return bounds
 
 
-def _claim_graph(graph: Graph, claim: str) -> Graph:
-    """The claim as the last statement of the program (same declarations and names)."""
+def _claim_graph(graph: Graph, claim: str) -> tuple[Graph, dict[str, str]]:
+    """The claim as the last statement of the program (same declarations and names),
+    and the gradients it names: ``{"ds": node}`` for ``ds``, ∂f/∂s at s's node, an
+    input of the claim's graph with s's shape (the cs231n notes' ``dW = X.T @ ds``)."""
+    from .check import _names_used
+
     if graph.text is None:
         raise InputError("tensor claims need the program as text")
     program = parse_program(graph.text)
@@ -105,10 +109,22 @@ def _claim_graph(graph: Graph, claim: str) -> Graph:
     kept = tuple(st for st in program.statements if st.name is not None)
     combined = Program(kept + claim_program.statements, claim, program.declarations)
     shapes = {n: graph.nx.nodes[n]["shape"] for n in graph.inputs}
-    return build(combined, shapes)
+    bound = {d["name"] for _, d in graph.nx.nodes(data=True) if d["name"]}
+    grads: dict[str, str] = {}
+    extra = {}
+    for name in sorted(_names_used(claim_program) - set(graph.inputs) - bound):
+        if name.startswith("d") and (name[1:] in bound or name[1:] in graph.differentiable):
+            grads[name] = _node(graph, name[1:])
+            extra[name] = graph.nx.nodes[grads[name]]["shape"]
+    # built on the program's own declarations, then given the numbers: the dims they
+    # bind reach the claim's attributes too (one_hot(y, C))
+    declared = {d.name for d in program.declarations}
+    first = build(combined, {**{k: v for k, v in shapes.items() if k not in declared}, **extra})
+    return first.with_shapes({k: v for k, v in shapes.items() if k in first.inputs}), grads
 
 
-def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float) -> tuple[bool, str]:
+def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float,
+           named_grads: Mapping[str, str]) -> tuple[bool, str]:  # fmt: skip
     """Whether every entry of graphc's ∂f/∂wrt and the claim simplify to the same, and
     what the step did. SymPy is stopped when ``budget`` seconds have passed."""
     if graph.labels:
@@ -121,22 +137,31 @@ def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float) -> tuple[b
     done = [0]
     try:
         with deadline(budget):
-            return _entries_equal(graph, claim_graph, wrt, done)
+            return _entries_equal(graph, claim_graph, wrt, done, named_grads)
     except DeadlineExceeded:
         return False, f"undecided within the time budget ({done[0]} entries simplified to 0)"
 
 
-def _entries_equal(graph: Graph, claim_graph: Graph, wrt: str, done: list[int]) -> tuple[bool, str]:
+def _entries_equal(graph: Graph, claim_graph: Graph, wrt: str, done: list[int],
+                   named_grads: Mapping[str, str]) -> tuple[bool, str]:  # fmt: skip
     from .autodiff import backward, tensor_symbols, tensor_sympy
 
+    node = _node(graph, wrt)
     try:
         syms = tensor_symbols(graph)
-        bw = backward(graph, (wrt,))
-        true = tensor_sympy(bw.graph, [bw.grads[wrt]], syms)[0]
-        claim = tensor_sympy(claim_graph, [claim_graph.output], syms)[0]
+        bw = backward(graph, tuple(graph.differentiable))
+
+        def upstream(at: str) -> Any:  # ∂f/∂at, entry by entry
+            up = bw.grads[at] if at in graph.inputs else bw.upstream.get(at)
+            entries = tensor_sympy(bw.graph, [up], syms)[0] if up is not None else sp.Integer(0)
+            return np.broadcast_to(np.asarray(entries, dtype=object), graph.nx.nodes[at]["shape"])
+
+        true = upstream(node)
+        given = {**syms, **{g: upstream(n) for g, n in named_grads.items()}}
+        claim = tensor_sympy(claim_graph, [claim_graph.output], given)[0]
     except NotImplementedError:
         return False, "not attempted (an op without a closed form)"
-    true = np.broadcast_to(np.asarray(true, dtype=object), np.shape(syms[wrt]))
+    true = np.broadcast_to(np.asarray(true, dtype=object), graph.nx.nodes[node]["shape"])
     try:
         claim = np.broadcast_to(np.asarray(claim, dtype=object), np.shape(true))
     except ValueError:
@@ -149,11 +174,35 @@ def _entries_equal(graph: Graph, claim_graph: Graph, wrt: str, done: list[int]) 
     return True, "every entry simplified to 0"
 
 
-def _hint(gots: list[Any], grads: list[Mapping[str, Any]], wrt: str, d: str) -> str | None:
+def _node(graph: Graph, wrt: str) -> str:
+    """The node ∂f/∂wrt is taken at: the input, or the last binding of a bound name."""
+    if wrt in graph.inputs and wrt not in graph.labels:
+        return wrt
+    named = [n for n, d in graph.nx.nodes(data=True) if d["name"] == wrt]
+    if named and wrt not in graph.inputs:
+        return named[-1]
+    if wrt in graph.labels:
+        raise InputError(f"{wrt} holds integer labels: f has no derivative with respect to it")
+    from .targets import GraphTarget
+
+    GraphTarget(graph).check_wrt(wrt)  # raises, with the inputs and a "did you mean"
+    raise AssertionError(wrt)
+
+
+def _true(ev: Any, graph: Graph, node: str) -> Any:
+    """∂f/∂node at one evaluation: an input's gradient, or the upstream gradient."""
+    if node in graph.inputs:
+        return ev.grads[node]
+    up = ev.nodes[node].upstream
+    return np.zeros(graph.nx.nodes[node]["shape"]) if up is None else up
+
+
+def _hint(gots: list[Any], trues: list[Any], grads: list[Mapping[str, Any]], wrt: str,
+          d: str) -> str | None:  # fmt: skip
     """Why a claim about ∂f/∂wrt is wrong, where a common slip explains it at every
     point drawn: the sign, a constant factor, a transpose, a batch axis left unsummed,
     another input's gradient, or zero."""
-    trues = [np.asarray(g[wrt], dtype=float) for g in grads]
+    trues = [np.asarray(t, dtype=float) for t in trues]
     claims = [np.asarray(c, dtype=float) for c in gots]
 
     def every(test: Any) -> bool:
@@ -203,7 +252,7 @@ def check_tensor(
 ) -> Any:
     """Check claims about a tensor program; returns a :class:`graphc.check.CheckResult`."""
     from .check import CheckResult, PartialCheck
-    from .pretty import tensor_gradients
+    from .pretty import tensor_gradients, tensor_upstream
 
     graph = concrete_shapes(graph, shapes)
     dom = domain or Domain()
@@ -240,35 +289,44 @@ def check_tensor(
     out_name = graph.nx.nodes[graph.output]["name"] or "f"
     results = []
     for wrt, claim in pairs:
-        graph.check_input(wrt)
+        if not isinstance(wrt, str):
+            raise InputError(f"expected an input's name (text), got {got(wrt)}")
+        node = _node(graph, wrt)
         if not isinstance(claim, str):
             raise InputError("claims about tensor programs are text, e.g. '-2*x*(y - w@x)'")
-        cg = _claim_graph(graph, claim)
-        unknown = [n for n in cg.inputs if n not in graph.inputs]
+        cg, named_grads = _claim_graph(graph, claim)
+        unknown = [n for n in cg.inputs if n not in graph.inputs and n not in named_grads]
         if unknown:
             known = [*graph.inputs, *(d["name"] for _, d in graph.nx.nodes(data=True) if d["name"])]
-            gradient = " (a claim about a tensor program cannot name gradients d<name>)"
+            known += ["d" + n for n in known if n not in graph.labels]
             raise InputError(
-                f"the claim for ∂f/∂{wrt} uses '{unknown[0]}', not an input or a name of the"
-                f" program{gradient if unknown[0].startswith('d') else ''}"
-                f"{did_you_mean(unknown[0], known)}"
+                f"the claim for ∂{out_name}/∂{wrt} uses '{unknown[0]}', not an input, a name of the"
+                f" program or the gradient d<name> of one{did_you_mean(unknown[0], known)}"
             )
-        derivative_text = tensor_gradients(graph, [wrt])[wrt]
+        if node == wrt:
+            derivative_text = tensor_gradients(graph, [wrt])[wrt]
+        else:
+            derivative_text = tensor_upstream(graph, wrt)
         method = [f"shapes: {', '.join(f'{n}{S.fmt(graph.shape(n))}' for n in graph.inputs)}"]
         bad = None
-        gots = [cg.evaluate(**{n: vals[n] for n in cg.inputs}).value for vals in samples]
-        for vals, ev, got in zip(samples, evals, gots, strict=True):
-            true = ev.grads[wrt]
-            if np.shape(got) != np.shape(true) and np.shape(got) != ():
-                why = f"the claim has shape {np.shape(got)}, ∂{out_name}/∂{wrt} {np.shape(true)}"
-                bad = (vals, got, true, why)
+        gots = []
+        for vals, ev in zip(samples, evals, strict=True):
+            given = {g: _true(ev, graph, n) for g, n in named_grads.items()}
+            gots.append(cg.evaluate(**{n: given.get(n, vals.get(n)) for n in cg.inputs}).value)
+        trues = [_true(ev, graph, node) for ev in evals]
+        for vals, true, claimed in zip(samples, trues, gots, strict=True):
+            if np.shape(claimed) != np.shape(true) and np.shape(claimed) != ():
+                why = (f"the claim has shape {np.shape(claimed)}, ∂{out_name}/∂{wrt} "
+                       f"{np.shape(true)}")  # fmt: skip
+                bad = (vals, claimed, true, why)
                 break
-            if not np.allclose(got, true, rtol=rtol, atol=atol, equal_nan=True):
-                bad = (vals, got, true, None)
+            if not np.allclose(claimed, true, rtol=rtol, atol=atol, equal_nan=True):
+                bad = (vals, claimed, true, None)
                 break
         if bad is not None:
-            vals, got, true, why = bad
-            hint = _hint(gots, [ev.grads for ev in evals], wrt, f"∂{out_name}/∂{wrt}")
+            vals, got_value, true, why = bad
+            grads = [ev.grads for ev in evals]
+            hint = _hint(gots, trues, grads, wrt, f"∂{out_name}/∂{wrt}")
             why = hint if why is None else f"{why}; {hint}" if hint else why
             results.append(
                 PartialCheck(
@@ -279,7 +337,7 @@ def check_tensor(
                     derivative_text,
                     (*method, f"numeric: differs at a random point of {trials}"),
                     dict(vals),
-                    got,
+                    got_value,
                     true,
                     why,
                     trials,
@@ -288,7 +346,7 @@ def check_tensor(
                 )
             )
             continue
-        proved, step = _prove(graph, cg, wrt, budget)
+        proved, step = _prove(graph, cg, wrt, budget, named_grads)
         verdict = "proved" if proved else "agrees numerically"
         method.append(f"symbolic: {step}")
         method.append(f"numeric: equal at {trials} random points")

@@ -217,6 +217,27 @@ def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
     return {n: text[bw.grads[n]] for n in wrt}
 
 
+def tensor_upstream(graph: Any, name: str) -> str:
+    """∂f/∂name for a name the tensor program binds (the upstream gradient at its last
+    binding) in matrix notation, as :func:`tensor_gradients` writes an input's.
+
+    >>> from graphc import parse
+    >>> tensor_upstream(parse("w: (D,); x: (D,); h = w @ x; e = (y - h)^2"), "h")
+    '-(2 * (y - h))'
+    """
+    from .autodiff import backward
+    from .rewrite import prepare
+
+    graph = graph.resolved()
+    prepared = prepare(graph)
+    named = [n for n, d in prepared.nx.nodes(data=True) if d["name"] == name]
+    if not named:  # a rewrite took the gate (-log(sigmoid(h1)) as one stable gate)
+        prepared = graph
+        named = [n for n, d in graph.nx.nodes(data=True) if d["name"] == name]
+    bw = backward(prepared, tuple(graph.differentiable))
+    return tensor_texts(bw)[bw.upstream[named[-1]]] if named[-1] in bw.upstream else "0"
+
+
 def tensor_texts(bw: Any) -> dict[str, str]:
     """Every node of a tensor program's gradient graph in matrix notation, as text:
     forward values the program named by their names, the rest inlined (the gradients

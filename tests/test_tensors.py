@@ -183,6 +183,101 @@ def test_the_lectures_worked_derivations_are_proved_and_wrong_ones_refuted(progr
         np.testing.assert_allclose(true, -2 * x * (point["y"] - w1 @ x), rtol=1e-12)
 
 
+_CHAIN_1 = "w1: (D,); x: (D,)\nh1 = w1 @ x\ne = (y - h1)^2"
+_CHAIN_2 = "w1: (D,); x: (D,)\nh1 = w1 @ x\nh2 = sigmoid(h1)\ne = -log(h2)"
+
+
+@pytest.mark.parametrize(
+    ("program", "wrt", "claim", "wrong", "oracle"),
+    [
+        (_CHAIN_1, "h1", "-2*(y - h1)", "2*(y - h1)", lambda p: -2 * (p["y"] - p["w1"] @ p["x"])),
+        (_CHAIN_2, "h2", "-1/h2", "1/h2", lambda p: -(1 + np.exp(-(p["w1"] @ p["x"])))),
+        (_CHAIN_2, "h1", "-sigmoid(-h1)", "sigmoid(h1)",
+         lambda p: -1 / (1 + np.exp(p["w1"] @ p["x"]))),
+        ("X: (N, D); W: (D, C)\nh = relu(X @ W)\nL = sum(h^2)", "h", "2*h", "h",
+         lambda p: 2 * np.maximum(p["X"] @ p["W"], 0)),
+    ],
+)  # fmt: skip
+def test_the_upstream_gradient_at_a_bound_name_of_a_tensor_program(program, wrt, claim, wrong,
+                                                                  oracle):  # fmt: skip
+    """The lecture's chains step by step: ∂e/∂h1 = -2(y - h1), ∂e/∂h2 = -1/h2 (they were
+    'not an input' for tensor programs; scalar programs took them already)."""
+    ok = graphc.check(program, wrt, claim)
+    assert ok.verdict == "proved", str(ok)
+    bad = graphc.check(program, wrt, wrong)
+    assert bad.verdict == "wrong", str(bad)
+    np.testing.assert_allclose(bad.main.true_value, oracle(bad.main.counterexample), rtol=1e-12)
+    assert not np.allclose(bad.main.claim_value, bad.main.true_value)
+
+
+def test_a_tensor_claim_about_labels_or_an_unknown_name_is_an_input_error():
+    text = "X: (N, D); y: (N,) int; s = X * 2; L = mean(logsumexp(s, axis=1) - pick(s, y))"
+    with pytest.raises(graphc.InputError, match="integer labels"):
+        graphc.check(text, "y", "1")
+    with pytest.raises(graphc.InputError, match="did you mean 's'"):
+        graphc.check(text, "ss", "1")
+
+
+_TWO_LAYER = ("X: (N, D); W1: (D, H); b1: (H,); W2: (H, C); b2: (C,)\n"
+              "h = relu(X @ W1 + b1)\ns = h @ W2 + b2\nL = sum(s^2)")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("wrt", "claim", "hint"),
+    [
+        ("W2", "h.T @ ds", None),
+        ("b2", "sum(ds, axis=0)", None),
+        ("h", "ds @ W2.T", None),
+        ("W1", "X.T @ (dh * step(X @ W1 + b1))", None),
+        ("X", "(dh * step(X @ W1 + b1)) @ W1.T", None),
+        ("W2", "ds.T @ h", "the claim is the transpose of ∂L/∂W2"),
+        ("b2", "ds", "the claim is not summed over the batch"),
+        ("X", "dW1", "the claim is ∂L/∂W1, not ∂L/∂X"),
+    ],
+)
+def test_claims_in_the_notes_backward_pass_style_name_gradients(wrt, claim, hint):
+    """``dW2 = h.T @ ds``, as the cs231n notes and assignments write a backward pass:
+    ``ds`` is ∂L/∂s (they were refused for tensor programs). The oracle: NumPy's own
+    backward pass of the same network, at the counterexample."""
+    got = graphc.check(_TWO_LAYER, wrt, claim, shapes={"N": 3, "D": 4, "H": 5, "C": 2})
+    if hint is None:
+        assert got.verdict == "proved", str(got)
+        return
+    assert got.verdict == "wrong" and hint in got.main.explanation, str(got)
+    p = got.main.counterexample
+    z = p["X"] @ p["W1"] + p["b1"]
+    h = np.maximum(z, 0)
+    ds = 2 * (h @ p["W2"] + p["b2"])
+    dz = (ds @ p["W2"].T) * (z > 0)
+    want = {"W2": h.T @ ds, "b2": ds.sum(axis=0), "X": dz @ p["W1"].T}[wrt]
+    np.testing.assert_allclose(got.main.true_value, want, rtol=1e-12)
+
+
+def test_shapes_given_as_numbers_reach_the_attributes_that_name_dims():
+    """``with_shapes({"W": (4, 2)})`` binds C = 2 in ``one_hot(y, C)`` and in y's own
+    declaration; the attribute stayed the text 'C' (a raw UFuncTypeError in evaluation
+    and in ``check``, a KeyError in the compiled code)."""
+    text = "X: (N, D); W: (D, C); y: (N,) int\nf = sum(one_hot(y, C) * (X @ W))"
+    g = graphc.parse(text).with_shapes({"X": (3, 4), "W": (4, 2)})
+    assert g.declared["y"] == ((3,), "int")
+    point = {"X": RNG.normal(size=(3, 4)), "W": RNG.normal(size=(4, 2)), "y": np.array([0, 1, 1])}
+    want = np.sum(np.eye(2)[point["y"]] * (point["X"] @ point["W"]))
+    assert float(g.evaluate(**point).value) == pytest.approx(want, rel=1e-14)
+    assert float(graphc.compile(g).value_and_grad(**point)[0]) == pytest.approx(want, rel=1e-14)
+    assert graphc.check(text, "W", "X.T @ one_hot(y, C)").ok
+    assert graphc.check(text, "W", "X.T @ one_hot(y, C)", shapes={"C": 3}).ok
+    assert graphc.check(text, "W", "2 * X.T @ one_hot(y, C)").verdict == "wrong"
+
+
+def test_named_gradients_in_a_claim_with_labels_are_checked_by_the_numbers():
+    text = ("X: (N, D); W: (D, C); y: (N,) int\ns = X @ W\n"
+            "L = mean(logsumexp(s, axis=1) - pick(s, y))")  # fmt: skip
+    shapes = {"N": 3, "D": 4, "C": 2}
+    assert graphc.check(text, "W", "X.T @ ds", shapes=shapes).verdict == "agrees numerically"
+    assert graphc.check(text, "s", "(softmax(s, axis=1) - one_hot(y, C)) / 3", shapes=shapes).ok
+    assert graphc.check(text, "W", "X.T @ ds * 2", shapes=shapes).verdict == "wrong"
+
+
 _NET = "X: (N, D); W: (D, C); b: (C,); V: (D, C)\nf = sum(relu(X @ W + b) * 2) + sum(V * W)"
 
 
@@ -791,12 +886,14 @@ def test_derivative_and_its_vjp_agree_with_evaluation_and_finite_differences(tex
 @pytest.mark.parametrize(
     ("claim", "message"),
     [
-        ("dh", "uses 'dh', not an input or a name of the program (a claim about a tensor"),
-        ("2 * q", "uses 'q', not an input or a name of the program"),
+        ("dq", "the claim for ∂f/∂W uses 'dq', not an input, a name of the program or the"
+               " gradient d<name> of one"),
+        ("2 * q", "uses 'q', not an input, a name of the program"),
+        ("2 * hh", "did you mean 'h'"),
     ],
-)
+)  # fmt: skip
 def test_a_tensor_claim_naming_what_the_program_lacks_is_an_input_error(claim, message):
-    """A fuzz finding: a claim with a name the program lacks (dh, q) raised KeyError."""
+    """A fuzz finding: a claim with a name the program lacks (dq, q) raised KeyError."""
     text = "x: (3,); W: (2, 3); h = tanh(W @ x); f = sum(h * h)"
     with pytest.raises(graphc.InputError, match=re.escape(message)):
         graphc.check(text, "W", claim, points=3)
