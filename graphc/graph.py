@@ -407,6 +407,19 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
     env: dict[str, str] = {}
     node = ""
     gates = [0]
+    # A dim symbol is a size, not a value: a name such as N in `sum(X) / N` would
+    # otherwise be a new input, free to differ from X's rows (found in use).
+    sizes = {d: decl for decl in program.declarations for d in decl.shape if isinstance(d, str)}
+    for name in set(sizes) - set(declared):
+        pos = _value_named(program, name)
+        if pos is not None:
+            decl = sizes[name]
+            line = program.text.split("\n")[pos[0] - 1] if program.text else ""
+            raise ParseError(
+                f"'{name}' is a dim of the declaration {decl.name}: {S.fmt(decl.shape)}, a size"
+                " and not a value; to average over it, use mean(...), or write the number",
+                pos[0], pos[1], line,
+            )  # fmt: skip
     for st in program.statements:
         node = _build_expr(b, st.expr, env, gates)
         if st.name is not None:
@@ -425,6 +438,21 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
                 pos[0], pos[1], line,
             )  # fmt: skip
     return b.finish(node, inputs, program.text)
+
+
+def _value_named(program: Program, name: str) -> tuple[int, int] | None:
+    """Where the program first reads ``name`` as a value before any binding of it, or None."""
+    for st in program.statements:
+        stack: list[Any] = [st.expr]
+        while stack:
+            e = stack.pop()
+            if isinstance(e, Var) and e.name == name:
+                return e.pos
+            if isinstance(e, Call):
+                stack.extend(reversed(e.args))
+        if st.name == name:
+            return None
+    return None
 
 
 def _build_expr(b: Builder, root: Any, env: Mapping[str, str], gates: list[int]) -> str:

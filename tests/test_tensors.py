@@ -269,6 +269,20 @@ def test_shapes_given_as_numbers_reach_the_attributes_that_name_dims():
     assert graphc.check(text, "W", "2 * X.T @ one_hot(y, C)").verdict == "wrong"
 
 
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [("X: (N, D); L = sum(X) / N", 25), ("X: (3, D)\nL = sum(X) * D + 1", 14)],
+)
+def test_a_dim_read_as_a_value_is_a_parse_error(text, column):
+    """``sum(X) / N`` made N a new input, free to differ from X's rows."""
+    with pytest.raises(graphc.ParseError, match="a size and not a value") as info:
+        graphc.parse(text)
+    assert info.value.column == column
+    assert graphc.parse("X: (N, D); N = 3; L = sum(X) / N").inputs == ("X",)  # bound: a value
+    with pytest.raises(graphc.ParseError, match="'N' is a dim"):
+        graphc.check("X: (N, D); L = sum(X^2)", "X", "2 * X / N")
+
+
 def test_named_gradients_in_a_claim_with_labels_are_checked_by_the_numbers():
     text = ("X: (N, D); W: (D, C); y: (N,) int\ns = X @ W\n"
             "L = mean(logsumexp(s, axis=1) - pick(s, y))")  # fmt: skip
