@@ -94,6 +94,21 @@ def close(got, want):
     return got == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
+def conditioned(graph, at):
+    """graphc's evaluation at ``at``, where float64 can answer to ``close``'s tolerance:
+    no gate overflows, and no gate's value passes 1e6 (sin(15626^x) at x = 1.75 is sin
+    of 2e7, whose float64 rounding alone moves its derivative by 4e-9; found by
+    GRAPHC_FUZZ=1), else the example is not used."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            ev = graph.evaluate(**at)
+        except graphc.errors.DomainWarning:  # (x^2 + 1)^1000: inf
+            assume(False)
+    assume(all(abs(float(np.max(np.abs(n.value)))) < 1e6 for n in ev.nodes.values()))
+    return ev
+
+
 @SETTINGS
 @given(expressions, points)
 def test_gradients_equal_sympy_diff(pair, point):
@@ -102,9 +117,7 @@ def test_gradients_equal_sympy_diff(pair, point):
     assume(graph.inputs)
     at = {k: point[k] for k in graph.inputs}
     want_value = number(oracle, at)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        ev = graph.evaluate(**at)
+    ev = conditioned(graph, at)
     assert close(float(ev.value), want_value), text
     for name in graph.inputs:
         want = number(sp.diff(oracle, SYMS[name]), at)
@@ -121,6 +134,7 @@ def test_derivative_twice_equals_second_derivative(pair, point, data):
     b = data.draw(st.sampled_from(graph.inputs))
     at = {k: point[k] for k in graph.inputs}
     want = number(sp.diff(oracle, SYMS[a], SYMS[b]), at)
+    conditioned(graph, at)
     second = graph.derivative(a).derivative(b)
     assert second.inputs == graph.inputs
     with warnings.catch_warnings():
