@@ -83,10 +83,18 @@ def fmt_value(value: Any, precision: int) -> str:
     ('0.00', '0.0036', '-2.3e-09')
     >>> fmt_value(np.zeros((2, 3)), 1), fmt_value(np.zeros((4, 4)), 2)
     ('[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]', '4×4 in [0.00, 0.00]')
+
+    Integer arrays (labels, as evaluation holds them) are written as integers:
+
+    >>> fmt_value(np.array([0, 2]), 2), fmt_value(np.array(1), 2), fmt_value(3, 2)
+    ('[0, 2]', '1', '3.00')
     """
+    labels = isinstance(value, np.ndarray) and value.dtype.kind in "iub"
     a = np.asarray(value, dtype=float)
 
     def one(v: float) -> str:
+        if labels:
+            return str(int(v))
         s = f"{v:.{precision}f}"
         if float(s) == 0 and v != 0 and np.isfinite(v):  # never show a nonzero as zero
             return f"{v:.2g}"

@@ -273,3 +273,12 @@ def test_mimebundle_never_raises(monkeypatch, tmp_path):
     assert "text/plain" in bundle and "apt-get install graphviz" in bundle["text/plain"]
     ev = g.evaluate(x=1, y=2)
     assert "text/plain" in ev._repr_mimebundle_()
+
+
+def test_labels_are_drawn_as_integers_and_floats_keep_their_precision():
+    """y = [0, 2] was drawn [0.00, 2.00]: labels are classes, not values."""
+    g = graphc.parse("s: (N, C); y: (N,) int; L = mean(logsumexp(s, axis=1) - pick(s, y))")
+    at = {"s": np.array([[1, 2, 3], [3, 4, 7]]), "y": np.array([0, 2])}
+    src = graphc.render(g, at=at).source
+    assert "(N,)  [0, 2]<" in src and "y = [0, 2]" in src
+    assert "(N, C)  [[1.00, 2.00, 3.00], [3.00, 4.00, 7.00]]<" in src  # ints given, floats drawn
