@@ -46,6 +46,7 @@ def concrete_shapes(graph: Graph, given: Mapping[str, Any] | None = None) -> Gra
     """``graph`` with every dim a number: ``given`` maps inputs to shapes or dim symbols
     to numbers; other symbols take small distinct sizes."""
     given = dict(given or {})
+    graph.check_shape_names(given)
     dims = {
         k: int(v[0] if isinstance(v, tuple) else v)
         for k, v in given.items()

@@ -588,6 +588,24 @@ class Graph:
         data = self.nx.nodes[self.node(key)]
         return data.get("shape", ())
 
+    def dims(self) -> tuple[str, ...]:
+        """The dim symbols of the inputs' shapes, in order of first appearance."""
+        nodes = self.nx.nodes
+        found = [d for n in self.inputs for d in nodes[n].get("shape") or () if isinstance(d, str)]
+        return tuple(dict.fromkeys(found))
+
+    def check_shape_names(self, names: Iterable[str], option: str = "shapes") -> None:
+        """Raise :class:`InputError` for a name given a shape or a number that is neither
+        an input nor a dim symbol (it would be ignored: a typo goes unseen)."""
+        known = [*self.inputs, *self.dims()]
+        for name in names:
+            if name not in known:
+                raise InputError(
+                    f"{option} names '{name}', not an input or a dim symbol of the program"
+                    f" (inputs: {', '.join(self.inputs)}; dims: {', '.join(self.dims()) or 'none'})"
+                    f"{did_you_mean(name, known)}"
+                )
+
     def unknown_shapes(self) -> tuple[str, ...]:
         """Inputs of a tensor program whose shapes are not known yet."""
         nodes = self.nx.nodes

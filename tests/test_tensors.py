@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sympy as sp
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -678,8 +679,32 @@ def test_params_command_reads_stdin_and_takes_overrides(capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(NETWORK_3_4_2))
     assert main(["params", "-", "--params", "x", "--data", "b2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [ln.split()[0] for ln in lines[:-1]] == ["x", "W1", "b1", "W2"]
-    assert lines[-1] == f"total: {3 + 12 + 4 + 8}"
+    assert [ln.split()[0] for ln in lines[:-2]] == ["x", "W1", "b1", "W2"]
+    assert lines[-2:] == ["not counted (data or labels): b2", f"total: {3 + 12 + 4 + 8}"]
+
+
+def test_params_with_dim_symbols_count_symbolically_or_with_the_numbers_given(capsys):
+    """The sizes were '?' while a dim was a symbol; the digits network in numbers."""
+    from graphc.cli import main
+
+    net = ("X: (N, D); y: (N,) int; W1: (D, H); b1: (H,); W2: (H, C); b2: (C,)\n"
+           "s = relu(X @ W1 + b1) @ W2 + b2\n"
+           "L = mean(logsumexp(s, axis=1) - pick(s, y)) + reg * sum(W1^2)")  # fmt: skip
+    assert main(["params", net]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["W1", "(D,", "H)", "D·H"] and lines[3].split()[-1] == "C"
+    assert lines[-2] == "not counted (data or labels): X, y"
+    D, H, C = sp.symbols("D H C")
+    total = sp.sympify(lines[-1].removeprefix("total: ").replace("·", "*"))
+    assert sp.expand(total - (D * H + H + H * C + C + 1)) == 0  # reg, a scalar, counts 1
+    assert main(["params", net, "--shape", "D=64", "H=100", "C=10", "--data", "reg"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"total: {64 * 100 + 100 + 100 * 10 + 10:,}"
+    assert main(["params", net, "--shape", "W1=784,100", "C=10", "--data", "reg"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "total: 79,510"
+    assert main(["params", net, "--shape", "HH=3"]) == 2
+    assert "'HH', not an input or a dim symbol" in capsys.readouterr().err
+    with pytest.raises(graphc.InputError, match="did you mean 'H'"):
+        graphc.check(net, "W1", "1", shapes={"HH": 3})
 
 
 def _log_softmax(s, axis):
