@@ -45,7 +45,15 @@ from .errors import (
     warn,
 )
 from .graph import Graph, as_graph, gc_paused
-from .lower import VIEW_OPS, Fuse, lower, target_text, value_roots, write_into_out
+from .lower import (
+    VIEW_OPS,
+    Fuse,
+    lower,
+    output_name,
+    target_text,
+    value_roots,
+    write_into_out,
+)
 from .naming import identifier
 from .ops import HELPERS, OPS
 from .rewrite import prepare
@@ -263,15 +271,10 @@ _OUT_DOC = (
 )
 
 
-def _output_name(graph: Graph) -> str:
-    """The output's name in the generated code: its bound name, or ``f``."""
-    return graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
-
-
 def _docstring(
     graph: Graph, wrt: tuple[str, ...], target: str, out: str, zero_copy: bool = False
 ) -> str:
-    """The module docstring; ``out`` names the output (the code's name, :func:`_output_name`
+    """The module docstring; ``out`` names the output (the code's name, lower.output_name
     of the backward graph, whose names the code has: naming the user's graph again would
     cost as much as naming the code)."""
     args = ", ".join(graph.inputs)
@@ -352,7 +355,7 @@ def _function(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], target: st
               grads: bool, zero_copy: bool = False, name: str | None = None,
               fuse: Fuse | None = None) -> str:  # fmt: skip
     name = name or ("value_and_grad" if grads else "forward")
-    doc = "f and its gradients" if grads else "f"
+    doc = f"{output_name(bw.graph)} and its gradients" if grads else output_name(bw.graph)
     safe = tuple(bw.graph.names[n] for n in inputs)
     if safe != inputs:  # names the body cannot use: a wrapper keeps them as keywords
         inner = f"_{name}_body"
@@ -577,7 +580,7 @@ def module_source(
     used = _helpers(bw, target)
     module = "bisect\n\nimport numpy as np" if target == "numpy" else "math"
     parts = [
-        HEADER + "\n" + _docstring(graph, wrt, target, _output_name(bw.graph), zero_copy),
+        HEADER + "\n" + _docstring(graph, wrt, target, output_name(bw.graph), zero_copy),
         f"import {module}\n",
     ]
     if target == "numpy" and graph.tensor:
@@ -1039,7 +1042,7 @@ def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
     if not kernels:
         raise CCompileError("the program has no run of two or more elementwise gates to fuse")
     c_text = kernels_source(kernels, graph.to_text()[:200])
-    doc = _docstring(graph, wrt, "numpy", _output_name(bw.graph)).rstrip('"\n') + (
+    doc = _docstring(graph, wrt, "numpy", output_name(bw.graph)).rstrip('"\n') + (
         "\nTarget c: value_and_grad runs each run of elementwise gates as one C loop (in"
         "\ndouble; the source is SOURCE below, compiled on first import and cached under"
         "\n~/.cache/graphc/c); matrix products and reductions are NumPy calls. forward,"

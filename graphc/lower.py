@@ -194,6 +194,11 @@ def target_text(text: str, target: str) -> str:
     return text if spelled is None else spelled.format(m="np" if target == "numpy" else "math")
 
 
+def output_name(graph: Any) -> str:
+    """The output's name in the generated code: its bound name, or ``f``."""
+    return graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
+
+
 class _Lowerer:
     def __init__(self, bw: Backward, wrt: Sequence[str]) -> None:
         self.bw = bw
@@ -201,6 +206,7 @@ class _Lowerer:
         self.nd: dict[str, dict[str, Any]] = dict(self.g.nodes(data=True))
         self.wrt = tuple(wrt)
         self.names = bw.graph.names
+        self.f = output_name(bw.graph)  # ∂loss/∂W in the comments, as the docstring writes
         self.used = set(self.names.values())
         self._literals: dict[str, str] = {}
 
@@ -422,7 +428,7 @@ def _alias_line(low: _Lowerer, v: str, alias: Mapping[str, str], holder: Mapping
     first = holder.get(up)
     text = alias[first] if first not in (None, v) and first in alias else low.ref(up)
     uses = [] if low.nd[up]["op"] == "const" else [up]
-    return Line(alias[v], up, None, (text,), (up,), f"∂f/∂{low.names[v]}", uses)
+    return Line(alias[v], up, None, (text,), (up,), f"∂{low.f}/∂{low.names[v]}", uses)
 
 
 def _comment(
@@ -434,10 +440,10 @@ def _comment(
 ) -> str:
     names = low.names
     if node in holder:
-        return f"∂f/∂{names[holder[node]]}"
+        return f"∂{low.f}/∂{names[holder[node]]}"
     if node in branch:
         v, w = branch[node]
-        return f"branch of ∂f/∂{names[v]} through {names[w]}"
+        return f"branch of ∂{low.f}/∂{names[v]} through {names[w]}"
     if node in chains:
         return "gradients add at a fork"
     if low.nd[node]["name"]:

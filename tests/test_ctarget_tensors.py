@@ -136,7 +136,7 @@ def test_the_network_fuses_bias_relu_mask_and_weight_decay_into_four_loops():
     # weight decay moved next to the matmul's gradient it is added to: one loop
     assert any("dW1_2 (×), dW1 (+)" in line for line in calls)
     # the C functions are in the module, one named statement per gate
-    assert "void fused_4(" in source and "/* ∂f/∂W1 */" in source
+    assert "void fused_4(" in source and "/* ∂loss/∂W1 */" in source
 
 
 def test_fuse_moves_a_line_to_its_only_reader_and_overwrites_only_dead_temporaries():
