@@ -296,7 +296,12 @@ def check(
     if wrt is not None and not isinstance(wrt, str):
         wrt = names_arg(wrt)
     if isinstance(expr, str):
-        names = _names_used(parse_program(expr))
+        program = parse_program(expr)
+        # shapes for the program's names; a dim's number (N=3) stays a dim's, even
+        # where the program reads N as a value (its size)
+        declared = {d.name for d in program.declarations}
+        dims = {d for dc in program.declarations for d in dc.shape if isinstance(d, str)}
+        names = _names_used(program) - (dims - declared)
         graph = parse(expr, {k: v for k, v in given.items() if k in names})
     else:
         graph = expr

@@ -407,19 +407,18 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
     env: dict[str, str] = {}
     node = ""
     gates = [0]
-    # A dim symbol is a size, not a value: a name such as N in `sum(X) / N` would
-    # otherwise be a new input, free to differ from X's rows (found in use).
-    sizes = {d: decl for decl in program.declarations for d in decl.shape if isinstance(d, str)}
-    for name in set(sizes) - set(declared):
+    # A dim read as a value (N in `sum(X) / N`, the notes' 1/N) is the length of the
+    # first declared input with that dim: a size gate, size(X, 0). As a name of its
+    # own it would be a new input, free to differ from X's rows.
+    sizes: dict[str, tuple[str, int]] = {}
+    for decl in program.declarations:
+        for axis, d in enumerate(decl.shape):
+            if isinstance(d, str) and d not in declared:
+                sizes.setdefault(d, (decl.name, axis))
+    for name, (of, axis) in sizes.items():
         pos = _value_named(program, name)
         if pos is not None:
-            decl = sizes[name]
-            line = program.text.split("\n")[pos[0] - 1] if program.text else ""
-            raise ParseError(
-                f"'{name}' is a dim of the declaration {decl.name}: {S.fmt(decl.shape)}, a size"
-                " and not a value; to average over it, use mean(...), or write the number",
-                pos[0], pos[1], line,
-            )  # fmt: skip
+            env[name] = b.gate("size", [of], pos, (("axis", axis),))
     for st in program.statements:
         node = _build_expr(b, st.expr, env, gates)
         if st.name is not None:

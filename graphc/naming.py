@@ -12,14 +12,14 @@ start with a digit).
 from __future__ import annotations
 
 import keyword
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .ops import OPS
 
 if TYPE_CHECKING:
     from .graph import Graph
 
-__all__ = ["RESERVED", "identifier", "node_names", "to_text"]
+__all__ = ["RESERVED", "identifier", "node_names", "size_text", "to_text"]
 
 #: Identifiers generated code needs for itself.
 RESERVED = frozenset(
@@ -74,6 +74,14 @@ def node_names(graph: Graph) -> dict[str, str]:
 _MAX_TEXT = 2000
 
 
+def size_text(g: Any, data: Any) -> str:
+    """A size gate as the dim it reads: ``N`` for ``size(X, axis=0)`` where X is
+    ``(N, D)``, or the number where the shape is known (text that reads back)."""
+    (of,) = data["args"]
+    axis = dict(data.get("attrs", ()))["axis"]
+    return str(g.nodes[of]["shape"][axis])
+
+
 def to_text(graph: Graph, node: str) -> str:
     """``node`` as one inlined expression of graphc's language (long parts elided)."""
     g = graph.nx
@@ -86,6 +94,8 @@ def to_text(graph: Graph, node: str) -> str:
         elif op == "const":
             label = data["label"]
             text[v] = (label, 3 if label.startswith("-") else 2 if "/" in label else 9)
+        elif op == "size":
+            text[v] = (size_text(g, data), 9)
         else:
             row = OPS[op]
             parts = [text[a] for a in data["args"]]

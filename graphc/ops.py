@@ -161,7 +161,9 @@ def _expand(g, like, axis=None, keepdims=False, mean=False):
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axes)
     if mean:
-        g = g / np.prod([shape[a] for a in axes])
+        n = np.prod([shape[a] for a in axes])
+        if n:  # an empty axis: the result is empty, and 1/0 would only warn
+            g = g / n
     return np.broadcast_to(g, shape)
 
 
@@ -192,7 +194,8 @@ def _softmax_ce_grad(s, y, g):
         p[y] -= 1.0
         return p * g
     p[np.arange(p.shape[0]), y] -= 1.0
-    p *= g / p.shape[0]
+    if p.shape[0]:  # an empty batch: no rows to scale (and 1/0 would raise)
+        p *= g / p.shape[0]
     return p
 '''
 
@@ -672,7 +675,7 @@ def _sym_expand(
     g = _obj(g) if isinstance(g, np.ndarray) else np.asarray(g, dtype=object)
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axes)
-    if mean:
+    if mean and math.prod(shape[a] for a in axes):
         g = g / math.prod(shape[a] for a in axes)
     return np.broadcast_to(g, shape).copy()
 
@@ -752,6 +755,13 @@ def _shape_reshape(sh: Sequence[Shape], shape: Any) -> Shape:
     raise S.ShapeMismatch(f"cannot reshape {S.fmt(old)} to {S.fmt(tuple(new))}")
 
 
+def _shape_size(sh: Sequence[Shape], axis: Any) -> Shape:
+    n = len(sh[0])
+    if not (isinstance(axis, int) and not isinstance(axis, bool) and -n <= axis < n):
+        raise S.ShapeMismatch(f"size needs an axis of a {n}-d array, got {axis!r}")
+    return ()
+
+
 def _shape_one_hot(sh: Sequence[Shape], depth: Any) -> Shape:
     if not (isinstance(depth, str) or (isinstance(depth, int) and depth > 0)):
         raise S.ShapeMismatch(f"one_hot needs a positive number of classes, got {depth!r}")
@@ -823,6 +833,12 @@ _TENSOR_ROWS = (
        r"\operatorname{{onehot}}\left({0}\right)", function="one_hot",
        attrs=(("depth", REQUIRED),), positional=1, shape=_shape_one_hot, tensor=True,
        labels=(0,), vjps=(None,)),
+    # a dim read as a value (sum(X) / N): the length of an input along an axis; it
+    # passes no gradient to the array it measures
+    Op("size", 1, lambda a, axis: sp.Integer(np.shape(a)[axis]), (),
+       "float(np.shape({0})[{axis}])", "", "size", r"\left|{0}\right|", function="size",
+       attrs=(("axis", REQUIRED),), positional=1, shape=_shape_size, tensor=True,
+       vjps=(None,)),
     Op("reshape", 1, lambda a, shape: np.reshape(_obj(a), shape), (),
        "np.reshape({0}, {shape})", "", "reshape", r"{0}", function="reshape",
        attrs=(("shape", REQUIRED),), positional=1, shape=_shape_reshape, tensor=True,

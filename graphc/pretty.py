@@ -23,6 +23,8 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
+from .naming import size_text
+
 __all__ = ["pretty", "tensor_gradients", "vjp_text"]
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -256,6 +258,8 @@ def tensor_texts(bw: Any) -> dict[str, str]:
             text[v] = (label, 3 if label.startswith("-") else 9)
         elif data["role"] == "forward" and data["name"] and v != bw.graph.output:
             text[v] = (data["name"], 9)
+        elif op == "size":
+            text[v] = (size_text(g, data), 9)
         else:
             row = OPS[op]
             args = [text[a] for a in data["args"]]
@@ -296,6 +300,7 @@ def vjp_text(bw: Any, gate: str, i: int, names: Any) -> str | None:
         data = g.nodes[v]
         if v not in need:
             label = data["label"] if data["op"] == "const" else names.get(v, v)
+            label = size_text(g, data) if data["op"] == "size" else label
             text[v] = (label, 9)
             continue
         row = OPS[data["op"]]

@@ -23,6 +23,7 @@ import sympy as sp
 from .args import got
 from .errors import GraphcError, did_you_mean
 from .graph import Graph
+from .naming import size_text
 from .ops import OPS, SYMPY
 
 __all__ = ["RenderError", "View", "auto_groups", "chain_rule", "fmt_value", "make_view"]
@@ -281,8 +282,8 @@ def make_view(graph: Graph, group: Any = None) -> View:
         elif data["op"] not in ("input", "const") and v not in owner:
             i = _folded(graph, v)
             row = OPS[data["op"]]
-            if i is None:
-                labels[v] = row.symbol
+            if i is None:  # a size gate is drawn as the dim it reads: N
+                labels[v] = size_text(g, data) if data["op"] == "size" else row.symbol
             else:
                 labels[v] = row.folded[i].format(c=g.nodes[data["args"][i]]["label"])
                 folded.add((data["args"][i], v))

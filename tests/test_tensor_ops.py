@@ -45,6 +45,7 @@ CASES = {
     "pick": ([(3, 4), (3,)], {}, {1: 4}, lambda s, y: s[np.arange(3), y]),
     "one_hot": ([(3,)], {"depth": 4}, {0: 4}, lambda y: np.eye(4)[y]),
     "reshape": ([(3, 4)], {"shape": (2, 6)}, {}, lambda a: a.reshape(2, 6)),
+    "size": ([(3, 4)], {"axis": 1}, {}, lambda a: 4.0),
     "expand": ([(3,), (3, 4)], {"axis": 1, "mean": True}, {},
                lambda g, like: np.broadcast_to(g[:, None] / 4, (3, 4))),
     "max_mask": ([(3, 4), (3,)], {"axis": 1}, {},

@@ -270,18 +270,50 @@ def test_shapes_given_as_numbers_reach_the_attributes_that_name_dims():
     assert graphc.check(text, "W", "2 * X.T @ one_hot(y, C)").verdict == "wrong"
 
 
-@pytest.mark.parametrize(
-    ("text", "column"),
-    [("X: (N, D); L = sum(X) / N", 25), ("X: (3, D)\nL = sum(X) * D + 1", 14)],
-)
-def test_a_dim_read_as_a_value_is_a_parse_error(text, column):
-    """``sum(X) / N`` made N a new input, free to differ from X's rows."""
-    with pytest.raises(graphc.ParseError, match="a size and not a value") as info:
-        graphc.parse(text)
-    assert info.value.column == column
-    assert graphc.parse("X: (N, D); N = 3; L = sum(X) / N").inputs == ("X",)  # bound: a value
-    with pytest.raises(graphc.ParseError, match="'N' is a dim"):
-        graphc.check("X: (N, D); L = sum(X^2)", "X", "2 * X / N")
+@pytest.mark.parametrize("target", ["numpy", "c"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_dim_read_as_a_value_is_the_size_it_takes(target, dtype):
+    """The notes' L = (1/N) Σ L_i + λ R(W): N is X's number of rows (it was a new input
+    N, free to differ from them), and passes no gradient to X."""
+    with_n = ("X: (N, D); W: (D, C); y: (N,) int; s = X @ W\n"
+              "L = sum(logsumexp(s, axis=1) - pick(s, y)) / N + sum(W^2) / (D * C)")  # fmt: skip
+    with_mean = ("X: (N, D); W: (D, C); y: (N,) int; s = X @ W\n"
+                 "L = mean(logsumexp(s, axis=1) - pick(s, y)) + mean(W^2)")  # fmt: skip
+    assert graphc.parse(with_n).inputs == ("X", "W", "y")
+    point = {"X": RNG.normal(size=(5, 4)).astype(dtype), "W": RNG.normal(size=(4, 3)).astype(dtype),
+             "y": np.array([0, 2, 1, 1, 0])}  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CTargetWarning)
+        got = graphc.compile(with_n, target=target).value_and_grad(**point)
+    want = graphc.compile(with_mean).value_and_grad(**point)
+    ev = graphc.parse(with_n).evaluate(**point)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got[0], want[0], rtol=rtol)
+    np.testing.assert_allclose(ev.value, want[0], rtol=rtol)
+    for k in ("X", "W"):
+        assert got[1][k].dtype == dtype
+        np.testing.assert_allclose(got[1][k], want[1][k], rtol=rtol, atol=1e-6)
+        np.testing.assert_allclose(ev.grads[k], want[1][k], rtol=rtol, atol=1e-6)
+
+
+def test_a_dims_size_reads_back_and_is_checked_and_proved():
+    text = "X: (N, D); W: (D, C)\nL = sum((X @ W)^2) / N"
+    g = graphc.parse(text)
+    assert g.to_text() == "sum((X @ W)^2) / N"
+    back = graphc.parse("X: (N, D); W: (D, C)\nL = " + g.to_text())
+    point = {"X": RNG.normal(size=(3, 2)), "W": RNG.normal(size=(2, 4))}
+    assert float(back.evaluate(**point).value) == pytest.approx(
+        np.sum((point["X"] @ point["W"]) ** 2) / 3, rel=1e-14)  # fmt: skip
+    assert graphc.check(text, "W", "2 * X.T @ (X @ W) / N").verdict == "proved"
+    wrong = graphc.check(text, "W", "2 * X.T @ (X @ W) / D", shapes={"N": 3, "D": 2, "C": 4})
+    assert wrong.verdict == "wrong" and "constant factor" in wrong.main.explanation
+    # a bound name is a value: the user's N, not the size
+    assert float(graphc.parse("X: (N, D); N = 2\nL = sum(X) / N").evaluate(
+        X=np.ones((3, 2))).value) == 3.0  # fmt: skip
+    # size(X, axis) is the gate's own spelling; an axis X lacks is a ShapeError there
+    assert float(graphc.parse("X: (N, D); L = size(X, 1)").evaluate(X=np.ones((3, 2))).value) == 2
+    with pytest.raises(ShapeError, match="size needs an axis of a 2-d array, got 2"):
+        graphc.parse("X: (N, D); L = sum(X) / size(X, 2)")
 
 
 def test_named_gradients_in_a_claim_with_labels_are_checked_by_the_numbers():
@@ -1027,3 +1059,35 @@ def test_a_vector_of_one_number_on_the_command_line(given, capsys):
     assert parse_point(["w=3"])["w"] == 3 and np.ndim(parse_point(["w=3"])["w"]) == 0
     assert main(["grad", "w: (1,); f = sum(w^2)", "--at", given]) == 0
     assert "∂f/∂w = [6.]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["numpy", "c"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "X: (N, D); W: (D, C); y: (N,) int; s = X @ W\nL = mean(logsumexp(s, axis=1) - pick(s, y))",
+        "X: (N, D); W: (D, C); L = sum(mean(X @ W, axis=0)) + mean(X)",
+    ],
+)
+def test_an_empty_batch_gives_numpys_nan_and_empty_gradients(text, target):
+    """N = 0: the loss is NumPy's mean of nothing (nan, with NumPy's own warnings), as
+    evaluation gives; the compiled code raised ZeroDivisionInputError (the softmax
+    loss's 1/N) or warned once more in the backward pass (the mean's 1/N)."""
+    point = {"X": np.zeros((0, 3)), "W": RNG.normal(size=(3, 2)), "y": np.zeros(0, dtype=int)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CTargetWarning)
+        c = graphc.compile(text, target=target)
+    point = {k: point[k] for k in c.inputs}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f, grads = c.value_and_grad(**point)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # evaluation's DomainWarning says the same
+        ev = graphc.parse(text).evaluate(**point)
+    assert np.isnan(f) and np.isnan(ev.value)
+    assert grads["X"].shape == (0, 3)
+    np.testing.assert_array_equal(grads["W"], ev.grads["W"])  # zeros: no row contributes
+    np.testing.assert_array_equal(grads["W"], np.zeros((3, 2)))
+    messages = {str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}
+    assert messages <= {"Mean of empty slice", "invalid value encountered in divide",
+                        "invalid value encountered in scalar divide"}, messages  # fmt: skip
