@@ -171,7 +171,7 @@ class Builder:
                     f"{what}: argument {i + 1} must be integer labels (declare it: y: (N,) int)",
                     pos,
                 )
-            if is_int and i not in row.labels:
+            if is_int and i not in row.labels and opname != "size":  # (size reads a shape)
                 raise self._shape_error(
                     f"{what}: '{a}' holds integer labels, not numbers"
                     " (pick(s, y) and one_hot(y, C) read labels)",

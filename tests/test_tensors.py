@@ -310,6 +310,10 @@ def test_a_dims_size_reads_back_and_is_checked_and_proved():
     # a bound name is a value: the user's N, not the size
     assert float(graphc.parse("X: (N, D); N = 2\nL = sum(X) / N").evaluate(
         X=np.ones((3, 2))).value) == 3.0  # fmt: skip
+    # a dim that only labels declare is their length (a size reads the shape alone)
+    lab = graphc.parse("y: (N,) int; s: (N, C)\nL = sum(pick(s, y)) / N")
+    s, y = RNG.normal(size=(4, 3)), np.array([0, 2, 1, 1])
+    assert float(lab.evaluate(s=s, y=y).value) == pytest.approx(np.mean(s[np.arange(4), y]))
     # size(X, axis) is the gate's own spelling; an axis X lacks is a ShapeError there
     assert float(graphc.parse("X: (N, D); L = size(X, 1)").evaluate(X=np.ones((3, 2))).value) == 2
     with pytest.raises(ShapeError, match="size needs an axis of a 2-d array, got 2"):
