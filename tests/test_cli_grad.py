@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
@@ -86,3 +87,19 @@ def test_a_name_repeated_in_wrt_is_printed_once(capsys) -> None:
     assert main(["grad", "x*y", "--at", "x=2", "y=3", "--wrt", "x, x"]) == 0
     out = capsys.readouterr().out
     assert out.count("∂f/∂x = 3") == 1 and "∂f/∂y" not in out
+
+
+def test_grad_wrt_a_bound_name_prints_its_upstream_gradient(capsys):
+    """--wrt q: ∂f/∂q = z, -4 at the notes' point (it printed a Python tuple holding an
+    error, and exit status 0); an unknown name is an error with a did-you-mean."""
+    code, out, err = run(capsys, "grad", "q = x + y; f = q z", "--wrt", "q,x", "--at", "x=-2",
+                         "y=5", "z=-4")  # fmt: skip
+    assert code == 0 and "∂f/∂q = z" in out and "∂f/∂q = -4" in out and "∂f/∂x = -4" in out
+    code, out, err = run(capsys, "grad", "q = x + y; f = q z", "--wrt", "qq")
+    assert code == 2 and "did you mean 'q'" in err and out == ""
+    code, out, err = run(capsys, "grad", "X: (N, D); W: (D, C); s = X @ W; L = sum(s^2) / N",
+                         "--wrt", "s", "--at", "X=[[1,2],[3,4]]", "W=[[1],[2]]")  # fmt: skip
+    s = [1 * 1 + 2 * 2, 3 * 1 + 4 * 2]  # X @ W, one column
+    assert code == 0 and "∂L/∂s = 1 / N * 2 * s" in out
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("∂L/∂s = [[")]
+    assert [float(v) for v in re.findall(r"-?\d+\.?\d*", line)] == [2 * v / 2 for v in s]
