@@ -27,7 +27,7 @@ import numpy as np
 import sympy as sp
 
 from . import shapes as S  # noqa: N812
-from .args import MAX_DRAWN, got
+from .args import MAX_DRAWN
 from .deadline import DeadlineExceeded, deadline
 from .domain import Domain
 from .errors import InputError, ParseError, did_you_mean
@@ -115,7 +115,7 @@ def _claim_graph(graph: Graph, claim: str) -> tuple[Graph, dict[str, str]]:
     extra = {}
     for name in sorted(_names_used(claim_program) - set(graph.inputs) - bound):
         if name.startswith("d") and (name[1:] in bound or name[1:] in graph.differentiable):
-            grads[name] = _node(graph, name[1:])
+            grads[name] = graph.wrt_node(name[1:])
             extra[name] = graph.nx.nodes[grads[name]]["shape"]
     # built on the program's own declarations, then given the numbers: the dims they
     # bind reach the claim's attributes too (one_hot(y, C))
@@ -147,7 +147,7 @@ def _entries_equal(graph: Graph, claim_graph: Graph, wrt: str, done: list[int],
                    named_grads: Mapping[str, str]) -> tuple[bool, str]:  # fmt: skip
     from .autodiff import backward, tensor_symbols, tensor_sympy
 
-    node = _node(graph, wrt)
+    node = graph.wrt_node(wrt)
     try:
         syms = tensor_symbols(graph)
         bw = backward(graph, tuple(graph.differentiable))
@@ -173,21 +173,6 @@ def _entries_equal(graph: Graph, claim_graph: Graph, wrt: str, done: list[int],
             return False, f"not proved (entry {done[0] + 1} did not simplify to 0)"
         done[0] += 1
     return True, "every entry simplified to 0"
-
-
-def _node(graph: Graph, wrt: str) -> str:
-    """The node ∂f/∂wrt is taken at: the input, or the last binding of a bound name."""
-    if wrt in graph.inputs and wrt not in graph.labels:
-        return wrt
-    named = [n for n, d in graph.nx.nodes(data=True) if d["name"] == wrt]
-    if named and wrt not in graph.inputs:
-        return named[-1]
-    if wrt in graph.labels:
-        raise InputError(f"{wrt} holds integer labels: f has no derivative with respect to it")
-    from .targets import GraphTarget
-
-    GraphTarget(graph).check_wrt(wrt)  # raises, with the inputs and a "did you mean"
-    raise AssertionError(wrt)
 
 
 def _true(ev: Any, graph: Graph, node: str) -> Any:
@@ -290,9 +275,7 @@ def check_tensor(
     out_name = graph.nx.nodes[graph.output]["name"] or "f"
     results = []
     for wrt, claim in pairs:
-        if not isinstance(wrt, str):
-            raise InputError(f"expected an input's name (text), got {got(wrt)}")
-        node = _node(graph, wrt)
+        node = graph.wrt_node(wrt)
         if not isinstance(claim, str):
             raise InputError("claims about tensor programs are text, e.g. '-2*x*(y - w@x)'")
         cg, named_grads = _claim_graph(graph, claim)

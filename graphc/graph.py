@@ -587,6 +587,25 @@ class Graph:
         data = self.nx.nodes[self.node(key)]
         return data.get("shape", ())
 
+    def wrt_node(self, name: str) -> str:
+        """The node ∂f/∂name is taken at: the input ``name``, or the last binding of a
+        name the program binds (its upstream gradient). Raises :class:`InputError` for
+        labels and for names the program lacks (with a "did you mean")."""
+        if not isinstance(name, str):
+            raise InputError(f"expected an input's name (text), got {got(name)}")
+        if name in self.labels:
+            raise InputError(f"{name} holds integer labels: f has no derivative with respect to it")
+        if name in self.inputs:
+            return name
+        named = [n for n, d in self.nx.nodes(data=True) if d["name"] == name]
+        if named:
+            return named[-1]
+        choices = [*self.inputs, *(d["name"] for _, d in self.nx.nodes(data=True) if d["name"])]
+        raise InputError(
+            f"cannot differentiate with respect to '{name}': it is not an input or a name "
+            f"of the program (inputs: {', '.join(self.inputs)}){did_you_mean(name, choices)}"
+        )
+
     def dims(self) -> tuple[str, ...]:
         """The dim symbols of the inputs' shapes, in order of first appearance."""
         nodes = self.nx.nodes

@@ -163,15 +163,7 @@ class GraphTarget:
         return None
 
     def check_wrt(self, wrt: str) -> None:
-        ref = self.ref(wrt)
-        if ref is None or ref[0] != "value":
-            choices = list(self.inputs) + [
-                d["name"] for _, d in self.graph.nx.nodes(data=True) if d["name"]
-            ]
-            raise InputError(
-                f"cannot differentiate with respect to '{wrt}': it is not an input or a name "
-                f"of the program (inputs: {', '.join(self.inputs)}){did_you_mean(wrt, choices)}"
-            )
+        self.graph.wrt_node(wrt)  # raises for labels and names the program lacks
 
     def sympy_of(self, ref: Ref) -> sp.Expr | None:
         if not self.small:

@@ -25,14 +25,7 @@ def _grad(args: argparse.Namespace) -> int:
         )
     wrt = names_arg(args.wrt) if args.wrt else graph.differentiable
     # --wrt may name a value the program binds: its upstream gradient, as check takes it
-    bound = [n for n in wrt if n not in graph.inputs]
-    for name in wrt:
-        if name in graph.labels:
-            raise InputError(f"{name} holds integer labels: f has no derivative with respect to it")
-        if name in bound:
-            from ..targets import GraphTarget
-
-            GraphTarget(graph).check_wrt(name)  # raises, with the names and a did-you-mean
+    bound = [n for n in wrt if graph.wrt_node(n) != n]  # (raises for labels, unknown names)
     wrt = [n for n in wrt if n not in bound]
     out = (
         graph.names[graph.output]
