@@ -597,14 +597,22 @@ class Graph:
             raise InputError(f"{name} holds integer labels: f has no derivative with respect to it")
         if name in self.inputs:
             return name
-        named = [n for n, d in self.nx.nodes(data=True) if d["name"] == name]
-        if named:
-            return named[-1]
-        choices = [*self.inputs, *(d["name"] for _, d in self.nx.nodes(data=True) if d["name"])]
+        bound = self._bound(name)
+        if bound is not None:
+            return bound
         raise InputError(
             f"cannot differentiate with respect to '{name}': it is not an input or a name "
-            f"of the program (inputs: {', '.join(self.inputs)}){did_you_mean(name, choices)}"
+            f"of the program (inputs: {', '.join(self.inputs)}){did_you_mean(name, self._names())}"
         )
+
+    def _bound(self, name: str) -> str | None:
+        """The node of the last binding of ``name`` by the program, or None."""
+        named = [n for n, d in self.nx.nodes(data=True) if d["name"] == name]
+        return named[-1] if named else None
+
+    def _names(self) -> list[str]:
+        """The inputs and the names the program binds (for "did you mean")."""
+        return [*self.inputs, *(d["name"] for _, d in self.nx.nodes(data=True) if d["name"])]
 
     def dims(self) -> tuple[str, ...]:
         """The dim symbols of the inputs' shapes, in order of first appearance."""
@@ -746,11 +754,10 @@ class Graph:
             raise InputError(f"expected a node's name (text), got {got(key)}")
         if key in self.nx:
             return key
-        named = [n for n, d in self.nx.nodes(data=True) if d["name"] == key]
-        if named:
-            return named[-1]
-        names = list(self.inputs) + [d["name"] for _, d in self.nx.nodes(data=True) if d["name"]]
-        raise InputError(f"no node called '{key}' in this graph{did_you_mean(key, names)}")
+        bound = self._bound(key)
+        if bound is not None:
+            return bound
+        raise InputError(f"no node called '{key}' in this graph{did_you_mean(key, self._names())}")
 
     @cached_property
     def names(self) -> Mapping[str, str]:
