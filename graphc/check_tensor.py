@@ -216,7 +216,9 @@ def _hint(gots: list[Any], trues: list[Any], grads: list[Mapping[str, Any]], wrt
         c, t = next((c, t) for c, t in zip(claims, trues, strict=True) if np.any(t))
         k = c.ravel()[np.argmax(np.abs(t))] / t.ravel()[np.argmax(np.abs(t))]
         if np.isfinite(k) and k != 0 and every(lambda c, t: same(c, k * t)):
-            return f"the claim is off by a constant factor: {d} = {1 / k:.4g} × the claim"
+            from .check import _number  # the scalar hints' numbers: 2, 1/3, 0.7071
+
+            return f"the claim is off by a constant factor: {d} = {_number(1 / k)} × the claim"
     for other in grads[0]:
         if other != wrt and all(same(c, np.asarray(g[other], dtype=float))
                                 for c, g in zip(claims, grads, strict=True)):  # fmt: skip

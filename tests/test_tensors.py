@@ -342,7 +342,7 @@ _NET = "X: (N, D); W: (D, C); b: (C,); V: (D, C)\nf = sum(relu(X @ W + b) * 2) +
         ("b", "2 * step(X @ W + b)",
          "the claim is not summed over the batch: ∂f/∂b is its sum over axis 0"),
         ("W", "3 * (X.T @ (2 * step(X @ W + b)) + V)",
-         "the claim is off by a constant factor: ∂f/∂W = 0.3333 × the claim"),
+         "the claim is off by a constant factor: ∂f/∂W = 1/3 × the claim"),
         ("V", "X.T @ (2 * step(X @ W + b)) + V", "the claim is ∂f/∂W, not ∂f/∂V"),
         ("V", "0 * V", "the claim is 0 but ∂f/∂V is not"),
         ("V", "W + 1", None),
