@@ -17,12 +17,14 @@ deterministic (SymPy's canonical order inside sums).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
+from . import shapes as S  # noqa: N812
 from .naming import size_text
 
 __all__ = ["pretty", "tensor_gradients", "vjp_text"]
@@ -154,10 +156,24 @@ def pretty(expr: Any) -> str:
 _MAX_TENSOR_TEXT = 2000
 
 
+def _count(g: Any, data: Any) -> str:
+    """The number of entries a mean's gradient is divided by (an expand gate's), as
+    text of its dims: ``N``, ``(N * D)``, or a number."""
+    attrs = dict(data.get("attrs", ()))
+    shape = g.nodes[data["args"][1]]["shape"]
+    axis = attrs.get("axis")
+    axes = range(len(shape)) if axis is None else S.norm_axes(axis, len(shape))
+    dims = [shape[a] for a in axes]
+    if all(isinstance(d, int) for d in dims):
+        return str(math.prod(dims))
+    return str(dims[0]) if len(dims) == 1 else f"({' * '.join(map(str, dims))})"
+
+
 def _tensor_text(
-    row: Any, node_args: list[tuple[str, int]], attrs: dict[str, Any]
+    row: Any, node_args: list[tuple[str, int]], attrs: dict[str, Any], count: str = "count"
 ) -> tuple[str, int]:
-    """One gate as (text, precedence) in matrix notation; 9 is an atom."""
+    """One gate as (text, precedence) in matrix notation; 9 is an atom. ``count``: a
+    mean's number of entries (:func:`_count`)."""
     from .ops import _attr_text
 
     def wrap(k: int, prec: int) -> str:
@@ -171,7 +187,7 @@ def _tensor_text(
         kept = {k: v for k, v in attrs.items() if k in ("axis",) and v is not None}
         t = node_args[0][0]
         if attrs.get("mean"):
-            return f"{wrap(0, 2)}/count", 2
+            return f"{wrap(0, 2)} / {count}", 2
         return (f"expand({t}, axis={_attr_text(kept['axis'])})", 9) if kept else node_args[0]
     if name == "softmax_ce_grad":
         s, y, g = (t for t, _ in node_args)
@@ -263,7 +279,8 @@ def tensor_texts(bw: Any) -> dict[str, str]:
         else:
             row = OPS[op]
             args = [text[a] for a in data["args"]]
-            text[v] = _tensor_text(row, args, row.attr_dict(data.get("attrs", ())))
+            count = _count(g, data) if op == "expand" else "count"
+            text[v] = _tensor_text(row, args, row.attr_dict(data.get("attrs", ())), count)
             if len(text[v][0]) > _MAX_TENSOR_TEXT:
                 text[v] = ("(too large to print; use the gradient graph)", 9)
     return {v: t for v, (t, _) in text.items()}
@@ -305,5 +322,6 @@ def vjp_text(bw: Any, gate: str, i: int, names: Any) -> str | None:
             continue
         row = OPS[data["op"]]
         args = [text[a] if a in text else (names.get(a, a), 9) for a in data["args"]]
-        text[v] = _tensor_text(row, args, row.attr_dict(data.get("attrs", ())))
+        count = _count(g, data) if data["op"] == "expand" else "count"
+        text[v] = _tensor_text(row, args, row.attr_dict(data.get("attrs", ())), count)
     return text[node][0] if node in text else None

@@ -1095,3 +1095,23 @@ def test_an_empty_batch_gives_numpys_nan_and_empty_gradients(text, target):
     messages = {str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}
     assert messages <= {"Mean of empty slice", "invalid value encountered in divide",
                         "invalid value encountered in scalar divide"}, messages  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "wrt", "want"),
+    [
+        ("X: (N, D); L = mean(X)", "X", "1 / (N * D)"),
+        ("X: (N, D); w: (D,); y: (N,); L = mean((X @ w - y)^2)", "w",
+         "Xᵀ @ (1 / N * (2 * (X @ w - y)))"),
+        ("X: (4, D); L = mean(X)", "X", "1 / (4 * D)"),
+        ("X: (4, 3); L = mean(X)", "X", "1 / 12"),
+    ],
+)  # fmt: skip
+def test_a_means_gradient_is_written_with_the_dims_it_averaged(text, wrt, want):
+    """It read ``1/count``; the dims read back as sizes."""
+    assert graphc.parse(text).gradients([wrt])[wrt] == want
+    head = text.split(";")[0]
+    back = graphc.parse(f"{head}; L = sum({want.replace('ᵀ', '.T')} * X)") if wrt == "X" else None
+    if back is not None:  # the text is a program again, of the number the gradient is
+        X = RNG.normal(size=(4, 3))
+        assert float(back.evaluate(X=X).value) == pytest.approx(X.sum() / 12)
