@@ -201,6 +201,8 @@ def _tensor_text(
         return f"unpick({node_args[0][0]}, {node_args[2][0]})", 9
     if name == "mul" and "1" in (node_args[0][0], node_args[1][0]):  # ones times a
         return node_args[1] if node_args[0][0] == "1" else node_args[0]
+    if name == "mul" and "0" in (node_args[0][0], node_args[1][0]):  # zeros (sign's slope)
+        return "0", 9
     if row.infix:
         texts = [wrap(0, row.infix + (1 if name == "pow" else 0))]
         texts.append(wrap(1, row.infix + (0 if name == "pow" else 1)) if len(node_args) > 1 else "")

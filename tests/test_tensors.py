@@ -1115,3 +1115,9 @@ def test_a_means_gradient_is_written_with_the_dims_it_averaged(text, wrt, want):
     if back is not None:  # the text is a program again, of the number the gradient is
         X = RNG.normal(size=(4, 3))
         assert float(back.evaluate(X=X).value) == pytest.approx(X.sum() / 12)
+
+
+def test_a_zero_gradient_is_written_zero():
+    """sign's slope times x read ``0 * x``."""
+    g = graphc.parse("w: (D,); x: (D,); b: (); f = sign(w @ x + b)")
+    assert g.gradients() == {"w": "0", "x": "0", "b": "0"}
