@@ -80,6 +80,17 @@ def test_wrt_list_with_unnamed_claims(capsys: pytest.CaptureFixture[str]) -> Non
     assert out.count("✓ proved") == 2
 
 
+def test_repeated_wrt_options_pair_with_the_claims_in_order(capsys):
+    """--wrt x --claim z --wrt z --claim x+y read as --wrt x,z (the last --wrt won: two
+    claims for one name, an error)."""
+    code, out, _ = run(capsys, "(x+y)z", "--wrt", "x", "--claim", "z", "--wrt", "z",
+                       "--claim", "x+y")  # fmt: skip
+    assert code == 0 and "∂f/∂x" in out and "∂f/∂z" in out, out
+    code, out, _ = run(capsys, "(x+y)z", "--wrt", "x", "--claim", "x+y", "--wrt", "z",
+                       "--claim", "z")  # fmt: skip
+    assert code == 1 and out.count("wrong") == 2, out
+
+
 def test_domain_decides(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "sqrt(x^2)", "--wrt", "x", "--claim", "1", "--domain", "x>0")[0] == 0
     code, out, _ = run(capsys, "sqrt(x^2)", "--wrt", "x", "--claim", "1")

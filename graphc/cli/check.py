@@ -54,7 +54,8 @@ def claims_of(wrt: str | None, claims: list[str]) -> tuple[list[str] | None, dic
 
 
 def _check(args: argparse.Namespace) -> int:
-    wrt, claims = claims_of(args.wrt, args.claim)
+    # --wrt h --claim A --wrt b2 --claim B pairs as --wrt h,b2 --claim A --claim B
+    wrt, claims = claims_of(",".join(args.wrt) if args.wrt else None, args.claim)
     domain = ", ".join(args.domain) if args.domain else None
     result = check(
         read_expr(args.expr),
@@ -109,7 +110,11 @@ def add(sub: Any) -> None:
         help="accept proofs only: 'agrees numerically (not proved)' exits 4",
     )
     p.add_argument("expr", help="expression or program; '-' reads standard input")
-    p.add_argument("--wrt", help="variable(s), comma-separated (inputs or names of the program)")
+    p.add_argument(
+        "--wrt",
+        action="append",
+        help="variable(s), comma-separated or repeated (inputs or names of the program)",
+    )
     p.add_argument(
         "--claim",
         action="append",
