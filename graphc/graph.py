@@ -805,22 +805,30 @@ class Graph:
     def gradients(self, wrt: Iterable[str] | None = None) -> dict[str, sp.Expr]:
         """``{input: ∂f/∂input}`` as SymPy expressions (built on request); for a tensor
         program, as text in matrix notation (``hᵀ @ ((softmax(s) - onehot(y))/N)``).
+        ``wrt`` may also name values the program binds: the upstream gradient there.
 
         >>> parse("(x+y)*z").gradients()
         {'x': z, 'y': z, 'z': x + y}
+        >>> parse("q = x + y; f = q * z").gradients(["q"])
+        {'q': z}
         """
         names = names_arg(wrt) or () if wrt is not None else self.differentiable
-        for name in names:
-            self.check_input(name)
+        nodes = {name: self.wrt_node(name) for name in names}
         if self.tensor:
-            from .pretty import tensor_gradients
+            from .pretty import tensor_gradients, tensor_upstream
 
-            return tensor_gradients(self, names)  # type: ignore[return-value]
+            inputs = [n for n in names if nodes[n] == n]
+            text = tensor_gradients(self, inputs) if inputs else {}
+            return {n: text[n] if n in text else tensor_upstream(self, n) for n in names}  # type: ignore[misc]
         from .autodiff import to_sympy
 
         bw = self.backward
-        exprs = to_sympy(bw.graph, [bw.grads[n] for n in names])
-        return dict(zip(names, exprs, strict=True))
+        held = [bw.grads[n] if nodes[n] == n else bw.upstream.get(nodes[n]) for n in names]
+        exprs = iter(to_sympy(bw.graph, [h for h in held if h is not None]))
+        return {
+            n: next(exprs) if h is not None else sp.Integer(0)
+            for n, h in zip(names, held, strict=True)
+        }
 
     def derivative(self, name: str) -> Graph:
         """∂f/∂name as a new Graph of the same ops (call again for second derivatives).

@@ -205,6 +205,7 @@ def test_the_upstream_gradient_at_a_bound_name_of_a_tensor_program(program, wrt,
     'not an input' for tensor programs; scalar programs took them already)."""
     ok = graphc.check(program, wrt, claim)
     assert ok.verdict == "proved", str(ok)
+    assert ok.main.derivative_text == graphc.parse(program).gradients([wrt])[wrt]
     bad = graphc.check(program, wrt, wrong)
     assert bad.verdict == "wrong", str(bad)
     np.testing.assert_allclose(bad.main.true_value, oracle(bad.main.counterexample), rtol=1e-12)

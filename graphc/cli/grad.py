@@ -26,7 +26,6 @@ def _grad(args: argparse.Namespace) -> int:
     wrt = names_arg(args.wrt) if args.wrt else graph.differentiable
     # --wrt may name a value the program binds: its upstream gradient, as check takes it
     bound = [n for n in wrt if graph.wrt_node(n) != n]  # (raises for labels, unknown names)
-    wrt = [n for n in wrt if n not in bound]
     out = (
         graph.names[graph.output]
         if graph.nx.nodes[graph.output]["op"] not in ("input", "const")
@@ -42,19 +41,11 @@ def _grad(args: argparse.Namespace) -> int:
         shapes = ", ".join(f"{n}: {fmt_shape(graph.shape(n))}" for n in graph.inputs)
         lines.append(f"{out} = {graph.to_text()}    ({shapes})")
         lines += [f"∂{out}/∂{n} = {t}" for n, t in graph.gradients(wrt).items()]
-        from ..pretty import tensor_upstream
-
-        lines += [f"∂{out}/∂{n} = {tensor_upstream(graph, n)}" for n in bound]
     elif len(graph) <= _SYMBOLIC_LIMIT:
         try:
             symbolic = [f"{out} = {graph.to_sympy()}"]
             for name, expr in graph.gradients(wrt).items():
                 symbolic.append(f"∂{out}/∂{name} = {expr}")
-            if bound:
-                from ..targets import GraphTarget
-
-                target = GraphTarget(graph)
-                symbolic += [f"∂{out}/∂{n} = {target.derivative_sympy(n)}" for n in bound]
             lines += symbolic
         except GraphcError as e:  # too large to print: the numbers below still come
             lines.append(f"({e})")
@@ -68,10 +59,9 @@ def _grad(args: argparse.Namespace) -> int:
         lines += ["", f"at {point}:", f"{out} = {fmt(ev.value)}"]
         # an array-valued f: the gradients are those of sum(f), and say so
         d = f"∂sum({out})" if np.ndim(ev.value) else f"∂{out}"
-        lines += [f"{d}/∂{name} = {fmt(ev.grads[name])}" for name in wrt if name in ev.grads]
-        for name in bound:
-            up = ev[name].upstream
-            lines.append(f"{d}/∂{name} = {fmt(0.0 if up is None else up)}")
+        for name in wrt:  # a bound name's: the upstream gradient at it
+            g = ev.grads[name] if name not in bound else ev[name].upstream
+            lines.append(f"{d}/∂{name} = {fmt(0.0 if g is None else g)}")
     print("\n".join(lines))
     return 0
 
