@@ -240,7 +240,6 @@ def check_tensor(
 ) -> Any:
     """Check claims about a tensor program; returns a :class:`graphc.check.CheckResult`."""
     from .check import CheckResult, PartialCheck
-    from .pretty import tensor_gradients, tensor_upstream
 
     graph = concrete_shapes(graph, shapes)
     dom = domain or Domain()
@@ -289,10 +288,7 @@ def check_tensor(
                 f"the claim for ∂{out_name}/∂{wrt} uses '{unknown[0]}', not an input, a name of the"
                 f" program or the gradient d<name> of one{did_you_mean(unknown[0], known)}"
             )
-        if node == wrt:
-            derivative_text = tensor_gradients(graph, [wrt])[wrt]
-        else:
-            derivative_text = tensor_upstream(graph, wrt)
+        derivative_text = graph.gradients([wrt])[wrt]  # (an upstream gradient for a name)
         method = [f"shapes: {', '.join(f'{n}{S.fmt(graph.shape(n))}' for n in graph.inputs)}"]
         bad = None
         gots = []
