@@ -836,8 +836,8 @@ _TENSOR_ROWS = (
     # a dim read as a value (sum(X) / N): the length of an input along an axis; it
     # passes no gradient to the array it measures
     Op("size", 1, lambda a, axis: sp.Integer(np.shape(a)[axis]), (),
-       "float(np.shape({0})[{axis}])", "", "size", r"\left|{0}\right|", function="size",
-       attrs=(("axis", REQUIRED),), positional=1, shape=_shape_size, tensor=True,
+       "float(np.shape({0})[{axis}])", "", "size", r"\operatorname{{size}}\left({0}\right)",
+       function="size", attrs=(("axis", REQUIRED),), positional=1, shape=_shape_size, tensor=True,
        vjps=(None,)),
     Op("reshape", 1, lambda a, shape: np.reshape(_obj(a), shape), (),
        "np.reshape({0}, {shape})", "", "reshape", r"{0}", function="reshape",
