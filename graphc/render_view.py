@@ -304,7 +304,14 @@ def paths_to_output(graph: Graph, start: str) -> tuple[list[list[tuple[str, str,
     """Up to a few edge paths from ``start`` to the output, and whether there are more."""
     if start == graph.output:
         return [[]], False
-    gen = nx.all_simple_edge_paths(graph.nx, start, graph.output)
+    nodes = graph.nx.nodes
+
+    def passes(u: str, v: str, i: int) -> bool:  # no path through a size's or a label's edge
+        vjps = OPS[nodes[v]["op"]].vjps
+        return vjps is None or vjps[i] is not None
+
+    gen = nx.all_simple_edge_paths(nx.subgraph_view(graph.nx, filter_edge=passes), start,
+                                   graph.output)  # fmt: skip
     paths = [list(p) for p in itertools.islice(gen, _MAX_PATHS + 1)]
     return paths[:_MAX_PATHS], len(paths) > _MAX_PATHS
 

@@ -282,3 +282,13 @@ def test_labels_are_drawn_as_integers_and_floats_keep_their_precision():
     src = graphc.render(g, at=at).source
     assert "(N,)  [0, 2]<" in src and "y = [0, 2]" in src
     assert "(N, C)  [[1.00, 2.00, 3.00], [3.00, 4.00, 7.00]]<" in src  # ints given, floats drawn
+
+
+def test_highlight_leaves_out_paths_that_pass_no_gradient():
+    """X → N (the size sum(...)/N reads) carries no gradient: it was listed as a path,
+    ∂L/∂N · ∂N/∂X, beside the one that does."""
+    g = graphc.parse("X: (N, D); W: (D, C); L = sum((X @ W)^2) / N")
+    at = {"X": np.array([[1.0, 2.0], [3.0, 4.0]]), "W": np.eye(2)}
+    src = graphc.render(g, at=at, highlight="X").source
+    assert "∂N/∂X" not in src and "sum over" not in src
+    assert "∂(X @ W)/∂X = [[1.00, 2.00], [3.00, 4.00]]" in src  # 2 (X @ W) @ Wᵀ / N = X
