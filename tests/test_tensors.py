@@ -860,13 +860,13 @@ def _broadcast_shape(a, b):
 @st.composite
 def tensor_programs(draw):
     """Random well-shaped programs of products, transposes (chained too), reductions
-    with and without keepdims, softmax, unary and broadcasting binary gates: every
-    memory-reuse decision of the generated code gets exercised."""
+    with and without keepdims, softmax, unary and broadcasting binary gates, and dims
+    read as values: every memory-reuse decision of the generated code gets exercised."""
     terms = list(_SHAPES.items())
     lines = ["X: (N, D); W: (D, H); V: (H, D); b: (H,); c: (D,); s: ()"]
     for i in range(draw(st.integers(2, 10))):
         a, sa = draw(st.sampled_from(terms))
-        kind = draw(st.sampled_from(["@", "T", "unary", "reduce", "softmax", "binary"]))
+        kind = draw(st.sampled_from(["@", "T", "unary", "reduce", "softmax", "binary", "size"]))
         if kind == "@" and len(sa) == 2:
             fits = [(n, sh) for n, sh in terms if len(sh) >= 1 and sh[0] == sa[1]]
             if not fits:
@@ -882,6 +882,8 @@ def tensor_programs(draw):
             shape = tuple(1 if j == ax else d for j, d in enumerate(sa) if keep or j != ax)
         elif kind == "softmax" and len(sa) == 2:
             expr, shape = f"softmax({a}, axis={draw(st.integers(0, 1))})", sa
+        elif kind == "size":  # a dim read as a value: its size
+            expr, shape = f"{a} / {draw(st.sampled_from(['N', 'D', 'H']))}", sa
         elif kind == "unary":
             fn = draw(st.sampled_from(["tanh", "relu", "sigmoid", "exp", "softplus", "abs"]))
             expr, shape = f"{fn}({a})", sa
