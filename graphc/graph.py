@@ -424,6 +424,7 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
         if st.name is not None:
             env[st.name] = node
             b.bind(node, st.name)
+    _check_attr_dims(b, program, declared)
     inputs = [n for n, d in b.g.nodes(data=True) if d["op"] == "input"]
     if program.header:
         listed = {name for name, _ in program.header}
@@ -437,6 +438,25 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
                 pos[0], pos[1], line,
             )  # fmt: skip
     return b.finish(node, inputs, program.text)
+
+
+def _check_attr_dims(b: Builder, program: Program, declared: Mapping[str, Any]) -> None:
+    """A dim an option names (one_hot(y, C), reshape(x, (N, 1))) must be one a
+    declaration has, so that values give it a number: else a ParseError at the gate
+    (evaluation met the text 'C' where a number belongs: a raw NumPy error)."""
+    known = {d for shape, _ in declared.values() for d in shape or () if isinstance(d, str)}
+    for data in b.g._node.values():
+        for _, v in data.get("attrs", ()):
+            for d in v if isinstance(v, tuple) else (v,):
+                if isinstance(d, str) and d not in known:
+                    pos = data["pos"] or (1, 1)
+                    line = program.text.split("\n")[pos[0] - 1] if program.text else ""
+                    fn = OPS[data["op"]].called() or data["op"]
+                    raise ParseError(
+                        f"{fn}: the dim {d} is in no declaration, so no value gives it a"
+                        f" number; declare an input with it (s: (N, {d})) or write the number",
+                        pos[0], pos[1], line,
+                    )  # fmt: skip
 
 
 def _value_named(program: Program, name: str) -> tuple[int, int] | None:

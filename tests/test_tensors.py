@@ -1124,3 +1124,17 @@ def test_a_zero_gradient_is_written_zero():
     """sign's slope times x read ``0 * x``."""
     g = graphc.parse("w: (D,); x: (D,); b: (); f = sign(w @ x + b)")
     assert g.gradients() == {"w": "0", "x": "0", "b": "0"}
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [("y: (N,) int; L = sum(one_hot(y, C))", 22), ("y: (N,) int\nL = sum(one_hot(y, C)) / C", 9)],
+)
+def test_an_option_naming_a_dim_no_declaration_has_is_a_parse_error(text, column):
+    """one_hot(y, C) with C in no declaration: evaluation met the text 'C' where the
+    number of classes belongs (a raw UFuncTypeError; a KeyError in compiled code)."""
+    with pytest.raises(graphc.ParseError, match="the dim C is in no declaration") as info:
+        graphc.parse(text)
+    assert info.value.column == column
+    g = graphc.parse("y: (N,) int; s: (N, C); L = sum(one_hot(y, C) * s)")  # declared: fine
+    assert float(g.evaluate(y=np.array([0, 2]), s=np.ones((2, 3))).value) == 2.0
