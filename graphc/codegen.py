@@ -512,11 +512,7 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
         )
     if any(code[d] != d for d in used):
         for line in lines:
-            line.attrs = tuple(
-                (k, tuple(code.get(d, d) if isinstance(d, str) else d for d in v)
-                 if isinstance(v, tuple) else code.get(v, v) if isinstance(v, str) else v)
-                for k, v in line.attrs
-            )  # fmt: skip
+            line.attrs = S.bind_attrs(line.attrs, code)  # the dims' names in the code
     dims = "_" if not used else ", ".join(code[d] for d in used)
     if used:
         head.append(f"    {unpack}, _dims, _like = _inputs(_SPEC, {params})")
