@@ -127,14 +127,20 @@ def _report(name: str, expected: Any, got: Any, floor: float) -> InputReport:
     return InputReport(name, float(err[at]), at, float(expected[at]), float(got[at]))
 
 
-def _returned(what: str, value: Any) -> np.ndarray:
-    """What the user's function returned, as floats; InputError for what is not
-    numbers (text, a ragged list, a function, an int past float's range)."""
+def _floats(value: Any, message: str, copy: bool = False) -> np.ndarray:
+    """``value`` as a float array (a copy where ``copy``); InputError(``message`` with
+    ``{}`` as what it was) for what is not numbers (text, a ragged list, a function, an
+    int past float's range)."""
     try:
-        return np.asarray(value, dtype=float)
+        return np.array(value, dtype=float) if copy else np.asarray(value, dtype=float)
     except (TypeError, ValueError, OverflowError):
-        raise InputError(f"{what} that the function returned is not a number or an array of"
-                         f" numbers: {got(value)}") from None  # fmt: skip
+        raise InputError(message.format(got(value))) from None
+
+
+def _returned(what: str, value: Any) -> np.ndarray:
+    """What the user's function returned, as floats."""
+    return _floats(value, f"{what} that the function returned is not a number or an array"
+                          " of numbers: {}")  # fmt: skip
 
 
 def _split(out: Any, names: tuple[str, ...]) -> tuple[Any, Mapping[str, Any]]:
@@ -323,11 +329,7 @@ def check_backward(
 
 def _numbers(name: str, value: Any) -> np.ndarray:
     """An input's value as a float array (a copy: finite differences move its entries)."""
-    try:
-        return np.array(value, dtype=float)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"input {name}: {got(value)} is not a number or an array of numbers"
-                         ) from None  # fmt: skip
+    return _floats(value, f"input {name}: {{}} is not a number or an array of numbers", copy=True)
 
 
 def _signature_check(fn: Callable[..., Any], names: tuple[str, ...]) -> None:
