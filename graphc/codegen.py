@@ -494,12 +494,7 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
     float64 (the C target's loops compute in double)."""
     params = ", ".join(safe)
     unpack = f"({params},)" if len(inputs) == 1 else f"({params})"
-    used: list[str] = []
-    for line in lines:
-        for _, v in line.attrs:
-            for d in v if isinstance(v, tuple) else (v,):
-                if isinstance(d, str) and d not in used:
-                    used.append(d)
+    used = list(dict.fromkeys(d for line in lines for d in S.attr_dims(line.attrs)))
     # a dim is written as a name would be (np, out and _SPEC are the function's own)
     code = {d: identifier(d) if d != "out" else "out_" for d in used}
     taken = set(bw.graph.names.values()) | set(inputs)

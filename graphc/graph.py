@@ -446,17 +446,16 @@ def _check_attr_dims(b: Builder, program: Program, declared: Mapping[str, Any]) 
     (evaluation met the text 'C' where a number belongs: a raw NumPy error)."""
     known = {d for shape, _ in declared.values() for d in shape or () if isinstance(d, str)}
     for data in b.g._node.values():
-        for _, v in data.get("attrs", ()):
-            for d in v if isinstance(v, tuple) else (v,):
-                if isinstance(d, str) and d not in known:
-                    pos = data["pos"] or (1, 1)
-                    line = program.text.split("\n")[pos[0] - 1] if program.text else ""
-                    fn = OPS[data["op"]].called() or data["op"]
-                    raise ParseError(
-                        f"{fn}: the dim {d} is in no declaration, so no value gives it a"
-                        f" number; declare an input with it (s: (N, {d})) or write the number",
-                        pos[0], pos[1], line,
-                    )  # fmt: skip
+        for d in S.attr_dims(data.get("attrs", ())):
+            if d not in known:
+                pos = data["pos"] or (1, 1)
+                line = program.text.split("\n")[pos[0] - 1] if program.text else ""
+                fn = OPS[data["op"]].called() or data["op"]
+                raise ParseError(
+                    f"{fn}: the dim {d} is in no declaration, so no value gives it a"
+                    f" number; declare an input with it (s: (N, {d})) or write the number",
+                    pos[0], pos[1], line,
+                )  # fmt: skip
 
 
 def _value_named(program: Program, name: str) -> tuple[int, int] | None:

@@ -25,7 +25,9 @@ __all__ = [
     "Dim",
     "Shape",
     "ShapeMismatch",
+    "attr_dims",
     "bind",
+    "bind_attrs",
     "broadcast",
     "fmt",
     "matmul",
@@ -174,11 +176,17 @@ def bind_attrs(attrs: Any, dims: Mapping[str, Any]) -> tuple[tuple[str, Any], ..
     out = []
     for k, v in attrs:
         if isinstance(v, tuple):
-            v = tuple(dims.get(d, d) if isinstance(d, str) else d for d in v)
+            v = substitute(v, dims)
         elif isinstance(v, str):
             v = dims.get(v, v)
         out.append((k, v))
     return tuple(out)
+
+
+def attr_dims(attrs: Any) -> list[str]:
+    """The dim symbols a gate's attributes name, in order (``reshape(x, (N, 1))``: N)."""
+    return [d for _, v in attrs for d in (v if isinstance(v, tuple) else (v,))
+            if isinstance(d, str)]  # fmt: skip
 
 
 def substitute(shape: Shape, dims: Mapping[str, int]) -> Shape:
