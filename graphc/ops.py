@@ -675,8 +675,10 @@ def _sym_expand(
     g = _obj(g) if isinstance(g, np.ndarray) else np.asarray(g, dtype=object)
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axes)
-    if mean and math.prod(shape[a] for a in axes):
-        g = g / math.prod(shape[a] for a in axes)
+    if mean:
+        n = math.prod(shape[a] for a in axes)
+        if n:  # an empty axis: the result is empty (as _expand)
+            g = g / n
     return np.broadcast_to(g, shape).copy()
 
 
