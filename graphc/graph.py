@@ -616,7 +616,7 @@ class Graph:
             raise InputError(f"{name} holds integer labels: f has no derivative with respect to it")
         if name in self.inputs:
             return name
-        bound = self._bound(name)
+        bound = self.bound_node(name)
         if bound is not None:
             return bound
         raise InputError(
@@ -624,7 +624,7 @@ class Graph:
             f"of the program (inputs: {', '.join(self.inputs)}){did_you_mean(name, self._names())}"
         )
 
-    def _bound(self, name: str) -> str | None:
+    def bound_node(self, name: str) -> str | None:
         """The node of the last binding of ``name`` by the program, or None."""
         named = [n for n, d in self.nx.nodes(data=True) if d["name"] == name]
         return named[-1] if named else None
@@ -773,7 +773,7 @@ class Graph:
             raise InputError(f"expected a node's name (text), got {got(key)}")
         if key in self.nx:
             return key
-        bound = self._bound(key)
+        bound = self.bound_node(key)
         if bound is not None:
             return bound
         raise InputError(f"no node called '{key}' in this graph{did_you_mean(key, self._names())}")
@@ -834,11 +834,9 @@ class Graph:
         names = names_arg(wrt) or () if wrt is not None else self.differentiable
         nodes = {name: self.wrt_node(name) for name in names}
         if self.tensor:
-            from .pretty import tensor_gradients, tensor_upstream
+            from .pretty import tensor_gradients
 
-            inputs = [n for n in names if nodes[n] == n]
-            text = tensor_gradients(self, inputs) if inputs else {}
-            return {n: text[n] if n in text else tensor_upstream(self, n) for n in names}  # type: ignore[misc]
+            return tensor_gradients(self, names)  # type: ignore[return-value]
         from .autodiff import to_sympy
 
         bw = self.backward

@@ -215,7 +215,8 @@ def _tensor_text(
 
 
 def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
-    """``{input: ∂f/∂input}`` of a tensor program in matrix notation, as text.
+    """``{input: ∂f/∂input}`` of a tensor program in matrix notation, as text; for a
+    name the program binds, the upstream gradient at its last binding.
 
     Forward values the program named appear by their names (``h``, ``s``); the rest
     is inlined. Too long a formula reads "too large to print; use the gradient graph".
@@ -225,37 +226,29 @@ def tensor_gradients(graph: Any, wrt: Any = None) -> dict[str, str]:
     {'w': '-(2 * (y - w @ x)) * x'}
     >>> tensor_gradients(parse("W: (K, D); x: (D,); s = W @ x; L = sum(s^2)"), ["W"])
     {'W': '(2 * s) xᵀ'}
+    >>> tensor_gradients(parse("w: (D,); x: (D,); h = w @ x; e = (y - h)^2"), ["h"])
+    {'h': '-(2 * (y - h))'}
     """
     from .autodiff import backward
     from .rewrite import prepare
 
     graph = graph.resolved()
-    prepared = prepare(graph)
     wrt = tuple(graph.differentiable if wrt is None else wrt)
-    bw = backward(prepared, wrt)
-    text = tensor_texts(bw)
-    return {n: text[bw.grads[n]] for n in wrt}
+    bound = any(n not in graph.inputs for n in wrt)
 
+    def texts(g: Any, names: list[str]) -> dict[str, str]:
+        bw = backward(g, tuple(graph.differentiable) if bound else wrt)
+        text = tensor_texts(bw)
+        at = {n: bw.grads[n] if n in g.inputs else bw.upstream.get(g.bound_node(n))
+              for n in names}  # fmt: skip
+        return {n: "0" if at[n] is None else text[at[n]] for n in names}
 
-def tensor_upstream(graph: Any, name: str) -> str:
-    """∂f/∂name for a name the tensor program binds (the upstream gradient at its last
-    binding) in matrix notation, as :func:`tensor_gradients` writes an input's.
-
-    >>> from graphc import parse
-    >>> tensor_upstream(parse("w: (D,); x: (D,); h = w @ x; e = (y - h)^2"), "h")
-    '-(2 * (y - h))'
-    """
-    from .autodiff import backward
-    from .rewrite import prepare
-
-    graph = graph.resolved()
     prepared = prepare(graph)
-    named = [n for n, d in prepared.nx.nodes(data=True) if d["name"] == name]
-    if not named:  # a rewrite took the gate (-log(sigmoid(h1)) as one stable gate)
-        prepared = graph
-        named = [n for n, d in graph.nx.nodes(data=True) if d["name"] == name]
-    bw = backward(prepared, tuple(graph.differentiable))
-    return tensor_texts(bw)[bw.upstream[named[-1]]] if named[-1] in bw.upstream else "0"
+    out = texts(prepared, [n for n in wrt if n in graph.inputs or prepared.bound_node(n)])
+    lost = [n for n in wrt if n not in out]  # a rewrite took the name's gate
+    if lost:  # (-log(sigmoid(h1)) is one stable gate): the program as written
+        out |= texts(graph, lost)
+    return {n: out[n] for n in wrt}
 
 
 def tensor_texts(bw: Any) -> dict[str, str]:
