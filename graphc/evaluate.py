@@ -76,6 +76,21 @@ class Evaluation:
         """The :class:`NodeEval` of a node id, input name or bound name."""
         return self.nodes[self.graph.node(key)]
 
+    def gradient(self, name: str) -> Any:
+        """∂f/∂name: an input's gradient, or for a name the program binds the upstream
+        gradient at it (zeros of its shape where none flows).
+
+        >>> from graphc import parse
+        >>> ev = parse("q = x + y; f = q * z").evaluate(x=-2, y=5, z=-4)
+        >>> float(ev.gradient("q")), float(ev.gradient("z"))
+        (-4.0, 3.0)
+        """
+        node = self.graph.wrt_node(name)
+        if node in self.graph.inputs:
+            return self.grads[node]
+        up = self.nodes[node].upstream
+        return np.zeros(np.shape(self.nodes[node].value)) if up is None else up
+
     def __repr__(self) -> str:
         grads = ", ".join(f"{k}={_short(v)}" for k, v in self.grads.items())
         return f"<graphc.Evaluation value={_short(self.value)} grads: {grads}>"

@@ -24,8 +24,8 @@ def _grad(args: argparse.Namespace) -> int:
             "write an expression of names, such as (x+y)*z"
         )
     wrt = names_arg(args.wrt) if args.wrt else graph.differentiable
-    # --wrt may name a value the program binds: its upstream gradient, as check takes it
-    bound = [n for n in wrt if graph.wrt_node(n) != n]  # (raises for labels, unknown names)
+    for name in wrt:  # a name the program binds is taken too (its upstream gradient);
+        graph.wrt_node(name)  # labels and names the program lacks are refused here
     out = (
         graph.names[graph.output]
         if graph.nx.nodes[graph.output]["op"] not in ("input", "const")
@@ -59,9 +59,7 @@ def _grad(args: argparse.Namespace) -> int:
         lines += ["", f"at {point}:", f"{out} = {fmt(ev.value)}"]
         # an array-valued f: the gradients are those of sum(f), and say so
         d = f"∂sum({out})" if np.ndim(ev.value) else f"∂{out}"
-        for name in wrt:  # a bound name's: the upstream gradient at it
-            g = ev.grads[name] if name not in bound else ev[name].upstream
-            lines.append(f"{d}/∂{name} = {fmt(0.0 if g is None else g)}")
+        lines += [f"{d}/∂{name} = {fmt(ev.gradient(name))}" for name in wrt]
     print("\n".join(lines))
     return 0
 
