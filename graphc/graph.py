@@ -61,7 +61,7 @@ from .errors import GraphcError, InputError, ParseError, ShapeError, did_you_mea
 from .fold import NONFINITE, fold
 from .ops import OPS, SIGNED_ZERO
 from .ops import REQUIRED as REQ
-from .parse import Call, Num, Program, Var, parse_program
+from .parse import Call, Num, Program, Var, error_at, parse_program
 
 if TYPE_CHECKING:
     from .autodiff import Backward
@@ -432,11 +432,8 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
         if extra:
             names = ", ".join(name for name, _ in program.header)
             pos = b.g.nodes[extra[0]]["pos"] or (1, 1)
-            line = program.text.split("\n")[pos[0] - 1] if program.text else ""
-            raise ParseError(
-                f"'{extra[0]}' is an input but not in the header ({names}) ->; add it there",
-                pos[0], pos[1], line,
-            )  # fmt: skip
+            raise error_at(program.text, f"'{extra[0]}' is an input but not in the header"
+                           f" ({names}) ->; add it there", pos)  # fmt: skip
     return b.finish(node, inputs, program.text)
 
 
@@ -448,14 +445,11 @@ def _check_attr_dims(b: Builder, program: Program, declared: Mapping[str, Any]) 
     for data in b.g._node.values():
         for d in S.attr_dims(data.get("attrs", ())):
             if d not in known:
-                pos = data["pos"] or (1, 1)
-                line = program.text.split("\n")[pos[0] - 1] if program.text else ""
                 fn = OPS[data["op"]].called() or data["op"]
-                raise ParseError(
-                    f"{fn}: the dim {d} is in no declaration, so no value gives it a"
-                    f" number; declare an input with it (s: (N, {d})) or write the number",
-                    pos[0], pos[1], line,
-                )  # fmt: skip
+                message = (f"{fn}: the dim {d} is in no declaration, so no value gives it a"
+                           f" number; declare an input with it (s: (N, {d})) or write the"
+                           " number")  # fmt: skip
+                raise error_at(program.text, message, data["pos"] or (1, 1))
 
 
 def _value_named(program: Program, name: str) -> tuple[int, int] | None:
@@ -499,14 +493,13 @@ def _build_expr(b: Builder, root: Any, env: Mapping[str, str], gates: list[int])
 
 
 def _too_many_gates(text: str | None, pos: tuple[int, int]) -> ParseError:
-    lines = (text or "").split("\n")
-    line = lines[pos[0] - 1] if 0 < pos[0] <= len(lines) else ""
-    return ParseError(
+    return error_at(
+        text,
         f"program larger than {MAX_GATES:,} gates (compiling takes up to about 64 KB of "
         "memory per gate): the limit is graphc.graph.MAX_GATES; set it (or the environment "
         "variable GRAPHC_MAX_GATES) higher to raise it",
-        pos[0], pos[1], line,
-    )  # fmt: skip
+        pos,
+    )
 
 
 def rebuild(graph: Graph, b: Builder, gate: Callable[..., str] | None = None) -> Graph:

@@ -172,6 +172,12 @@ class _Source:
         return ParseError(message, line, col, src)
 
 
+def error_at(text: str | None, message: str, pos: Pos) -> ParseError:
+    """A ParseError at ``pos`` in ``text``, showing its line with a caret (for errors
+    found after parsing: when the graph is built)."""
+    return _Source(text or "").error(message, pos)
+
+
 def _how(limit: str) -> str:
     """How to raise a limit of this module (``graphc.parse`` itself is the function)."""
     return (
