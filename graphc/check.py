@@ -299,9 +299,7 @@ def check(
         program = parse_program(expr)
         # shapes for the program's names; a dim's number (N=3) stays a dim's, even
         # where the program reads N as a value (its size)
-        declared = {d.name for d in program.declarations}
-        dims = {d for dc in program.declarations for d in dc.shape if isinstance(d, str)}
-        names = _names_used(program) - (dims - declared)
+        names = _names_used(program) - set(program.dims())
         graph = parse(expr, {k: v for k, v in given.items() if k in names})
     else:
         graph = expr

@@ -410,13 +410,8 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
     # A dim read as a value (N in `sum(X) / N`, the notes' 1/N) is the length of the
     # first declared input with that dim: a size gate, size(X, 0). As a name of its
     # own it would be a new input, free to differ from X's rows.
-    sizes: dict[str, tuple[str, int]] = {}
-    for decl in program.declarations:
-        for axis, d in enumerate(decl.shape):
-            if isinstance(d, str) and d not in declared:
-                sizes.setdefault(d, (decl.name, axis))
-    for name, (of, axis) in sizes.items():
-        pos = _value_named(program, name)
+    for name, (of, axis) in program.dims().items():
+        pos = _value_named(program, name) if name not in declared else None
         if pos is not None:
             env[name] = b.gate("size", [of], pos, (("axis", axis),))
     for st in program.statements:

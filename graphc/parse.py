@@ -132,6 +132,17 @@ class Program:
     declarations: tuple[Declaration, ...] = ()
     header: tuple[tuple[str, Pos], ...] = ()
 
+    def dims(self) -> dict[str, tuple[str, int]]:
+        """The dim symbols of the declarations that name no declared input, each with
+        the first input and axis that has it (``X: (N, D)``: ``{"N": ("X", 0), ...}``)."""
+        declared = {d.name for d in self.declarations}
+        out: dict[str, tuple[str, int]] = {}
+        for decl in self.declarations:
+            for axis, d in enumerate(decl.shape):
+                if isinstance(d, str) and d not in declared:
+                    out.setdefault(d, (decl.name, axis))
+        return out
+
 
 # --- Tokens ---------------------------------------------------------------------------
 
