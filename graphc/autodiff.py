@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -62,16 +63,26 @@ class Backward:
     grads: Mapping[str, str] = field(default_factory=dict)
 
     def branches(self, node: str) -> list[tuple[tuple[str, int], str]]:
-        """The ``((consumer, i), contribution node)`` pairs that add up to ∂f/∂node."""
-        contributions = self.contributions
-        # the adjacency dict itself, in out_edges(node, keys=True) order (lowering
-        # asks this for every node; networkx's edge views cost more than the walk)
-        return [
-            ((consumer, key), contributions[(consumer, key)])
-            for consumer, keydict in self.graph.nx._succ[node].items()
-            for key in keydict
-            if (consumer, key) in contributions
-        ]
+        """The ``((consumer, i), contribution node)`` pairs that add up to ∂f/∂node, in
+        the graph's order of the consumers (then of ``i``)."""
+        return self._branches.get(node, [])
+
+    @cached_property
+    def _branches(self) -> dict[str, list[tuple[tuple[str, int], str]]]:
+        # contributions come in reverse topological order of their gates, arguments
+        # in order within a gate: reverse the gates, keep each gate's arguments
+        gates: list[tuple[str, list[int]]] = []
+        for consumer, i in self.contributions:
+            if not gates or gates[-1][0] != consumer:
+                gates.append((consumer, []))
+            gates[-1][1].append(i)
+        nodes, contributions = self.graph.nodes, self.contributions
+        out: dict[str, list[tuple[tuple[str, int], str]]] = {}
+        for consumer, positions in reversed(gates):
+            args = nodes[consumer]["args"]
+            for i in positions:
+                out.setdefault(args[i], []).append(((consumer, i), contributions[(consumer, i)]))
+        return out
 
 
 class _Handle:
@@ -152,7 +163,7 @@ class _GraphAlgebra:
 
 def _needed(graph: Graph, wrt: Iterable[str]) -> set[str]:
     """Nodes on a path from an input in ``wrt`` to the output (two linear sweeps)."""
-    nodes = graph.nx.nodes
+    nodes = graph.nodes
     order = graph.order
     down = set(wrt)
     for v in order:
@@ -188,7 +199,7 @@ def backward(graph: Graph, wrt: Sequence[str] | None = None) -> Backward:
     b.role = "backward"
     F = _GraphAlgebra(b)
     need = _needed(graph, wrt)
-    fwd = graph.nx
+    fwd = graph
     upstream: dict[str, str] = {}
     local: dict[tuple[str, int], str] = {}
     contributions: dict[tuple[str, int], str] = {}
@@ -387,7 +398,7 @@ def tensor_symbols(graph: Graph) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for name in graph.inputs:
-        shape = graph.nx.nodes[name]["shape"]
+        shape = graph.nodes[name]["shape"]
         if shape is None or any(not isinstance(d, int) for d in shape):
             raise GraphcError(
                 f"{name} has shape {S.fmt(shape)}: give numbers for its shape"
@@ -441,14 +452,14 @@ def local_sympy(graph: Graph, gate: str, i: int) -> sp.Expr:
     For ``f = q * z``: ∂f/∂q = z. Symbols come from ``graph.names`` (bound names,
     input names, deterministic names for unnamed gates).
     """
-    data = graph.nx.nodes[gate]
+    data = graph.nodes[gate]
     if data["op"] in ("input", "const"):
         raise GraphcError(f"node {gate!r} is not a gate")
     row = OPS[data["op"]]
     names = graph.names
     args = []
     for a in data["args"]:
-        adata = graph.nx.nodes[a]
+        adata = graph.nodes[a]
         args.append(adata["value"] if adata["op"] == "const" else _symbol(names[a]))
     out = sp.sympify(row.sympy(*args))
     return sp.sympify(row.partials[i](SYMPY, out, *args))

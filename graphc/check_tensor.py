@@ -53,7 +53,7 @@ def concrete_shapes(graph: Graph, given: Mapping[str, Any] | None = None) -> Gra
         if k not in graph.inputs
     }
     shapes = {k: v for k, v in given.items() if k in graph.inputs}
-    nodes = graph.nx.nodes
+    nodes = graph.nodes
     for name, shape in shapes.items():
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         declared = nodes[name].get("shape", ())
@@ -62,7 +62,7 @@ def concrete_shapes(graph: Graph, given: Mapping[str, Any] | None = None) -> Gra
                 if isinstance(d, str):
                     dims.setdefault(d, n)
     graph = graph.resolved(shapes)
-    nodes = graph.nx.nodes
+    nodes = graph.nodes
     free = iter(n for n in _SIZES if n not in dims.values())
     out = {}
     for name in graph.inputs:
@@ -109,14 +109,14 @@ def _claim_graph(graph: Graph, claim: str) -> tuple[Graph, dict[str, str]]:
         raise ParseError(f"in the claim: {e.message}", e.line, e.column, e.source_line) from None
     kept = tuple(st for st in program.statements if st.name is not None)
     combined = Program(kept + claim_program.statements, claim, program.declarations)
-    shapes = {n: graph.nx.nodes[n]["shape"] for n in graph.inputs}
-    bound = {d["name"] for _, d in graph.nx.nodes(data=True) if d["name"]}
+    shapes = {n: graph.nodes[n]["shape"] for n in graph.inputs}
+    bound = {d["name"] for _, d in graph.nodes.items() if d["name"]}
     grads: dict[str, str] = {}
     extra = {}
     for name in sorted(_names_used(claim_program) - set(graph.inputs) - bound):
         if name.startswith("d") and (name[1:] in bound or name[1:] in graph.differentiable):
             grads[name] = graph.wrt_node(name[1:])
-            extra[name] = graph.nx.nodes[grads[name]]["shape"]
+            extra[name] = graph.nodes[grads[name]]["shape"]
     # built on the program's own declarations, then given the numbers: the dims they
     # bind reach the claim's attributes too (one_hot(y, C))
     declared = {d.name for d in program.declarations}
@@ -132,7 +132,7 @@ def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float,
         return False, "not attempted (integer labels)"
     if budget <= 0:
         return False, "undecided within the time budget (none given)"
-    entries = sum(int(np.prod(graph.nx.nodes[n]["shape"], dtype=np.int64)) for n in graph.inputs)
+    entries = sum(int(np.prod(graph.nodes[n]["shape"], dtype=np.int64)) for n in graph.inputs)
     if entries > MAX_ENTRIES:  # a SymPy symbol per entry: memory, not only time
         return False, f"skipped ({entries:,} input entries, over {MAX_ENTRIES:,})"
     done = [0]
@@ -155,14 +155,14 @@ def _entries_equal(graph: Graph, claim_graph: Graph, wrt: str, done: list[int],
         def upstream(at: str) -> Any:  # ∂f/∂at, entry by entry
             up = bw.grads[at] if at in graph.inputs else bw.upstream.get(at)
             entries = tensor_sympy(bw.graph, [up], syms)[0] if up is not None else sp.Integer(0)
-            return np.broadcast_to(np.asarray(entries, dtype=object), graph.nx.nodes[at]["shape"])
+            return np.broadcast_to(np.asarray(entries, dtype=object), graph.nodes[at]["shape"])
 
         true = upstream(node)
         given = {**syms, **{g: upstream(n) for g, n in named_grads.items()}}
         claim = tensor_sympy(claim_graph, [claim_graph.output], given)[0]
     except NotImplementedError:
         return False, "not attempted (an op without a closed form)"
-    true = np.broadcast_to(np.asarray(true, dtype=object), graph.nx.nodes[node]["shape"])
+    true = np.broadcast_to(np.asarray(true, dtype=object), graph.nodes[node]["shape"])
     try:
         claim = np.broadcast_to(np.asarray(claim, dtype=object), np.shape(true))
     except ValueError:
@@ -242,7 +242,7 @@ def check_tensor(
             " each input's interval (x > 0, 0 < w < 1), which every entry keeps"
         )
     for name in graph.inputs:
-        size = math.prod(graph.nx.nodes[name]["shape"])
+        size = math.prod(graph.nodes[name]["shape"])
         if size > MAX_DRAWN:
             raise InputError(
                 f"{name} has shape {S.fmt(graph.shape(name))}: {size:,} elements, and check"
@@ -255,7 +255,7 @@ def check_tensor(
     for _ in range(trials):
         vals: dict[str, Any] = {}
         for name in graph.inputs:
-            shape = graph.nx.nodes[name]["shape"]
+            shape = graph.nodes[name]["shape"]
             if name in graph.labels:
                 vals[name] = rng.integers(0, bounds.get(name, 2), size=shape)
             elif name in dom.intervals:  # every entry inside its interval
@@ -265,7 +265,7 @@ def check_tensor(
                 vals[name] = np.round(rng.normal(size=shape), 2)
         samples.append(vals)
     evals = [graph.evaluate(**v) for v in samples]
-    out_name = graph.nx.nodes[graph.output]["name"] or "f"
+    out_name = graph.nodes[graph.output]["name"] or "f"
     results = []
     for wrt, claim in pairs:
         graph.wrt_node(wrt)  # labels and names the program lacks are refused first
@@ -274,7 +274,7 @@ def check_tensor(
         cg, named_grads = _claim_graph(graph, claim)
         unknown = [n for n in cg.inputs if n not in graph.inputs and n not in named_grads]
         if unknown:
-            known = [*graph.inputs, *(d["name"] for _, d in graph.nx.nodes(data=True) if d["name"])]
+            known = [*graph.inputs, *(d["name"] for _, d in graph.nodes.items() if d["name"])]
             known += ["d" + n for n in known if n not in graph.labels]
             raise InputError(
                 f"the claim for ∂{out_name}/∂{wrt} uses '{unknown[0]}', not an input, a name of the"

@@ -250,7 +250,7 @@ _TENSOR_SUPPORT = _TENSOR_HELPERS + _OUT_SUPPORT  # the C runtime carries its ow
 
 def _spec(graph: Graph) -> str:
     """The inputs' declared shapes as the literal ``_inputs`` checks values against."""
-    nodes = graph.nx.nodes
+    nodes = graph.nodes
     items = []
     for n in graph.inputs:
         shape = tuple(nodes[n].get("shape", ()))
@@ -292,7 +292,7 @@ def _docstring(
             # describes itself; a docstring never stops code generation
             small, lines = False, []
     if not small:  # the code below is its own best description; inlined text can be huge
-        gates = sum(1 for _, d in graph.nx.nodes(data=True) if d["op"] not in ("input", "const"))
+        gates = sum(1 for _, d in graph.nodes.items() if d["op"] not in ("input", "const"))
         lines.append(f"{out}({args}): a graph of {gates:,} gates, computed line by line below.")
     if small and wrt:
         lines += ["", f"Gradients{' of sum(' + out + ')' if target == 'numpy' else ''}:"]
@@ -327,7 +327,7 @@ def _docstring(
 def _tensor_docstring(graph: Graph, wrt: tuple[str, ...], out: str, args: str) -> str:
     from .pretty import tensor_gradients
 
-    nodes = graph.nx.nodes
+    nodes = graph.nodes
     lines = [f"{out}({args}): a tensor program, computed line by line below.", "", "Inputs:"]
     for n in graph.inputs:
         kind = " int (labels)" if nodes[n].get("dtype") == "int" else ""
@@ -471,7 +471,7 @@ def _owned(bw: Any, wrt: tuple[str, ...]) -> dict[str, bool]:
     """Per input, whether its gradient is an array that the call computes and returns
     only once (so it needs no copy to share no memory with the inputs or the other
     results)."""
-    nodes = bw.graph.nx.nodes
+    nodes = bw.graph.nodes
     seen: set[str] = set()
     out = {}
     for n in wrt:
@@ -522,7 +522,7 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
     if buffers:  # the caller's arrays for the results (out=), where they fit
         like = ", ".join(f'"{n}": _like[{inputs.index(n)}]' for n in wrt)
         head += _outs_lines(buffers, f"{{{like}}}, {unpack}")
-        nodes = bw.graph.nx.nodes
+        nodes = bw.graph.nodes
         shape_of = {t: nodes[n].get("shape") for t, n in zip(returned[1:], wrt, strict=True)}
         arrays_of = _out_map(returned, copy, buffers)
         arrays_of.pop(returned[0], None)  # f's shape is known only at the end: copied there
@@ -594,7 +594,7 @@ def _check_target(target: Any, choices: tuple[str, ...] = TARGETS) -> None:
 
 def _helpers(bw: Any, target: str) -> list[str]:
     """The helper functions (``_sigmoid``, ...) the gates of ``bw``'s graph call."""
-    ops = {d["op"] for _, d in bw.graph.nx.nodes(data=True)} & set(OPS)
+    ops = {d["op"] for _, d in bw.graph.nodes.items()} & set(OPS)
     return sorted({h for op in ops for h in OPS[op].helpers(target)})
 
 
@@ -1017,7 +1017,7 @@ def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
     from .ctarget import CCompileError, Kernel, fuse, kernels_source, runtime_source
 
     bw = backward(prepare(graph), wrt=wrt)
-    nodes = bw.graph.nx.nodes
+    nodes = bw.graph.nodes
     kernels: list[Kernel] = []
 
     def shape_of(node: str | None) -> Any:

@@ -181,7 +181,7 @@ def tensor_point(
         dims = S.bind({k: declared[k][0] for k in declared}, shapes)
     except S.ShapeMismatch as e:
         raise ShapeError(str(e)) from None
-    nodes = graph.nx.nodes
+    nodes = graph.nodes
     undeclared = {k: shapes[k] for k in graph.inputs if nodes[k].get("shape") != shapes[k]}
     undeclared = {k: v for k, v in undeclared.items() if k not in declared}
     if undeclared:
@@ -272,7 +272,7 @@ def evaluate(
         return fit(vals[node], np.shape(vals[like]))
 
     nodes: dict[str, NodeEval] = {}
-    for node, data in graph.nx.nodes(data=True):
+    for node, data in graph.nodes.items():
         args = data["args"]
         nodes[node] = NodeEval(
             node,

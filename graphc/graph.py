@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -67,7 +68,17 @@ if TYPE_CHECKING:
     from .autodiff import Backward
     from .evaluate import Evaluation
 
-__all__ = ["MAX_GATES", "Builder", "Graph", "ancestors", "build", "gc_paused", "parse", "rebuild"]
+__all__ = [
+    "MAX_GATES",
+    "Builder",
+    "Graph",
+    "ancestors",
+    "build",
+    "gc_paused",
+    "link",
+    "parse",
+    "rebuild",
+]
 
 #: Most gates one text may build (``graphc.graph.MAX_GATES = ...`` or the environment
 #: variable ``GRAPHC_MAX_GATES`` raises it): about 1.5 GB to compile at this size for the
@@ -141,7 +152,7 @@ class Builder:
     @classmethod
     def extending(cls, graph: Graph) -> Builder:
         """A sharing builder that starts from a copy of ``graph``'s nodes."""
-        return cls(share=True, nxgraph=_copy(graph.nx), shapes=graph.declared, text=graph.text)
+        return cls(share=True, nxgraph=_copy(graph._g), shapes=graph.declared, text=graph.text)
 
     @staticmethod
     def _key(op: str, args: tuple[str, ...], extra: Any) -> tuple[Any, ...]:
@@ -192,30 +203,13 @@ class Builder:
             raise self._shape_error(f"{what} gate: {e} (arguments: {shown})", pos) from None
 
     def _add(self, node: str, **data: Any) -> str:
-        """Add a new node and its argument edges (key and ``index`` = argument position).
-
-        Writes networkx's adjacency dicts directly, as ``add_node``/``add_edge`` would
-        for a node that is new and arguments that exist: graph building is graphc's hot
-        loop, and those methods' checks cost more than the insertion itself.
-        """
-        g = self.g
+        """Add a new node (its argument edges come with :func:`link`, when the networkx
+        graph is first asked for them: compiling reads only the nodes' ``args``)."""
         data.setdefault("name", None)
         data.setdefault("pos", None)
         data["role"] = self.role
-        g._node[node] = data
-        g._succ[node] = {}
-        pred: dict[str, dict[int, dict[str, int]]] = {}
-        g._pred[node] = pred
-        for i, arg in enumerate(data["args"]):
-            keydict = pred.get(arg)
-            if keydict is None:
-                keydict = pred[arg] = {}
-                g._succ[arg][node] = keydict
-            keydict[i] = {"index": i}
+        self.g._node[node] = data
         self.created.add(node)
-        cache = getattr(g, "__networkx_cache__", None)
-        if cache:  # what networkx cached about the graph is stale now
-            cache.clear()
         return node
 
     def _new_id(self, prefix: str) -> str:
@@ -356,25 +350,43 @@ def _describe(data: Mapping[str, Any], node: str) -> str:
     return f"{function}(…)" if function else f"the {row.symbol} gate"
 
 
+def link(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """Give ``g``'s nodes that lack them their argument edges (key and ``index`` =
+    argument position), in node order; returns ``g``.
+
+    Graph building writes only the node dicts (``Builder._add``): parsing, preparing,
+    differentiating and lowering read a node's ``args``, and networkx's adjacency dicts
+    (a dict per node each way, two per edge) were three quarters of a gradient graph's
+    memory. The linked nodes are always a prefix of the node order, as nodes are only
+    ever added after their arguments.
+    """
+    succ, pred, nodes = g._succ, g._pred, g._node
+    if len(succ) == len(nodes):
+        return g
+    for node in itertools.islice(nodes, len(succ), None):
+        succ[node] = {}
+        pred[node] = mine = {}
+        for i, arg in enumerate(nodes[node]["args"]):
+            keydict = mine.get(arg)
+            if keydict is None:
+                keydict = mine[arg] = {}
+                succ[arg][node] = keydict
+            keydict[i] = {"index": i}
+    cache = getattr(g, "__networkx_cache__", None)
+    if cache:  # what networkx cached about the graph is stale now
+        cache.clear()
+    return g
+
+
 def _copy(g: nx.MultiDiGraph, keep: set[str] | None = None) -> nx.MultiDiGraph:
-    """A copy of ``g`` (restricted to the nodes in ``keep``, if given), in ``g``'s node
-    order, with fresh node, adjacency and edge-data dicts: a fast ``g.copy()`` or
-    ``g.subgraph(keep).copy()`` that keeps the (topological) order."""
+    """A copy of ``g``'s nodes (those in ``keep``, if given), in ``g``'s node order,
+    with fresh node dicts; :func:`link` gives it its edges when they are asked for."""
     out = nx.MultiDiGraph()
     out.graph.update(g.graph)
     nodes = g._node if keep is None else [n for n in g._node if n in keep]
+    mine = out._node
     for n in nodes:
-        out._node[n] = dict(g._node[n])
-        out._succ[n] = {}
-        out._pred[n] = {}
-    succ, pred = out._succ, out._pred
-    for u in nodes:
-        su = succ[u]
-        for v, keydict in g._succ[u].items():
-            if keep is None or v in keep:
-                kd = {k: dict(d) for k, d in keydict.items()}
-                su[v] = kd
-                pred[v][u] = kd
+        mine[n] = dict(g._node[n])
     return out
 
 
@@ -502,7 +514,7 @@ def rebuild(graph: Graph, b: Builder, gate: Callable[..., str] | None = None) ->
     makes each gate, ``b.gate`` by default), its bound names carried over."""
     make = b.gate if gate is None else gate
     new: dict[str, str] = {}
-    for node, data in graph.nx.nodes(data=True):
+    for node, data in graph.nodes.items():
         op = data["op"]
         if op == "input":
             new[node] = b.input(node, data["pos"])
@@ -577,11 +589,22 @@ class Graph:
         text: str | None = None,
         declared: Mapping[str, tuple[S.Shape, str]] | None = None,
     ) -> None:
-        self.nx = g
+        self._g = g
         self.output = output
         self.inputs = inputs
         self.text = text
         self.declared = declared
+
+    @property
+    def nx(self) -> nx.MultiDiGraph:
+        """The ``networkx.MultiDiGraph`` itself (treat it as read-only)."""
+        return link(self._g)
+
+    @property
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        """Node id -> node data, in topological order: ``nx.nodes`` without the edges
+        (what graphc's own passes read; see :func:`link`)."""
+        return self._g._node
 
     @property
     def tensor(self) -> bool:
@@ -591,7 +614,7 @@ class Graph:
     def shape(self, key: str) -> S.Shape | None:
         """The shape of a node, input or bound name (``()``: a scalar; ``None``: not known
         until values give the shapes of undeclared inputs)."""
-        data = self.nx.nodes[self.node(key)]
+        data = self.nodes[self.node(key)]
         return data.get("shape", ())
 
     def wrt_node(self, name: str) -> str:
@@ -614,16 +637,16 @@ class Graph:
 
     def bound_node(self, name: str) -> str | None:
         """The node of the last binding of ``name`` by the program, or None."""
-        named = [n for n, d in self.nx.nodes(data=True) if d["name"] == name]
+        named = [n for n, d in self.nodes.items() if d["name"] == name]
         return named[-1] if named else None
 
     def _names(self) -> list[str]:
         """The inputs and the names the program binds (for "did you mean")."""
-        return [*self.inputs, *(d["name"] for _, d in self.nx.nodes(data=True) if d["name"])]
+        return [*self.inputs, *(d["name"] for _, d in self.nodes.items() if d["name"])]
 
     def dims(self) -> tuple[str, ...]:
         """The dim symbols of the inputs' shapes, in order of first appearance."""
-        nodes = self.nx.nodes
+        nodes = self.nodes
         found = [d for n in self.inputs for d in nodes[n].get("shape") or () if isinstance(d, str)]
         return tuple(dict.fromkeys(found))
 
@@ -641,7 +664,7 @@ class Graph:
 
     def unknown_shapes(self) -> tuple[str, ...]:
         """Inputs of a tensor program whose shapes are not known yet."""
-        nodes = self.nx.nodes
+        nodes = self.nodes
         return tuple(n for n in self.inputs if self.tensor and nodes[n].get("shape") is None)
 
     def resolved(self, shapes: Mapping[str, Any] | None = None) -> Graph:
@@ -668,7 +691,7 @@ class Graph:
     @property
     def labels(self) -> tuple[str, ...]:
         """Inputs that hold integer labels (``y: (N,) int``): never differentiated."""
-        nodes = self.nx.nodes
+        nodes = self.nodes
         return tuple(n for n in self.inputs if nodes[n].get("dtype") == "int")
 
     @property
@@ -704,7 +727,7 @@ class Graph:
             is_data = name in labels or re.fullmatch(r"[xXyY](\d+|_\w+)?", name) is not None
             if (is_data or name in data_set) and name not in param_set:
                 continue
-            shape = self.nx.nodes[name].get("shape", ())
+            shape = self.nodes[name].get("shape", ())
             shape = tuple(shape) if shape is not None else None
             known = shape is not None and all(isinstance(d, int) for d in shape)
             size = math.prod(shape) if known else None
@@ -739,27 +762,27 @@ class Graph:
 
     # -- structure ------------------------------------------------------------------
     def __len__(self) -> int:
-        return self.nx.number_of_nodes()
+        return len(self.nodes)
 
     def __repr__(self) -> str:
-        gates = sum(1 for _, d in self.nx.nodes(data=True) if d["op"] not in ("input", "const"))
+        gates = sum(1 for _, d in self.nodes.items() if d["op"] not in ("input", "const"))
         inputs = f"inputs {', '.join(self.inputs)}" if self.inputs else "no inputs"
         return f"<graphc.Graph {gates} gate{'' if gates == 1 else 's'}, {inputs}: {self.to_text()}>"
 
     @property
     def order(self) -> list[str]:
         """Node ids in a topological order (creation order, deterministic)."""
-        return list(self.nx.nodes)
+        return list(self.nodes)
 
     def args(self, node: str) -> tuple[str, ...]:
         """The argument node ids of ``node``, in order."""
-        return self.nx.nodes[node]["args"]
+        return self.nodes[node]["args"]
 
     def node(self, key: str) -> str:
         """The node id for ``key``: a node id, an input name or a bound name."""
         if not isinstance(key, str):
             raise InputError(f"expected a node's name (text), got {got(key)}")
-        if key in self.nx:
+        if key in self.nodes:
             return key
         bound = self.bound_node(key)
         if bound is not None:
@@ -846,7 +869,7 @@ class Graph:
         from .autodiff import backward
 
         bw = backward(self, wrt=(name,))
-        b = Builder(nxgraph=bw.graph.nx, shapes=self.declared)
+        b = Builder(nxgraph=bw.graph._g, shapes=self.declared)
         grad = bw.grads[name]
         if self.tensor and b.shape(grad) != b.shape(name):  # 0 where f does not read it:
             grad = b.gate("expand", (grad, name))  # zeros of its shape, as evaluation gives
@@ -867,10 +890,10 @@ class Graph:
         if cotangent in self.inputs or cotangent in set(self.names.values()):
             raise InputError(f"'{cotangent}' is already a name of this graph; choose another")
         base = self if self.tensor else self.with_shapes({})
-        out_shape = base.nx.nodes[base.output]["shape"]
+        out_shape = base.nodes[base.output]["shape"]
         declared = dict(base.declared or {})
         declared[cotangent] = (out_shape, "float")
-        b = Builder(nxgraph=_copy(base.nx), shapes=declared, text=None)
+        b = Builder(nxgraph=_copy(base._g), shapes=declared, text=None)
         v = b.input(cotangent)
         total = b.gate("sum", (b.gate("mul", (base.output, v)),))
         return b.finish(total, (*base.inputs, cotangent), None).derivative(name)

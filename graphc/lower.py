@@ -196,14 +196,13 @@ def target_text(text: str, target: str) -> str:
 
 def output_name(graph: Any) -> str:
     """The output's name in the generated code: its bound name, or ``f``."""
-    return graph.names[graph.output] if graph.nx.nodes[graph.output]["name"] else "f"
+    return graph.names[graph.output] if graph.nodes[graph.output]["name"] else "f"
 
 
 class _Lowerer:
     def __init__(self, bw: Backward, wrt: Sequence[str]) -> None:
         self.bw = bw
-        self.g = bw.graph.nx
-        self.nd: dict[str, dict[str, Any]] = dict(self.g.nodes(data=True))
+        self.nd: dict[str, dict[str, Any]] = bw.graph.nodes
         self.wrt = tuple(wrt)
         self.names = bw.graph.names
         self.f = output_name(bw.graph)  # ∂loss/∂W in the comments, as the docstring writes
@@ -262,7 +261,7 @@ class _Lowerer:
 
     def forward_lines(self, needed: set[str]) -> list[Line]:
         lines = []
-        for node, data in self.g.nodes(data=True):
+        for node, data in self.nd.items():
             if (
                 node in needed
                 and data["role"] == "forward"

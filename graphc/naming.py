@@ -37,7 +37,6 @@ def identifier(name: str) -> str:
 
 def node_names(graph: Graph) -> dict[str, str]:
     """``{node id: unique identifier}`` for every node, deterministic."""
-    g = graph.nx
     used: set[str] = set()
     names: dict[str, str] = {}
     start: dict[tuple[str, bool], int] = {}  # numbers below are taken: linear, not quadratic
@@ -56,7 +55,7 @@ def node_names(graph: Graph) -> dict[str, str]:
 
     for name in graph.inputs:
         names[name] = claim(name, False)
-    for node, data in g.nodes(data=True):
+    for node, data in graph.nodes.items():
         if node in names:
             continue
         op = data["op"]
@@ -84,7 +83,7 @@ def size_text(g: Any, data: Any) -> str:
 
 def to_text(graph: Graph, node: str) -> str:
     """``node`` as one inlined expression of graphc's language (long parts elided)."""
-    g = graph.nx
+    g = graph
     text: dict[str, tuple[str, int]] = {}  # node -> (text, precedence; 9 = atom)
     for v in graph.order:
         data = g.nodes[v]

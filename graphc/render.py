@@ -328,7 +328,7 @@ class _Drawer:
 
     def value(self, node: str) -> str:
         text = self.num(self.ev.nodes[node].value) if self.ev is not None else ""
-        shape = self.graph.nx.nodes[node].get("shape")
+        shape = self.graph.nodes[node].get("shape")
         if shape:  # tensor programs: the wire's shape, then its value
             return f"{S.fmt(shape)}  {text}" if text else S.fmt(shape)
         return text
@@ -370,7 +370,7 @@ class _Drawer:
             if got is None:
                 return None
             formula, val = got
-        elif OPS[g.nx.nodes[v]["op"]].vjps is not None:  # a tensor gate: its VJP rule
+        elif OPS[g.nodes[v]["op"]].vjps is not None:  # a tensor gate: its VJP rule
             from .pretty import vjp_text
 
             rule = vjp_text(g.backward, v, i, names)
@@ -379,7 +379,7 @@ class _Drawer:
             expr = local_sympy(g, v, i)  # in internal names; written in the shown ones
             subs = {
                 sp.Symbol(self.names[a], real=True): sp.Symbol(names[a], real=True)
-                for a in g.nx.nodes[v]["args"]
+                for a in g.nodes[v]["args"]
                 if self.names[a] != names[a]
             }
             formula = _formula(expr.subs(subs, simultaneous=True) if subs else expr)
@@ -443,7 +443,7 @@ class _Drawer:
         label = self.view.labels[v]
         hot = v in self.hot_nodes or (self.reveal is not None and self.reveal.current == v)
         attrs = {"color": HIGH, "penwidth": "2"} if hot else {}
-        name = self.graph.nx.nodes[v]["name"]
+        name = self.graph.nodes[v]["name"]
         if name and not self.opts.cluster and not self.wired:  # else the name is on the wire
             attrs.update(xlabel=name, fontcolor="black")
         size = "16" if len(label) <= 2 else "13"
@@ -485,7 +485,7 @@ class _Drawer:
 
     def wire_name(self, u: str) -> str:
         """The name a gate's output wire carries: its bound name, or f for the output."""
-        data = self.graph.nx.nodes[u]
+        data = self.graph.nodes[u]
         if data["op"] in ("input", "const"):
             return ""
         if data["name"] or u == self.graph.output:
@@ -522,7 +522,7 @@ class _Drawer:
 
     def edge(self, d: Any, src: str, dst: str, w: tuple | None, **attrs: Any) -> None:
         if w is not None and dst not in self.view.groups:
-            data = self.graph.nx.nodes[w[1]]
+            data = self.graph.nodes[w[1]]
             row = OPS[data["op"]]
             drawn_args = [a for a in data["args"] if self.view.drawn.get(a) is not None]
             if not row.commutative and row.arity == 2 and len(drawn_args) == 2:
@@ -533,7 +533,7 @@ class _Drawer:
         if not self.opts.cluster:
             return []
         found, batch = [], []
-        for v, data in self.graph.nx.nodes(data=True):
+        for v, data in self.graph.nodes.items():
             if data["op"] in ("input", "const") or self.view.drawn[v] != v:
                 continue
             batch.append(v)

@@ -42,7 +42,7 @@ def step_reveals(graph: Graph, ev: Any, group: Any = None, precision: int = 2) -
         for v in reversed(graph.order)
         if view.drawn[v] == v
         and v in bw.upstream
-        and graph.nx.nodes[v]["op"] not in ("input", "const")
+        and graph.nodes[v]["op"] not in ("input", "const")
     ]
     steps = [
         Reveal(frozenset(), None, "forward pass: every wire's value (green)"),

@@ -115,11 +115,11 @@ def fmt_value(value: Any, precision: int) -> str:
 
 def _folded(graph: Graph, gate: str) -> int | None:
     """The argument index of a constant operand the gate draws inside itself, if any."""
-    data = graph.nx.nodes[gate]
+    data = graph.nodes[gate]
     row = OPS[data["op"]]
     if not row.folded:
         return None
-    kinds = [graph.nx.nodes[a]["op"] == "const" for a in data["args"]]
+    kinds = [graph.nodes[a]["op"] == "const" for a in data["args"]]
     if sum(kinds) != 1 or len(kinds) < 2:
         return None
     return kinds.index(True)
@@ -197,7 +197,7 @@ def auto_groups(graph: Graph) -> dict[str, list[list[str]]]:
 
     >>> from graphc import parse
     >>> g = parse("1/(1+exp(-(a*b)))")
-    >>> [[g.nx.nodes[n]["op"] for n in r] for r in auto_groups(g)["sigmoid"]]
+    >>> [[g.nodes[n]["op"] for n in r] for r in auto_groups(g)["sigmoid"]]
     [['neg', 'exp', 'add', 'div']]
     """
     g = graph.nx
@@ -304,7 +304,7 @@ def paths_to_output(graph: Graph, start: str) -> tuple[list[list[tuple[str, str,
     """Up to a few edge paths from ``start`` to the output, and whether there are more."""
     if start == graph.output:
         return [[]], False
-    nodes = graph.nx.nodes
+    nodes = graph.nodes
 
     def passes(u: str, v: str, i: int) -> bool:  # no path through a size's or a label's edge
         vjps = OPS[nodes[v]["op"]].vjps
@@ -334,7 +334,7 @@ def display_names(graph: Graph) -> dict[str, str]:
 
     names = graph.names
     out: dict[str, str] = {}
-    for v, data in graph.nx.nodes(data=True):
+    for v, data in graph.nodes.items():
         if data["op"] in ("input", "const") or data["name"] or v == graph.output:
             out[v] = names[v]
             continue

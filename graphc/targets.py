@@ -142,18 +142,18 @@ class GraphTarget:
         self.graph = graph
         self.inputs = graph.inputs
         self.text = graph.text if graph.text is not None else graph.to_text()
-        data = graph.nx.nodes[graph.output]
+        data = graph.nodes[graph.output]
         self.output = data["name"] if data["op"] not in ("input", "const") and data["name"] else "f"
         self.small = len(graph) <= SYMPY_NODES
 
     def names(self) -> list[str]:
-        bound = [d["name"] for _, d in self.graph.nx.nodes(data=True) if d["name"]]
+        bound = [d["name"] for _, d in self.graph.nodes.items() if d["name"]]
         return list(self.inputs) + bound + ["d" + n for n in list(self.inputs) + bound]
 
     def ref(self, name: str) -> Ref | None:
         if name in self.inputs:
             return ("value", name)
-        named = [n for n, d in self.graph.nx.nodes(data=True) if d["name"] == name]
+        named = [n for n, d in self.graph.nodes.items() if d["name"] == name]
         if named:
             return ("value", named[-1])
         if name.startswith("d") and len(name) > 1:
@@ -216,7 +216,7 @@ class _GraphPoints:
         bw = graph.backward
         nodes: list[str] = []
         values: list[Any] = []
-        for node, data in graph.nx.nodes(data=True):
+        for node, data in graph.nodes.items():
             if data["op"] == "const":
                 continue
             ne = self.ev.nodes[node]

@@ -28,7 +28,7 @@ def _grad(args: argparse.Namespace) -> int:
         graph.wrt_node(name)  # labels and names the program lacks are refused here
     out = (
         graph.names[graph.output]
-        if graph.nx.nodes[graph.output]["op"] not in ("input", "const")
+        if graph.nodes[graph.output]["op"] not in ("input", "const")
         else "f"
     )
     lines = []
