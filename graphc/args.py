@@ -100,7 +100,8 @@ def path_arg(value: Any, what: str = "path") -> Path:
     """A file or folder path given as text or a path object; not ``""`` (which
     ``pathlib`` reads as the current folder: writing there was not asked for)."""
     if isinstance(value, str) and not value:
-        raise InputError(f"{what} is empty: name a file or folder ('.' for this one)")
+        kind = "a folder" if what == "directory" else "a file or folder"
+        raise InputError(f"the {what} given is empty text: name {kind} ('.' for this one)")
     if isinstance(value, str | os.PathLike) and not isinstance(value, bytes):
         try:
             return Path(value)

@@ -47,6 +47,16 @@ def test_cli_errors(tmp_path, capsys):
     assert e.value.code == 2
 
 
+def test_cli_refuses_empty_paths(capsys):
+    """An empty -o or --steps is refused (it was taken as no --steps: the diagram went
+    to standard output and the folder asked for was never written)."""
+    assert main(["render", "(x+y)*z", *AT, "--steps", ""]) == 2
+    err = capsys.readouterr().err
+    assert "the directory given is empty text: name a folder" in err
+    assert main(["render", "(x+y)*z", *AT, "-o", ""]) == 2
+    assert "the path given is empty text" in capsys.readouterr().err
+
+
 def test_steps_write_one_diagram_per_gate_and_an_index(tmp_path):
     g = graphc.parse("1/(1+exp(-(w0*x0 + w1*x1 + w2)))")
     at = {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3}

@@ -23,11 +23,11 @@ def _render(args: argparse.Namespace) -> int:
         "group": args.group,
         "cluster": args.cluster,
     }
-    if args.steps:
+    if args.steps is not None:  # (an empty DIR is refused there, as -o '' is)
         written = render_steps(graph, at, args.steps, fmt=args.steps_format,
                                overwrite=args.force, **options)  # fmt: skip
         print(f"wrote {len(written) - 1} steps and {written[-1]}", file=sys.stderr)
-    if args.output or not args.steps:
+    if args.output or args.steps is None:
         d = render(graph, at, args.output if args.output not in (None, "-") else None, **options)
         if args.output in (None, "-"):
             sys.stdout.write(d.source)
