@@ -492,11 +492,34 @@ def _build_expr(b: Builder, root: Any, env: Mapping[str, str], gates: list[int])
             if gates[0] > MAX_GATES:
                 raise _too_many_gates(b.text, expr.pos)
             args = [done.pop(id(a)) for a in expr.args]
+            if expr.implicit and b.shapes is not None:
+                _check_implicit(b, args, expr.pos)
             done[id(expr)] = b.gate(expr.op, args, expr.pos, expr.attrs)
         else:
             stack.append((expr, True))
             stack.extend((a, False) for a in reversed(expr.args))
     return done[id(root)]
+
+
+def _check_implicit(b: Builder, args: list[str], pos: tuple[int, int]) -> None:
+    """Refuse a product written without an operator between two tensors (``W x``): the
+    notes mean the matrix product there, which graphc's ``*`` (entry by entry, with
+    broadcasting) is not. A number or a scalar beside anything (``2x``) is a product."""
+    shapes = [b.shape(a) for a in args]
+    if any(not sh for sh in shapes):  # a scalar, or a shape not known yet
+        return
+    left, right = (_describe(b.g._node[a], a) for a in args)
+    kind = "dot" if len(shapes[0]) == len(shapes[1]) == 1 else "matrix"
+    if left.isidentifier() and right.isidentifier():
+        what, matmul, mul = f"{left} {right}: two", f"{left} @ {right}", f"{left} * {right}"
+    else:
+        what, matmul, mul = "two", "@", "*"
+    raise b._shape_error(
+        f"{what} tensors side by side multiply entry by entry in graphc, not as the {kind}"
+        f" product of the notes; write {matmul} for the {kind} product, or {mul} for the"
+        " product entry by entry",
+        pos,
+    )
 
 
 def _too_many_gates(text: str | None, pos: tuple[int, int]) -> ParseError:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -99,6 +100,9 @@ class Call:
     args: tuple[Expr, ...]
     pos: Pos
     attrs: tuple[tuple[str, Any], ...] = ()
+    #: a product written without an operator (``2x``, ``W x``): the builder refuses it
+    #: between two tensors, where the notes' ``W x`` means the matrix product
+    implicit: bool = False
 
 
 Expr = Num | Var | Call
@@ -213,12 +217,29 @@ def _check_number(value: str, pos: Pos, src: _Source) -> None:
 
 #: What a character from printed math is written as in graphc's text.
 _HINTS = {
-    **dict.fromkeys("·×⋅∙", " (multiplication is written *: x*y, or x y)"),
+    **dict.fromkeys("·⋅∙", " (multiplication is written *: x*y, or x y; a dot product is w @ x)"),
+    "×": " (multiplication is written *: x*y, or x y)",
     **dict.fromkeys("²³", " (powers are written ^ or **: x^2)"),
     "ᵀ": " (a transpose is written x.T; the dot product wᵀx is w @ x)",
     "−": " (minus is written -)",
     "÷": " (division is written /)",
+    "σ": " (the sigmoid is written sigmoid(x))",
+    **dict.fromkeys("Σ∑", " (a sum is written sum(x), or sum(x, axis=0) along an axis)"),
+    "√": " (a square root is written sqrt(x))",
+    "⊙": " (the product entry by entry is written *: x * y)",
 }
+
+
+def _hint(char: str) -> str:
+    """Why ``char`` cannot start a token, and what to write instead."""
+    if char in _HINTS:
+        return _HINTS[char]
+    if char.isalpha():  # a Greek or accented letter: names are ASCII
+        words = unicodedata.name(char, "").split()
+        spelled = words[-1].lower() if words[:1] == ["GREEK"] else None
+        instead = f": write {spelled}" if spelled and spelled.isascii() else ""
+        return f" (names are ASCII letters, digits and _{instead})"
+    return ""
 
 
 def tokenize(text: str, src: _Source) -> list[Token]:
@@ -233,7 +254,7 @@ def tokenize(text: str, src: _Source) -> list[Token]:
         value = m.group(kind)
         if kind != "name":  # names, the commonest tokens, need no checks
             if kind == "bad":
-                hint = _HINTS.get(value, "")
+                hint = _hint(value)
                 raise src.error(f"unexpected character {value!r}{hint}", pos)
             if (kind == "space" and value == "\\\n") or kind == "newline":
                 line, line_start = line + 1, m.end()
@@ -269,7 +290,7 @@ def tokenize(text: str, src: _Source) -> list[Token]:
 # --- Expressions ------------------------------------------------------------------------
 
 # Operators on the stack: (precedence, right-associative)
-_PREC = {"add": 1, "sub": 1, "mul": 2, "div": 2, "matmul": 2, "neg": 3, "pow": 4}
+_PREC = {"add": 1, "sub": 1, "mul": 2, "implicit": 2, "div": 2, "matmul": 2, "neg": 3, "pow": 4}
 _RIGHT = {"pow"}
 _ENDS = {"\n", ";", "end"}
 
@@ -307,6 +328,8 @@ class _ExprParser:
         if name == "neg" and isinstance(args[0], Num):  # -3 is the number -3
             num = args[0]
             node: Expr = Num("-" + num.text, -num.value, pos)
+        elif name == "implicit":
+            node = Call("mul", args, pos, implicit=True)
         else:
             node = Call(name, args, pos)
         self.operands.append(node)
@@ -518,7 +541,7 @@ class _ExprParser:
                 self.operands.append(Call("transpose", (self.operands.pop(),), tok.pos))
                 i += 2
             elif tok.kind == "name" or tok.text == "(":
-                self._push_binary("mul", tok.pos)  # implicit multiplication
+                self._push_binary("implicit", tok.pos)  # implicit multiplication
                 expect_operand = True
             else:
                 raise self.src.error(f"missing operator before {_describe(tok)}", tok.pos)

@@ -112,7 +112,14 @@ def test_program_output_is_last_statement():
         ("exp(x, y)", "exp() takes 1 argument, got 2", 1, 1),
         ("x $ y", "unexpected character '$'", 1, 3),
         # characters of printed math, with how graphc writes them (the lecture's wᵀx)
-        ("x·y", "'·' (multiplication is written *: x*y, or x y)", 1, 2),
+        ("x·y", "'·' (multiplication is written *: x*y, or x y; a dot product is w @ x)", 1, 2),
+        ("x × y", "'×' (multiplication is written *: x*y, or x y)", 1, 3),
+        ("-log(σ(z))", "'σ' (the sigmoid is written sigmoid(x))", 1, 6),
+        ("Σ(x)", "'Σ' (a sum is written sum(x), or sum(x, axis=0) along an axis)", 1, 1),
+        ("√x", "'√' (a square root is written sqrt(x))", 1, 1),
+        ("a ⊙ b", "'⊙' (the product entry by entry is written *: x * y)", 1, 3),
+        ("w - η * dw", "'η' (names are ASCII letters, digits and _: write eta)", 1, 5),
+        ("café", "'é' (names are ASCII letters, digits and _)", 1, 4),
         ("x²", "'²' (powers are written ^ or **: x^2)", 1, 2),
         (
             "e = (y - w1ᵀx)^2",

@@ -403,6 +403,34 @@ def test_matmul_shape_mismatch_names_the_gate_both_shapes_and_points_at_it():
     assert "(3, 4)" in str(info.value) and "(5,)" in str(info.value)
 
 
+def test_tensors_written_side_by_side_are_refused_with_the_product_the_notes_mean():
+    """The notes write the scores W x + b and the dot product wᵀx with no operator.
+    graphc's implicit product is *, entry by entry: W x of a (K, D) matrix and a (D,)
+    vector broadcast silently to (K, D), and w x of two vectors gave a vector."""
+    with pytest.raises(ShapeError) as info:
+        graphc.parse("W: (K, D); x: (D,); b: (K,)\ns = W x + b")
+    text = str(info.value)
+    assert "W x: two tensors side by side multiply entry by entry" in text
+    assert "write W @ x for the matrix product, or W * x for the product entry by entry" in text
+    assert "line 2, column 7" in text and text.splitlines()[-1] == " " * 4 + " " * 6 + "^"
+    with pytest.raises(ShapeError, match="write w @ x for the dot product"):
+        graphc.parse("w: (D,); x: (D,); e = (y - w x)^2")
+    with pytest.raises(ShapeError, match="write @ for the matrix product"):
+        graphc.parse("W: (K, D); X: (N, D); s = (X)(2W)")
+    # a number or a scalar beside a tensor, and scalars, are products as before
+    for text, explicit, point in [
+        ("w: (D,); x: (D,); f = sum(2w * x)", "w: (D,); x: (D,); f = sum(2*w*x)",
+         {"w": [1.0, 2.0], "x": [3.0, 4.0]}),
+        ("a: (); W: (K, D); f = sum(a W)", "a: (); W: (K, D); f = sum(a*W)",
+         {"a": 3.0, "W": [[1.0, 2.0], [3.0, 4.0]]}),
+        ("W: (K, D); f = sum(reg W^2)", "W: (K, D); f = sum(reg*W^2)",
+         {"reg": 3.0, "W": [[1.0, 2.0], [3.0, 4.0]]}),
+        ("f = x y", "f = x*y", {"x": 3.0, "y": 4.0}),
+    ]:  # fmt: skip
+        value = graphc.parse(text).evaluate(**point).value
+        assert float(value) == float(graphc.parse(explicit).evaluate(**point).value) != 0
+
+
 def test_declared_symbols_must_agree_across_inputs():
     g = graphc.parse("X: (N, D); y: (N,) int; W: (D, C)\nL = mean(logsumexp(X @ W, axis=1))")
     with pytest.raises(ShapeError, match="N is 4 in X but 3 in y"):
