@@ -30,7 +30,7 @@ from . import shapes as S  # noqa: N812
 from .args import MAX_DRAWN
 from .deadline import DeadlineExceeded, deadline
 from .domain import Domain
-from .errors import InputError, ParseError, did_you_mean
+from .errors import InputError, ParseError, ShapeError, did_you_mean
 from .graph import Graph, build
 from .parse import Program, parse_program
 
@@ -120,8 +120,12 @@ def _claim_graph(graph: Graph, claim: str) -> tuple[Graph, dict[str, str]]:
     # built on the program's own declarations, then given the numbers: the dims they
     # bind reach the claim's attributes too (one_hot(y, C))
     declared = {d.name for d in program.declarations}
-    first = build(combined, {**{k: v for k, v in shapes.items() if k not in declared}, **extra})
-    return first.with_shapes({k: v for k, v in shapes.items() if k in first.inputs}), grads
+    try:
+        first = build(combined, {**{k: v for k, v in shapes.items() if k not in declared}, **extra})
+        claim_graph = first.with_shapes({k: v for k, v in shapes.items() if k in first.inputs})
+    except (ParseError, ShapeError) as e:  # the claim's gates (the program's were built)
+        raise type(e)(f"in the claim: {e.message}", e.line, e.column, e.source_line) from None
+    return claim_graph, grads
 
 
 def _prove(graph: Graph, claim_graph: Graph, wrt: str, budget: float,

@@ -1005,6 +1005,25 @@ def test_a_tensor_claim_naming_what_the_program_lacks_is_an_input_error(claim, m
         graphc.check(text, "W", claim, points=3)
 
 
+@pytest.mark.parametrize(
+    ("claim", "error", "message", "column"),
+    [
+        ("x h", ShapeError, "in the claim: x h: two tensors side by side multiply", 3),
+        ("W @ (2h)", ShapeError, "in the claim: @ gate: inner dims differ", 3),
+        ("sum(one_hot(h, 3))", ShapeError, "in the claim: one_hot: argument 1 must be", 5),
+        ("h @", graphc.ParseError, "in the claim: expected a number", 4),
+    ],
+)
+def test_a_tensor_claim_that_cannot_be_built_says_so_at_its_own_text(claim, error, message,
+                                                                     column):  # fmt: skip
+    """The claim's shape errors pointed at its text without saying it was the claim's."""
+    text = "x: (3,); W: (2, 3); h = tanh(W @ x); f = sum(h * h)"
+    with pytest.raises(error) as info:
+        graphc.check(text, "W", claim, points=3)
+    assert info.value.message.startswith(message)
+    assert (info.value.line, info.value.column, info.value.source_line) == (1, column, claim)
+
+
 @pytest.mark.parametrize("labels", [[0, 1, -1, 2], [0, 1, 5, 2], [0, 1, 2**40, 2]])
 @pytest.mark.parametrize(
     "program",
