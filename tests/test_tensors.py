@@ -1024,6 +1024,31 @@ def test_a_tensor_claim_that_cannot_be_built_says_so_at_its_own_text(claim, erro
     assert (info.value.line, info.value.column, info.value.source_line) == (1, column, claim)
 
 
+@pytest.mark.parametrize(
+    ("program", "claim", "verdict"),
+    [
+        # f is NaN at every point (the square root of a negative number): a claim off
+        # by 7 was "agrees numerically at all 20 points tested", NaN matching NaN
+        ("x: (3,); f = sum(sqrt(-exp(x)))", "-(1/(2*sqrt(-exp(x))))*exp(x) + 7", "undecided"),
+        ("x: (3,); f = sum(sqrt(-exp(x)))", "7*x", "undecided"),
+        # a claim written for x > 100 is not refuted where it is not finite (as scalars)
+        ("x: (3,); f = sum(log(x))", "1/x + log(x - 100)", "undecided"),
+        # entries outside the domain are skipped; the finite ones still decide
+        ("x: (3,); f = sum(log(x))", "2/x", "wrong"),
+        ("x: (3,); f = sum(sqrt(x))", "1/(2*sqrt(x)) + 0*log(x)", "proved"),
+    ],
+)
+def test_tensor_claims_are_compared_where_both_sides_are_finite(program, claim, verdict):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # points outside the domain warn no more
+        result = graphc.check(program, "x", claim)
+    assert result["x"].verdict == verdict
+    scalar = graphc.check(program.replace("x: (3,); ", "").replace("sum", ""), "x", claim)
+    assert scalar["x"].verdict == verdict  # the scalar check's rule
+    if verdict == "undecided":
+        assert result["x"].tested == 0 and "only 0 of 20 points" in str(result)
+
+
 @pytest.mark.parametrize("labels", [[0, 1, -1, 2], [0, 1, 5, 2], [0, 1, 2**40, 2]])
 @pytest.mark.parametrize(
     "program",
