@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -207,7 +208,14 @@ def gradcheck(
     if empty:
         raise InputError(f"input {empty[0]} is an empty array: nothing to check")
     names = tuple(point)
-    _, grads = _split(fn(**point), names)
+    value, grads = _split(fn(**point), names)
+    total = float(np.sum(_returned("the value", value)))
+    if not math.isfinite(total):  # every difference would be nan (or inf): no check
+        shown = "the sum of the value" if np.ndim(value) else "the value"
+        raise InputError(
+            f"{shown} is {total} at this point, so finite differences cannot check the"
+            " gradients there; choose a point where f is finite"
+        )
     reports = []
     for name in names:
         if name not in grads:
@@ -289,6 +297,7 @@ def check_backward(
     _signature_check(my_backward, g.inputs)
     rng = np.random.default_rng(seed)
     worst: GradcheckResult | None = None
+    defined = False  # whether f was finite at an entry of a point drawn
     for _ in range(trials):
         if dom.relations:  # drawn together: every entry's point satisfies them
             size = math.prod(next(iter(drawn.values())))
@@ -297,7 +306,10 @@ def check_backward(
         else:
             point = {name: dom.sample((name,), math.prod(shape), rng)[name].reshape(shape)
                      for name, shape in drawn.items()}  # fmt: skip
-        ev = g.evaluate(**point)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # entries outside f's domain: NaN, compared
+            ev = g.evaluate(**point)
+        defined = defined or bool(np.isfinite(ev.value).any())
         out = my_backward(**{k: v.copy() for k, v in point.items()})
         reports = []
         if isinstance(out, tuple):
@@ -324,6 +336,11 @@ def check_backward(
         ):
             worst = result
     assert worst is not None
+    if not defined:  # graphc's gradients are NaN too: a NaN from my_backward would agree
+        raise InputError(
+            f"f is not finite at any of the {trials} points drawn, so nothing can be"
+            " compared; give a domain where f is defined (domain='x > 0')"
+        )
     return worst
 
 

@@ -78,6 +78,29 @@ def test_gradcheck_scalars_tuples_and_array_values() -> None:
         gradcheck(lambda a: (a, 1.0))
 
 
+@pytest.mark.parametrize("x", [[-1.0, -2.0], [-1.0, 2.0]])
+def test_gradcheck_refuses_a_point_where_the_value_is_not_finite(x) -> None:
+    """The square root of a negative entry makes f NaN, and every finite difference
+    NaN: a gradient off by 7 was "✓ gradients agree, relative error 0" (NaN matching
+    NaN), or WRONG against numeric NaN."""
+
+    def off_by_seven(x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(x), {"x": 0.5 / np.sqrt(x) + 7}
+
+    with pytest.raises(InputError, match="the sum of the value is nan at this point, so"
+                       " finite differences cannot check the gradients there"):  # fmt: skip
+        gradcheck(off_by_seven, x=np.array(x))
+
+    def inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(divide="ignore"):
+            return 1 / a, -1 / a**2
+
+    with pytest.raises(InputError, match="the value is inf at this point"):
+        gradcheck(inverse, a=0.0)
+    assert not gradcheck(off_by_seven, x=np.array([1.0, 2.0])).ok  # a finite point
+
+
 def neuron_backward(w0, x0, w1, x1, w2):
     """The cs231n notes' staged backward for the sigmoid neuron."""
     dot = w0 * x0 + w1 * x1 + w2
@@ -142,3 +165,13 @@ def test_check_backward_draws_every_point_inside_a_domain_that_relates_inputs() 
         check_backward("sqrt(x - y)", mine, domain="w > 0")
     with pytest.raises(InputError, match="needs the inputs in one shape"):
         check_backward("sqrt(x - y)", mine, domain="x > y", shapes={"x": (2,)})
+
+
+def test_check_backward_refuses_a_function_not_finite_at_any_point_drawn() -> None:
+    """sqrt(-exp(x)) is NaN everywhere: a backward returning NaN "agreed" with graphc's
+    NaN gradients, relative error 0. Points partly outside the domain still compare."""
+    with pytest.raises(InputError, match="f is not finite at any of the 3 points drawn"):
+        check_backward("sqrt(-exp(x))", lambda x: {"x": x * 0 + np.nan})
+    with np.errstate(divide="ignore"):
+        assert check_backward("log(x)", lambda x: {"x": 1 / x}).ok  # NaN where x < 0
+        assert not check_backward("log(x)", lambda x: {"x": 2 / x}).ok
