@@ -385,7 +385,8 @@ class CFunction:
             raise TypeError(f"value_and_grad() missing {', '.join(missing)}")
         if unknown:
             raise TypeError(f"value_and_grad() got an unexpected keyword argument {unknown[0]!r}")
-        raw = [np.asarray(values[n]) for n in self.inputs]
+        # a Python int is a float here: NumPy keeps one past int64 (2**70) as an object
+        raw = [np.asarray(float(v) if type(v) is int else v) for v in map(values.get, self.inputs)]
         for n, a in zip(self.inputs, raw, strict=False):
             if a.dtype.kind not in "biuf":
                 raise TypeError(f"{n}: expected real numbers, got an array of dtype {a.dtype}")

@@ -109,7 +109,7 @@ def _short(v: Any) -> str:
 
 def _as_value(name: str, v: Any) -> Any:
     try:
-        a = np.asarray(v)
+        a = np.asarray(float(v) if type(v) is int else v)  # (2**70: past int64, a float)
     except Exception as e:
         raise InputError(
             f"input '{name}': cannot use {type(v).__name__} as a number ({e})"

@@ -307,6 +307,26 @@ def test_int_inputs_and_constant_gradient() -> None:
     assert float(g["y"]) == 3.0
 
 
+@pytest.mark.parametrize("target", ["numpy", "math", "c", "evaluate"])
+def test_a_python_int_past_int64_is_a_real_number_on_every_target(target) -> None:
+    """2**70 was "expected real numbers, got an array of dtype object" on the NumPy
+    target and in evaluation (NumPy keeps such an int as an object), while the math
+    target computed with it. 10**400 is past float64 on every target."""
+    text = "q = x + y; f = q * z"
+    if target == "evaluate":
+        ev = graphc.parse(text).evaluate(x=2**70, y=1.0, z=-4.0)
+        f, g = ev.value, ev.grads
+        with pytest.raises(graphc.InputError, match="int too large to convert to float"):
+            graphc.parse(text).evaluate(x=10**400, y=1.0, z=-4.0)
+    else:  # (the math target computes with the numbers given: ints stay ints there)
+        c = graphc.compile(text, target=target)
+        f, g = c.value_and_grad(x=2**70, y=1.0, z=-4.0)
+        with pytest.raises(graphc.InputError, match="int too large to convert to float"):
+            c.value_and_grad(x=10**400, y=1.0, z=-4.0)
+    assert float(f) == (float(2**70) + 1.0) * -4.0  # Python's own float arithmetic
+    assert (float(g["x"]), float(g["z"])) == (-4.0, float(2**70) + 1.0)
+
+
 # --- stability ------------------------------------------------------------------------
 
 STABLE = {

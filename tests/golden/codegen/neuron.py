@@ -36,7 +36,8 @@ def _broadcast(*inputs):
         if all(type(v) is np.ndarray and v.shape == first.shape and v.dtype == first.dtype
                for v in inputs):
             return first.shape, first.dtype, ((first.shape, first.dtype),) * len(inputs), inputs
-    arrays = [np.asarray(v) for v in inputs]
+    # a Python int is a float here: NumPy keeps one past int64 (2**70) as an object
+    arrays = [np.asarray(float(v) if type(v) is int else v) for v in inputs]
     for a in arrays:
         if a.dtype.kind not in "biuf":
             raise TypeError(f"expected real numbers, got an array of dtype {a.dtype}")
