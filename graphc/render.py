@@ -22,6 +22,7 @@ import html
 import re
 import shutil
 import subprocess
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ import sympy as sp
 from . import shapes as S  # noqa: N812
 from .args import got, is_whole, path_arg
 from .autodiff import local_sympy, to_sympy
+from .errors import OverwriteError
 from .evaluate import Evaluation
 from .graph import Graph, as_graph
 from .ops import OPS
@@ -48,7 +50,10 @@ from .render_view import (
     make_view,
 )
 
-__all__ = ["FORMATS", "Options", "RenderError", "diagram", "mimebundle", "render", "run_dot"]
+__all__ = [
+    "FORMATS", "MARKS", "Options", "RenderError", "diagram", "drawn_by_graphc", "mimebundle",
+    "render", "run_dot",
+]  # fmt: skip
 
 #: Output formats by file extension (``.dot`` needs no Graphviz program).
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
@@ -122,7 +127,8 @@ def evaluation_for(graph: Graph, at: Any) -> Evaluation | None:
     raise RenderError(f"'at' must be a dict of input values or an Evaluation, not {type(at)}")
 
 
-def render(graph: Graph, at: Any = None, path: str | Path | None = None, **options: Any) -> Any:
+def render(graph: Graph, at: Any = None, path: str | Path | None = None, *,
+           overwrite: bool = False, **options: Any) -> Any:  # fmt: skip
     """Draw ``graph`` as a circuit; with ``at``, every wire's value and gradient.
 
     Args:
@@ -130,7 +136,9 @@ def render(graph: Graph, at: Any = None, path: str | Path | None = None, **optio
         at: ``{"x": -2, ...}`` or an :class:`~graphc.evaluate.Evaluation`; without it
             the diagram shows the structure only.
         path: where to write it; the extension picks the format (``.svg``, ``.png``,
-            ``.pdf``, ``.dot``). The file named is written, replacing it.
+            ``.pdf``, ``.dot``). A file there is replaced when graphc drew it (each
+            format carries graphc's mark: :data:`MARKS`); any other file is kept.
+        overwrite: replace the file at ``path`` even if graphc did not draw it.
         **options: ``precision`` (decimals, 2), ``local`` (local gradients),
             ``symbolic`` (gradients as formulas), ``highlight`` (a node name: its paths
             to the output and the chain rule), ``group`` (``"auto"`` or
@@ -156,17 +164,23 @@ def render(graph: Graph, at: Any = None, path: str | Path | None = None, **optio
     path = None if path is None else path_arg(path)
     d = diagram(graph, evaluation_for(graph, at), opts)
     if path is not None:
-        write(d, path)
+        write(d, path, overwrite)
     return d
 
 
-def write(d: Any, path: str | Path) -> Path:
-    """Write a diagram to ``path`` in the format of its extension."""
+def write(d: Any, path: str | Path, overwrite: bool = False) -> Path:
+    """Write a diagram to ``path`` in the format of its extension; a file there that
+    graphc did not draw is kept (:class:`OverwriteError`) unless ``overwrite``."""
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise RenderError(
             f"cannot tell the format of {str(path)!r}: use one of {', '.join(sorted(FORMATS))}"
+        )
+    if not overwrite and path.is_file() and not drawn_by_graphc(path):
+        raise OverwriteError(
+            f"{path} exists and was not drawn by graphc; pass overwrite=True (or --force)"
+            " to replace it"
         )
     data = d.source.encode() if fmt == "dot" else run_dot(d.source, fmt)
     try:
@@ -222,7 +236,72 @@ def run_dot(source: str, fmt: str) -> bytes:
         err = proc.stderr.decode(errors="replace").strip()
         raise RenderError(f"Graphviz's dot failed: {err}")
     out = proc.stdout
-    return _plain_minus(out) if fmt == "svg" else out
+    return _plain_minus(out) if fmt == "svg" else _MARK.get(fmt, bytes)(out)
+
+
+#: What graphc's own drawings carry, by format, so that a file graphc drew may be
+#: drawn again while any other file is kept (:func:`drawn_by_graphc`): DOT and SVG hold
+#: the graph's name; a PNG gets a ``Software`` text chunk and a PDF an update of its
+#: document information saying ``/Creator (graphc)``, which PDF viewers show.
+MARKS = {
+    "dot": b"digraph graphc {",
+    "svg": b"<!-- Title: graphc Pages:",
+    "png": b"tEXtSoftware\x00graphc",
+    "pdf": b"/Creator (graphc)",
+}
+
+
+def drawn_by_graphc(path: Path) -> bool:
+    """Whether the file at ``path`` is a drawing graphc wrote (its format's mark)."""
+    mark = MARKS.get(FORMATS.get(path.suffix.lower(), ""))
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return mark is not None and mark in (data[-4096:] if mark == MARKS["pdf"] else data[:4096])
+
+
+def _mark_png(data: bytes) -> bytes:
+    """``data`` with a text chunk ``Software: graphc`` after its header chunk."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return data
+    end = 8 + 12 + int.from_bytes(data[8:12], "big")  # length, type, data, CRC
+    body = MARKS["png"]  # the chunk's type and data: b"tEXt" + keyword, NUL, text
+    chunk = (len(body) - 4).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+    return data[:end] + chunk + data[end:]
+
+
+def _mark_pdf(data: bytes) -> bytes:
+    """``data`` with an incremental update (PDF's own way to amend a file) whose
+    document information adds ``/Creator (graphc)`` to what it said."""
+    end = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", data)
+    at = data.rfind(b"trailer")
+    if end is None or at < 0:  # no classic trailer (a cross-reference stream): as drawn
+        return data
+    trailer = data[at : end.start()]
+    size = re.search(rb"/Size\s+(\d+)", trailer)
+    root = re.search(rb"/Root\s+(\d+\s+\d+\s+R)", trailer)
+    if size is None or root is None:
+        return data
+    info = re.search(rb"/Info\s+(\d+)\s+(\d+)\s+R", trailer)
+    fields = b""
+    if info is not None:
+        head = rb"(?:^|[\r\n])" + info[1] + rb"\s+" + info[2] + rb"\s+obj\s*<<(.*?)>>\s*endobj"
+        found = re.search(head, data, re.S)
+        fields = found[1].strip() + b" " if found else b""
+    n = int(size[1])
+    out = data if data.endswith(b"\n") else data + b"\n"
+    obj = b"%d 0 obj\n<< %s/Creator (graphc) >>\nendobj\n" % (n, fields)
+    xref = len(out) + len(obj)
+    update = (
+        b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n"  # (object 0, as writers do)
+        b"trailer\n<< /Size %d /Root %s /Info %d 0 R /Prev %s >>\n"
+        b"startxref\n%d\n%%%%EOF\n" % (n, len(out), n + 1, root[1], n, end[1], xref)
+    )
+    return out + obj + update
+
+
+_MARK = {"png": _mark_png, "pdf": _mark_pdf}
 
 
 def _with_parent() -> tuple[str, ...]:

@@ -17,7 +17,15 @@ from typing import Any
 from .args import got, path_arg
 from .errors import OverwriteError
 from .graph import Graph, as_graph
-from .render import Reveal, caption_lines, diagram, evaluation_for, make_options, run_dot
+from .render import (
+    Reveal,
+    caption_lines,
+    diagram,
+    drawn_by_graphc,
+    evaluation_for,
+    make_options,
+    run_dot,
+)
 from .render_view import RenderError, display_names, fmt_value, make_view
 
 __all__ = ["render_steps", "step_reveals"]
@@ -132,29 +140,25 @@ def render_steps(
     return written
 
 
-#: The first bytes of a step graphc drew, by format (a PNG has no mark of its own).
-_MARKS = {"dot": b"digraph graphc {", "svg": b"<!-- Title: graphc Pages:"}
 #: The mark of the page graphc writes.
 _PAGE_MARK = b'<meta name="generator" content="graphc render_steps">'
 
 
 def _ours(directory: Path, name: str) -> bool:
     """Whether writing ``name`` in ``directory`` replaces nothing graphc did not write:
-    it is missing, or it is a step or page graphc wrote (a PNG step counts as graphc's
-    where the folder holds graphc's page)."""
+    it is missing, or it is a step or page graphc wrote (a PNG step drawn before PNGs
+    carried graphc's mark counts as graphc's where the folder holds graphc's page)."""
     path = directory / name
     if not path.exists() and not path.is_symlink():
         return True
     if not path.is_file():
         return False
-    head = path.read_bytes()[:2000]
+    page = directory / "index.html"
     if name == "index.html":
-        return _PAGE_MARK in head
-    mark = _MARKS.get(path.suffix[1:])
-    if mark is not None:
-        return mark in head
-    page = directory / "index.html"  # a PNG: graphc's where graphc's page is beside it
-    return page.is_file() and _PAGE_MARK in page.read_bytes()[:2000]
+        return _PAGE_MARK in path.read_bytes()[:2000]
+    if drawn_by_graphc(path):
+        return True
+    return path.suffix == ".png" and page.is_file() and _PAGE_MARK in page.read_bytes()[:2000]
 
 
 def _index_html(files: list[str], notes: list[str], title: str) -> str:

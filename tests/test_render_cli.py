@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import zlib
 
 import pytest
 
 import graphc
 from graphc.cli import main
+from graphc.render import drawn_by_graphc
 from graphc.render_steps import render_steps
 
 AT = ["--at", "x=-2", "y=5", "z=-4"]
@@ -107,3 +109,61 @@ def test_steps_never_replace_a_file_graphc_did_not_write(tmp_path, fmt, capsys):
     assert step in written and step.read_bytes() != b"my own drawing"
     again = render_steps(graphc.parse("x*y + x"), {"x": 2, "y": 3}, tmp_path, fmt=fmt)
     assert again[-1] == tmp_path / "index.html"  # graphc's own files: written again
+
+
+def _pdf_update(data: bytes) -> tuple[int, bytes]:
+    """The object the last trailer names as the document information, and that object,
+    followed through the last cross-reference section by hand (an oracle of its own)."""
+    start = int(re.findall(rb"startxref\s+(\d+)", data)[-1])
+    assert data[start:].startswith(b"xref")
+    trailer = data[data.rindex(b"trailer") :]
+    n = int(re.search(rb"/Info (\d+) 0 R", trailer)[1])
+    prev = int(re.search(rb"/Prev (\d+)", trailer)[1])
+    assert data[prev:].startswith(b"xref") and prev < start  # the drawing's own table
+    rows = dict(re.findall(rb"\n(\d+) 1\n(\d{10}) 00000 n \n", data[start:]))
+    at = int(rows[str(n).encode()])
+    return n, data[at : data.index(b"endobj", at)]
+
+
+@pytest.mark.dot
+@pytest.mark.parametrize("suffix", [".svg", ".png", ".pdf", ".dot"])
+def test_render_keeps_a_file_graphc_did_not_draw(tmp_path, capsys, suffix):
+    """render -o replaced any file named (a teacher's hand-made figure.png was lost);
+    it now replaces only what graphc drew, as codegen -o and --steps do."""
+    path = tmp_path / f"figure{suffix}"
+    path.write_bytes(b"my own figure")
+    with pytest.raises(graphc.OverwriteError, match="was not drawn by graphc"):
+        graphc.render(graphc.parse("x*y"), {"x": 2, "y": 3}, path)
+    assert main(["render", "x*y", "-o", str(path)]) == 2
+    assert "--force" in capsys.readouterr().err and path.read_bytes() == b"my own figure"
+    graphc.render(graphc.parse("x*y"), {"x": 2, "y": 3}, path, overwrite=True)
+    first = path.read_bytes()
+    assert first != b"my own figure" and drawn_by_graphc(path)
+    # graphc's own drawing is drawn again without being asked
+    assert main(["render", "x+y", "-o", str(path)]) == 0
+    assert path.read_bytes() != first
+    assert main(["render", "x*y", "-o", str(tmp_path / "other.txt")]) == 2
+
+
+@pytest.mark.dot
+def test_png_and_pdf_carry_graphcs_mark_and_stay_valid(tmp_path):
+    g = graphc.parse("q = x + y; f = q * z")
+    png, pdf = tmp_path / "c.png", tmp_path / "c.pdf"
+    graphc.render(g, {"x": -2, "y": 5, "z": -4}, png)
+    graphc.render(g, {"x": -2, "y": 5, "z": -4}, pdf)
+    data = png.read_bytes()
+    assert data[12:16] == b"IHDR" and data[37:41] == b"tEXt"  # right after the header
+    length = int.from_bytes(data[33:37], "big")
+    body = data[37 : 41 + length]
+    assert body == b"tEXtSoftware\x00graphc"
+    assert data[41 + length : 45 + length] == zlib.crc32(body).to_bytes(4, "big")
+    n, info = _pdf_update(pdf.read_bytes())
+    assert info.startswith(b"%d 0 obj\n<< /Producer (cairo" % n) and b"/Creator (graphc)" in info
+    image = pytest.importorskip("PIL.Image")
+    with image.open(png) as im:
+        im.load()
+        assert im.info["Software"] == "graphc" and im.size[0] > 100
+    pypdf = pytest.importorskip("pypdf")
+    reader = pypdf.PdfReader(pdf, strict=True)
+    assert reader.metadata["/Creator"] == "graphc" and len(reader.pages) == 1
+    assert "-12.00" in reader.pages[0].extract_text()

@@ -28,7 +28,8 @@ def _render(args: argparse.Namespace) -> int:
                                overwrite=args.force, **options)  # fmt: skip
         print(f"wrote {len(written) - 1} steps and {written[-1]}", file=sys.stderr)
     if args.output or args.steps is None:
-        d = render(graph, at, args.output if args.output not in (None, "-") else None, **options)
+        output = args.output if args.output not in (None, "-") else None
+        d = render(graph, at, output, overwrite=args.force, **options)
         if args.output in (None, "-"):
             sys.stdout.write(d.source)
         else:
@@ -53,8 +54,9 @@ def add(sub: Any) -> None:
     p.add_argument("--symbolic", action="store_true", help="write gradients as formulas")
     p.add_argument("--highlight", metavar="NAME", help="highlight NAME's paths; chain rule")
     p.add_argument("--steps", metavar="DIR", help="one diagram per backward step + index.html")
-    p.add_argument("--force", action="store_true",
-                   help="--steps: replace its files that graphc did not write")  # fmt: skip
+    p.add_argument(
+        "--force", action="store_true", help="replace files graphc did not draw (-o, --steps)"
+    )
     p.add_argument(
         "--steps-format", choices=("svg", "png", "dot"), default="svg", help="format of --steps"
     )
