@@ -58,7 +58,16 @@ import sympy as sp
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
 from .args import got, names_arg, shapes_arg
-from .errors import GraphcError, InputError, ParseError, ShapeError, did_you_mean, limit
+from .errors import (
+    GraphcError,
+    GraphcWarning,
+    InputError,
+    ParseError,
+    ShapeError,
+    did_you_mean,
+    limit,
+    warn,
+)
 from .fold import NONFINITE, fold
 from .ops import OPS, SIGNED_ZERO
 from .ops import REQUIRED as REQ
@@ -426,6 +435,8 @@ def build(program: Program, shapes: Mapping[str, Any] | None = None) -> Graph:
         pos = _value_named(program, name) if name not in declared else None
         if pos is not None:
             env[name] = b.gate("size", [of], pos, (("axis", axis),))
+    if "e" not in env and "e" not in declared:
+        _warn_euler(program)
     for st in program.statements:
         node = _build_expr(b, st.expr, env, gates)
         if st.name is not None:
@@ -457,6 +468,29 @@ def _check_attr_dims(b: Builder, program: Program, declared: Mapping[str, Any]) 
                            f" number; declare an input with it (s: (N, {d})) or write the"
                            " number")  # fmt: skip
                 raise error_at(program.text, message, data["pos"] or (1, 1))
+
+
+def _warn_euler(program: Program) -> None:
+    """Warn, once, where an input called ``e`` is raised to a power before any statement
+    binds ``e``: the lecture's ``e^x`` is Euler's number, which graphc writes ``exp(x)``
+    (it has no constant ``e``)."""
+    for st in program.statements:
+        stack: list[Any] = [st.expr]
+        while stack:
+            expr = stack.pop()
+            if not isinstance(expr, Call) or not expr.args:
+                continue
+            base = expr.args[0]
+            if expr.op == "pow" and isinstance(base, Var) and base.name == "e":
+                line, column = base.pos
+                warn(GraphcWarning(
+                    f"line {line}, column {column}: e^… raises the input e to a power;"
+                    " graphc has no constant e: for Euler's number write exp(…)"
+                ))  # fmt: skip
+                return
+            stack.extend(expr.args)
+        if st.name == "e":
+            return
 
 
 def _value_named(program: Program, name: str) -> tuple[int, int] | None:

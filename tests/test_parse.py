@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 import graphc
@@ -161,6 +163,36 @@ def test_parse_errors_say_what_and_where(text, message, line, column):
         assert lines[1].strip() == shown.strip()
         caret = lines[2]
         assert caret.index("^") - 4 == column - 1  # caret under the spot
+
+
+@pytest.mark.parametrize(
+    "text, line, column",
+    [
+        ("1/(1+e^(-x))", 1, 6),  # the lecture's sigmoid, with e meant as Euler's number
+        ("z = w*x\nf = 1/(1 + e**(-z))", 2, 12),
+    ],
+)
+def test_e_to_a_power_warns_that_e_is_an_input(text, line, column):
+    with pytest.warns(graphc.GraphcWarning, match=r"no constant e.*exp\(") as record:
+        g = graphc.parse(text)
+    assert f"line {line}, column {column}: " in str(record[0].message)
+    assert len(record) == 1
+    assert "e" in g.inputs  # still read as the input it is, as before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "e = x^2\nf = e^2",  # e bound by the program before it is raised
+        "e: ()\nf = e^x",  # e declared: the user means an input
+        "f = exp(-x) + e * x",  # e read, but not as the base of a power
+        "f = x^e",
+    ],
+)
+def test_e_meant_as_a_name_does_not_warn(text):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graphc.parse(text)
 
 
 def test_parser_never_evaluates_python():
