@@ -390,6 +390,11 @@ class CFunction:
         for n, a in zip(self.inputs, raw, strict=False):
             if a.dtype.kind not in "biuf":
                 raise TypeError(f"{n}: expected real numbers, got an array of dtype {a.dtype}")
+            if isinstance(values[n], np.ma.MaskedArray):
+                raise TypeError(
+                    f"{n}: masked arrays are not supported (the mask would be"
+                    " ignored): pass a.filled(value)"
+                )
         floats = [a.dtype for v, a in zip((values[n] for n in self.inputs), raw, strict=False)
                   if a.dtype.kind == "f" and not isinstance(v, (int, float))]  # fmt: skip
         dtype = np.result_type(*floats) if floats else np.dtype(np.float64)

@@ -24,12 +24,15 @@ import builtins
 import hashlib
 import inspect
 import linecache
+import numbers
 import re
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from . import c_runtime
 from . import shapes as S  # noqa: N812
@@ -93,9 +96,12 @@ def _broadcast(*inputs):
             return first.shape, first.dtype, ((first.shape, first.dtype),) * len(inputs), inputs
     # a Python int is a float here: NumPy keeps one past int64 (2**70) as an object
     arrays = [np.asarray(float(v) if type(v) is int else v) for v in inputs]
-    for a in arrays:
+    for v, a in zip(inputs, arrays):
         if a.dtype.kind not in "biuf":
             raise TypeError(f"expected real numbers, got an array of dtype {a.dtype}")
+        if isinstance(v, np.ma.MaskedArray):
+            raise TypeError("masked arrays are not supported (the mask would be ignored):"
+                            " pass a.filled(value)")
     floats = [a.dtype for v, a in zip(inputs, arrays)
               if a.dtype.kind == "f" and not isinstance(v, (int, float))]
     dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
@@ -176,6 +182,9 @@ def _inputs(spec, *values):
             raise TypeError(f"{name} holds integer labels, got an array of dtype {a.dtype}")
         if kind != "int" and a.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected real numbers, got an array of dtype {a.dtype}")
+        if isinstance(v, np.ma.MaskedArray):
+            raise TypeError(f"{name}: masked arrays are not supported (the mask would be"
+                            " ignored): pass a.filled(value)")
         if kind != "int" and a.dtype.kind == "f" and not isinstance(v, (int, float)):
             floats.append(a.dtype)
         arrays.append(a)
@@ -723,7 +732,7 @@ _MISSING = _Missing()
 #: Names the checked functions add; a program with an input of one of these names keeps
 #: the plain functions (and the methods' checks).
 _CHECK_NAMES = ("_graphc_missing", "_graphc_more", "_graphc_extra", "_graphc_error",
-                "_graphc_bad_call", "_graphc_refuse")  # fmt: skip
+                "_graphc_bad_call", "_graphc_refuse", "_graphc_result")  # fmt: skip
 
 
 #: What a generated function raises for a call that does not fit (arguments, shapes), or
@@ -760,8 +769,8 @@ _INDENT = re.compile(r"^(?=.)", re.MULTILINE)  # the start of each non-empty lin
 _AFTER = ("", "\n", "\n\n", "\n\n\n")  # what may follow a function: the end, two blank lines
 
 
-def _checked(text: str, name: str, inputs: tuple[str, ...],
-             ns: dict[str, Any]) -> tuple[str, dict[str, str]]:  # fmt: skip
+def _checked(text: str, name: str, inputs: tuple[str, ...], ns: dict[str, Any],
+             floats: bool = False) -> tuple[str, dict[str, str]]:  # fmt: skip
     """``text`` with function ``name`` made to check its call only when it fails, on
     the same line numbers (tracebacks and ``inspect`` read the module's own text):
 
@@ -771,7 +780,9 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
       body is indented into it, and the two blank lines after the function become
       ``except (TypeError, ValueError, OverflowError, ZeroDivisionError): raise
       <InputError saying why>``;
-    * the final ``return`` refuses surplus arguments.
+    * the final ``return`` refuses surplus arguments; with ``floats`` (the math target),
+      a result that is not a Python float has its inputs checked to be real numbers
+      (an array would compute, but not as ∂sum(f)/∂input: target="numpy" does that).
 
     A ``try`` costs nothing in CPython 3.11 until something raises: on Python floats
     the checked function runs as fast as the plain one. Returns the text unchanged
@@ -801,12 +812,29 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
     # the handler takes the places of the two blank lines after the function
     if (not ret and not body.startswith("    return ")) or after not in _AFTER:
         return text, {}
-    refusal = (
-        "    return _graphc_refuse(_graphc_more, _graphc_extra) if _graphc_more or"
-        " _graphc_extra else ("
-    )
-    body = body[:ret] + refusal + body[ret + len("    return ") :] + ")"
     given = ", ".join(inputs) + ("," if len(inputs) == 1 else "")
+    result = body[ret + len("    return ") :]
+    first = result.split(", {")[0] if name == "value_and_grad" else result
+    if floats and first.isidentifier():  # f is a variable: test it, build the result once
+        refusal = (
+            f"    return _graphc_refuse(_graphc_more, _graphc_extra, ({given}), ({result}))"
+            f" if _graphc_more or _graphc_extra or type({first}) is not float else ("
+        )
+        body = body[:ret] + refusal + result + ")"
+    elif floats:  # a call (the body of a wrapper) or a literal: its result, kept
+        value = "_graphc_result[0]" if name == "value_and_grad" else "_graphc_result"
+        refusal = (
+            f"    return _graphc_refuse(_graphc_more, _graphc_extra, ({given}), _graphc_result)"
+            f" if type(({value[:14]} := ({result})){value[14:]}) is not float"
+            " or _graphc_more or _graphc_extra else _graphc_result"
+        )
+        body = body[:ret] + refusal
+    else:
+        refusal = (
+            "    return _graphc_refuse(_graphc_more, _graphc_extra) if _graphc_more or"
+            " _graphc_extra else ("
+        )
+        body = body[:ret] + refusal + result + ")"
     handler = (
         f"\n    except ({', '.join(e.__name__ for e in _CALL_ERRORS)}) as _graphc_error:\n"
         f"        _graphc_bad_call(_graphc_error, ({given}), _graphc_more, _graphc_extra)"
@@ -826,8 +854,18 @@ def _checked(text: str, name: str, inputs: tuple[str, ...],
                  extra: Mapping[str, Any]) -> None:  # fmt: skip
         raise _call_error(inputs, e, values, more, extra) from None
 
-    def refuse(more: tuple[Any, ...], extra: Mapping[str, Any]) -> None:
-        raise _call_error(inputs, None, (), more, extra)
+    def refuse(more: tuple[Any, ...], extra: Mapping[str, Any], values: tuple[Any, ...] = (),
+               result: Any = None) -> Any:  # fmt: skip
+        if more or extra:
+            raise _call_error(inputs, None, (), more, extra)
+        for input_name, v in zip(inputs, values, strict=True):  # the math target's check
+            if not isinstance(v, numbers.Real):
+                raise InputError(
+                    f"input {input_name!r}: the math target computes on Python numbers,"
+                    f" got {got(v)}" + (": use target='numpy' for arrays"
+                                        if isinstance(v, np.ndarray) else "")
+                )  # fmt: skip
+        return result
 
     ns.update(_graphc_missing=_MISSING, _graphc_bad_call=bad_call, _graphc_refuse=refuse)
     return new, {name: doc.strip()}
@@ -863,8 +901,9 @@ def _load(source: str, target: str, inputs: tuple[str, ...] | None = None
     later = "\n" * source.count("\n", 0, start) + source[start:end]
     docs: dict[str, str] = {}  # the docstrings of the functions made to check their calls
     if inputs is not None:
-        main, docs = _checked(main, "value_and_grad", inputs, ns)
-        later, later_docs = _checked(later, "forward", inputs, ns)
+        floats = target == "math"
+        main, docs = _checked(main, "value_and_grad", inputs, ns, floats)
+        later, later_docs = _checked(later, "forward", inputs, ns, floats)
         docs.update(later_docs)
     exec(builtins.compile(main, filename, "exec"), ns)
     _mark(ns, "value_and_grad", docs)

@@ -114,6 +114,11 @@ def _as_value(name: str, v: Any) -> Any:
         raise InputError(
             f"input '{name}': cannot use {type(v).__name__} as a number ({e})"
         ) from None
+    if isinstance(v, np.ma.MaskedArray):
+        raise InputError(
+            f"input '{name}': masked arrays are not supported (the mask would be ignored):"
+            " pass a.filled(value)"
+        )
     if a.dtype.kind in "biu":
         a = a.astype(np.float64)
     elif a.dtype.kind != "f":

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import traceback
 import tracemalloc
+import warnings
+from fractions import Fraction
 from pathlib import Path
 
 import mpmath
@@ -26,6 +28,7 @@ from hypothesis import strategies as st
 import graphc
 from graphc.cli import main
 from graphc.codegen import OverwriteError
+from graphc.ctarget import CTargetWarning
 
 GOLDEN = Path(__file__).parent / "golden" / "codegen"
 UPDATE = os.environ.get("GRAPHC_UPDATE_GOLDEN") == "1"
@@ -325,6 +328,56 @@ def test_a_python_int_past_int64_is_a_real_number_on_every_target(target) -> Non
             c.value_and_grad(x=10**400, y=1.0, z=-4.0)
     assert float(f) == (float(2**70) + 1.0) * -4.0  # Python's own float arithmetic
     assert (float(g["x"]), float(g["z"])) == (-4.0, float(2**70) + 1.0)
+
+
+@pytest.mark.parametrize(
+    "target, program",
+    [
+        ("numpy", "q = x + y; f = q * z"),
+        ("c", "q = x + y; f = q * z"),
+        ("numpy", "x: (2,)\nf = sum((x + y) * z)"),
+        ("evaluate", "q = x + y; f = q * z"),
+    ],
+)
+def test_a_masked_array_is_refused_not_read_without_its_mask(target, program) -> None:
+    """NumPy's asarray drops a mask: f and the gradients came back computed on the
+    masked entries too, as if there were no mask."""
+    x = np.ma.array([1.0, 2.0], mask=[False, True])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CTargetWarning)  # (a target that falls back)
+        with pytest.raises(graphc.InputError, match=r"masked arrays .*a\.filled\(value\)"):
+            if target == "evaluate":
+                graphc.parse(program).evaluate(x=x, y=1.0, z=2.0)
+            else:
+                graphc.compile(program, target=target).value_and_grad(x=x, y=1.0, z=2.0)
+    # the same numbers as a plain array compute
+    f, _ = graphc.compile(program).value_and_grad(x=x.filled(0.0), y=1.0, z=2.0)
+    assert float(np.sum(f)) == (1.0 + 1.0) * 2.0 + (0.0 + 1.0) * 2.0
+
+
+def test_the_math_target_refuses_arrays_and_complex_numbers() -> None:
+    """Arrays computed on the math target (x*y has no math function to refuse them) and
+    gave y's gradient the array's shape, not ∂sum(f)/∂y; complex numbers computed too."""
+    c = graphc.compile("q = x + y; f = q * z", target="math")
+    for fn in (c.value_and_grad, c.forward):
+        with pytest.raises(graphc.InputError, match=r"input 'x': the math target .*target='numpy'"):
+            fn(x=np.ones(3), y=1.0, z=2.0)
+        with pytest.raises(graphc.InputError, match=r"input 'z': .* got complex"):
+            fn(x=1.0, y=1.0, z=2j)
+    # a program whose functions wrap their bodies (an input named like a helper: _x)
+    wrapped = graphc.compile("_x * x_", target="math")
+    assert float(wrapped.value_and_grad(_x=2.0, x_=3.0)[0]) == 6.0
+    with pytest.raises(graphc.InputError, match=r"input '_x': the math target"):
+        wrapped.value_and_grad(_x=np.ones(2), x_=3.0)
+    # every kind of real number still computes, to the NumPy target's numbers
+    for point in ({"x": 1, "y": 2, "z": 3}, {"x": np.float32(1.5), "y": True, "z": 2.0},
+                  {"x": Fraction(1, 2), "y": 0.25, "z": np.int64(4)}):  # fmt: skip
+        f, grads = c.value_and_grad(**point)
+        floats = {k: float(v) for k, v in point.items()}  # (NumPy has no Fraction)
+        want_f, want = graphc.compile("q = x + y; f = q * z").value_and_grad(**floats)
+        assert float(f) == float(want_f)
+        assert {k: float(v) for k, v in grads.items()} == {k: float(v) for k, v in want.items()}
+        assert float(c.forward(**point)) == float(want_f)
 
 
 # --- stability ------------------------------------------------------------------------

@@ -36,9 +36,12 @@ def _broadcast(*inputs):
             return first.shape, first.dtype, ((first.shape, first.dtype),) * len(inputs), inputs
     # a Python int is a float here: NumPy keeps one past int64 (2**70) as an object
     arrays = [np.asarray(float(v) if type(v) is int else v) for v in inputs]
-    for a in arrays:
+    for v, a in zip(inputs, arrays):
         if a.dtype.kind not in "biuf":
             raise TypeError(f"expected real numbers, got an array of dtype {a.dtype}")
+        if isinstance(v, np.ma.MaskedArray):
+            raise TypeError("masked arrays are not supported (the mask would be ignored):"
+                            " pass a.filled(value)")
     floats = [a.dtype for v, a in zip(inputs, arrays)
               if a.dtype.kind == "f" and not isinstance(v, (int, float))]
     dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
