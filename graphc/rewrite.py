@@ -9,7 +9,8 @@
 * the rewrites of :data:`REWRITES` replace unstable compositions by stable ops
   *before* differentiation, so that values and gradients are both computed by stable
   forms: ``log(1 + exp(z))`` becomes ``softplus(z)``, ``1/(1 + exp(-z))`` becomes
-  ``sigmoid(z)``, ``log(exp(a) + exp(b))`` becomes ``logaddexp(a, b)``.
+  ``sigmoid(z)``, ``log(exp(a) + exp(b))`` becomes ``logaddexp(a, b)``, and
+  ``log(1 - sigmoid(z))`` becomes ``-softplus(z)`` (through ``sigmoid(-z)``).
 
 Each rewrite is data: a pattern and a replacement written as nested tuples
 ``(op, arg, ...)`` whose leaves are pattern variables (strings) or exact constants
@@ -64,6 +65,10 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite("exp(a)/(exp(a) + exp(b)) = sigmoid(a - b)",
             ("div", ("exp", "a"), ("add", ("exp", "a"), ("exp", "b"))),
             ("sigmoid", ("sub", "a", "b")), "inf/inf or 0/0 for large |a|, |b|"),
+    Rewrite("1 - sigmoid(z) = sigmoid(-z)", ("sub", 1, ("sigmoid", "z")),
+            ("sigmoid", ("neg", "z")),
+            "1 - σ(z) rounds to 0 for z > 37: log(1 - σ(z)), the cross-entropy of label 0,"
+            " was -inf and its gradient NaN"),
     Rewrite("-(-z) = z", ("neg", ("neg", "z")), "z", "no work"),
 )  # fmt: skip
 

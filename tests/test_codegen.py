@@ -391,6 +391,11 @@ STABLE = {
     "tanh(z)": mpmath.tanh,
     "log(exp(z) + exp(2*z))": lambda z: mpmath.log(mpmath.exp(z) + mpmath.exp(2 * z)),
     "exp(z)/(exp(z) + exp(-z))": lambda z: mpmath.exp(z) / (mpmath.exp(z) + mpmath.exp(-z)),
+    # the cross-entropy of label 0; 1 - σ(z) = 1/(1 + e^z) exactly (mpmath's 1 - σ(z)
+    # would round to 0 at 50 digits too)
+    "log(1 - sigmoid(z))": lambda z: mpmath.log(1 / (1 + mpmath.exp(z))),
+    "log(1 - 1/(1 + exp(-z)))": lambda z: -mpmath.log(1 + mpmath.exp(z)),
+    "sigmoid(z) * (1 - sigmoid(z))": lambda z: mpmath.exp(-z) / (1 + mpmath.exp(-z)) ** 2,
 }
 
 
@@ -409,6 +414,20 @@ def test_stable_for_large_z(text: str) -> None:
         # gradients like s*(1-s) and 1-t^2 round to 0 once s or t rounds to 1 (|z| > 37)
         assert g["z"][k] == pytest.approx(float(slope), rel=1e-9, abs=1e-15), (text, zk)
         assert np.isfinite(g["z"][k])
+
+
+@pytest.mark.parametrize("target", ["numpy", "c", "math"])
+def test_binary_cross_entropy_is_finite_on_every_target(target: str) -> None:
+    """log(1 - σ(z)) was -inf with a NaN gradient on the NumPy target from z = 37, and
+    "math domain error" on the C and math targets: 1 - σ(z) rounds to 0 there."""
+    text = "p = sigmoid(w*x); f = -(y*log(p) + (1 - y)*log(1 - p))"
+    c = graphc.compile(text, target=target)
+    for w in (37.0, 50.0, 700.0, -700.0):
+        f, g = c.value_and_grad(w=w, x=1.0, y=0.0)
+        z = mpmath.mpf(w)
+        assert float(f) == pytest.approx(float(mpmath.log(1 + mpmath.exp(z))), rel=1e-14)
+        sig = float(1 / (1 + mpmath.exp(-z)))  # ∂f/∂w = (σ(wx) - y)·x
+        assert float(g["w"]) == pytest.approx(sig, rel=1e-14, abs=1e-300)
 
 
 # --- math target, standalone module, CLI, save ------------------------------------------
