@@ -69,6 +69,9 @@ REWRITES: tuple[Rewrite, ...] = (
             ("sigmoid", ("neg", "z")),
             "1 - σ(z) rounds to 0 for z > 37: log(1 - σ(z)), the cross-entropy of label 0,"
             " was -inf and its gradient NaN"),
+    Rewrite("log(exp(a)/b) = a - log(b)", ("log", ("div", ("exp", "a"), "b")),
+            ("sub", "a", ("log", "b")),
+            "exp(a) overflows for a > 709 (the lecture's softmax e^(s_y) / Σ e^(s_j))"),
     Rewrite("-(-z) = z", ("neg", ("neg", "z")), "z", "no work"),
 )  # fmt: skip
 
@@ -137,6 +140,10 @@ class _Rebuilder:
             fused = self._sumsq(node)
             if fused is not None:
                 return fused
+        if made in ("log", "div") and self.b.shapes is not None:  # a tensor program
+            fused = self._log_softmax(node, depth) if made == "log" else self._softmax(node)
+            if fused is not None:
+                return fused
         for rw in _BY_ROOT.get(made, ()):
             env: dict[str, str] = {}
             if self._match(rw.pattern, node, env):
@@ -154,6 +161,47 @@ class _Rebuilder:
         if nodes[two]["op"] != "const" or nodes[two]["value"] != 2 or not nodes[x]["shape"]:
             return None
         return self.b.gate("sumsq", (x,), data["pos"])
+
+    def _softmax(self, node: str) -> str | None:
+        """``exp(s) / sum(exp(s), axis=k, keepdims=True)`` as ``softmax(s, axis=k)``
+        (a 1-d ``s`` may leave out ``axis`` and ``keepdims``): exp(s) overflows for
+        scores past 709, and inf/inf is NaN; softmax subtracts the largest score."""
+        nodes = self.b.g.nodes
+        data = nodes[node]
+        num, den = data["args"]
+        if nodes[num]["op"] != "exp" or nodes[den]["op"] != "sum" or nodes[den]["args"] != (num,):
+            return None
+        (s,) = nodes[num]["args"]
+        axis = _axis(nodes[den], s, nodes)
+        keep = dict(nodes[den].get("attrs", ())).get("keepdims", False)
+        ndim = len(nodes[s]["shape"] or ())
+        if axis is None or not (keep or ndim == 1) or nodes[node]["shape"] != nodes[s]["shape"]:
+            return None
+        return self.b.gate("softmax", (s,), data["pos"], (("axis", axis),))
+
+    def _log_softmax(self, node: str, depth: int) -> str | None:
+        """``log(sum(exp(s), ...))`` as ``logsumexp(s, ...)``; ``log(softmax(s))`` as
+        ``log_softmax(s)``; ``log(pick(softmax(s), y))`` (the softmax loss as the lecture
+        writes it) as ``pick(log_softmax(s), y)``: a probability that rounds to 0 has
+        log -inf, where the log-probability itself is finite."""
+        nodes = self.b.g.nodes
+        data = nodes[node]
+        (arg,) = data["args"]
+        inner = nodes[arg]
+        if inner["op"] == "sum" and nodes[inner["args"][0]]["op"] == "exp":
+            (s,) = nodes[inner["args"][0]]["args"]
+            return self.b.gate("logsumexp", (s,), data["pos"], inner.get("attrs", ()))
+        if inner["op"] == "softmax":
+            return self.b.gate("log_softmax", inner["args"], data["pos"], inner.get("attrs", ()))
+        if inner["op"] == "pick" and nodes[inner["args"][0]]["op"] == "softmax":
+            probs = nodes[inner["args"][0]]
+            (s,) = probs["args"]
+            if _axis(probs, s, nodes, -1) != len(nodes[s]["shape"]) - 1:
+                return None  # pick reads the last axis; this softmax normalises another
+            logp = self.b.gate("log_softmax", (s,), data["pos"], probs.get("attrs", ()))
+            return self.gate("pick", [logp, inner["args"][1]], data["pos"], depth + 1,
+                             inner.get("attrs", ()))  # fmt: skip
+        return None
 
     def _softmax_ce(self, node: str) -> str | None:
         """``mean(logsumexp(s, axis=1) - pick(s, y))`` of 2-d scores as one fused gate,
@@ -176,6 +224,17 @@ class _Rebuilder:
         if axis not in (1, -1) or dict(nodes[lse]["attrs"]).get("keepdims"):
             return None
         return self.b.gate("softmax_ce", (s, y), data["pos"])
+
+
+def _axis(data: Mapping[str, Any], s: str, nodes: Mapping[str, Any], default: Any = None
+          ) -> int | None:  # fmt: skip
+    """The axis a reduction or softmax gate works along, from 0 (``-1`` of a 2-d ``s`` is
+    1); a 1-d ``s`` reduced over all entries is its axis 0; None for several axes."""
+    axis = dict(data.get("attrs", ())).get("axis", default)
+    ndim = len(nodes[s]["shape"] or ())
+    if axis is None:
+        return 0 if ndim == 1 else None
+    return axis % ndim if isinstance(axis, int) and ndim else None
 
 
 def prepare(graph: Graph) -> Graph:

@@ -391,6 +391,52 @@ def test_scores_of_1000_are_stable_under_errstate_raise():
     assert lsm[1] == pytest.approx(-2000.0 - np.log1p(np.exp(-1)), rel=1e-15)
 
 
+#: The softmax loss and its parts as the lecture writes them with exp, sum and log:
+#: program, and its value from the hand-written stable form (S - max, then log-sum-exp)
+_SOFTMAX_BY_HAND = [
+    ("p = exp(S) / sum(exp(S), axis=1, keepdims=True)\nf = sum(p * S)",
+     lambda S, y, p, lse: np.sum(p * S)),
+    ("f = mean(-log(exp(pick(S, y)) / sum(exp(S), axis=1)))",
+     lambda S, y, p, lse: np.mean(lse - S[np.arange(len(y)), y])),
+    ("f = mean(-log(pick(exp(S) / sum(exp(S), axis=1, keepdims=True), y)))",
+     lambda S, y, p, lse: np.mean(lse - S[np.arange(len(y)), y])),
+    ("f = sum(log(sum(exp(S), axis=-1)))", lambda S, y, p, lse: np.sum(lse)),
+    ("f = sum(log(softmax(S)))", lambda S, y, p, lse: np.sum(S - lse[:, None])),
+    ("f = -sum(log(pick(softmax(S), y)))",
+     lambda S, y, p, lse: np.sum(lse - S[np.arange(len(y)), y])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("target", ["numpy", "c"])
+@pytest.mark.parametrize("body, by_hand", _SOFTMAX_BY_HAND)
+def test_softmax_written_with_exp_sum_and_log_is_stable(body, by_hand, target):
+    """exp(S) overflowed from scores of 710 (inf/inf: NaN), and log of a probability
+    that rounds to 0 was -inf: these forms compile as softmax, logsumexp and
+    log_softmax, which subtract the largest score, as the lecture's code does."""
+    text = "S: (N, C)\ny: (N,) int\n" + body
+    S = np.array([[1000.0, -1000.0, 0.0, 999.0], [-1000.0, -1000.0, -999.0, -1000.0],
+                  [0.5, -0.25, 2.0, 1.0]])  # fmt: skip
+    y = np.array([1, 0, 2])  # row 0's label has probability e^-2000: 0 in float64
+    m = S.max(axis=1, keepdims=True)
+    p = np.exp(S - m) / np.exp(S - m).sum(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(S - m).sum(axis=1, keepdims=True)))[:, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CTargetWarning)
+        c = graphc.compile(text, target=target)
+    with np.errstate(all="raise"):
+        value, grads = c.value_and_grad(S=S, y=y)
+    assert float(value) == pytest.approx(by_hand(S, y, p, lse), rel=1e-12)
+    assert np.all(np.isfinite(grads["S"]))
+    # the gradient against central differences, at scores small enough for them
+    small = S / 1000
+    _, g = c.value_and_grad(S=small, y=y)
+    for i, j in np.ndindex(small.shape):
+        e = np.zeros_like(small)
+        e[i, j] = 1e-6
+        fd = (float(c.forward(S=small + e, y=y)) - float(c.forward(S=small - e, y=y))) / 2e-6
+        assert g["S"][i, j] == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
 def test_matmul_shape_mismatch_names_the_gate_both_shapes_and_points_at_it():
     with pytest.raises(ShapeError) as info:
         graphc.parse("W: (3, 4); x: (5,)\ns = W @ x")
