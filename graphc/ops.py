@@ -237,6 +237,13 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                     '    with np.errstate(under="ignore"):\n'
                     "        return np.logaddexp(a, b, out=out)\n"
                 ),
+                "_xlogy": (
+                    "def _xlogy(x, y, out=None):\n"
+                    '    """x * log(y), and 0 where x is 0 and y is not NaN (as scipy\'s)."""\n'
+                    "    # log(1) = 0 there, and where x is NaN (NaN anyway): no log(0) warning\n"
+                    "    y = np.where(((x == 0.0) & (y == y)) | (x != x), 1.0, y)\n"
+                    "    return np.multiply(x, np.log(y), out=out)\n"
+                ),
                 "_step": (
                     "def _step(x, out=None):\n"
                     '    """1.0 where x > 0, else 0.0 (relu\'s derivative): a comparison."""\n'
@@ -284,6 +291,13 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                     "def _heaviside(x, h0):\n"
                     '    """Step function: 0 below 0, h0 at 0, 1 above; NaN at NaN."""\n'
                     "    return 1.0 if x > 0.0 else (h0 if x == 0.0 else (0.0 if x < 0.0 else x))\n"
+                ),
+                "_xlogy": (
+                    "def _xlogy(x, y):\n"
+                    '    """x * log(y), and 0 where x is 0 and y is not NaN (as scipy\'s)."""\n'
+                    "    if x != x or (x == 0.0 and y == y):\n"
+                    "        return x * 1.0  # NaN, or 0.0 with x's sign\n"
+                    "    return x * math.log(y)\n"
                 ),
                 "_sign": (
                     "def _sign(x):\n"
@@ -515,7 +529,7 @@ _ROWS = (
        "{0} / {1}", "{0} / {1}", "÷", r"\frac{{{0}}}{{{1}}}", infix=2,
        simplify=_simplify_div, domain=(_R, _POS), folded=("{c}/x", "/{c}")),
     Op("pow", 2, lambda a, b: a**b,
-       (lambda F, o, a, b: b * a ** (b - 1), lambda F, o, a, b: o * F.log(a)),
+       (lambda F, o, a, b: b * a ** (b - 1), lambda F, o, a, b: F.xlogy(o, a)),
        "{0} ** {1}", "math.pow({0}, {1})", "^", "{{{0}}}^{{{1}}}", infix=4,
        simplify=_simplify_pow, domain=(_POS, _R), folded=("{c}^x", "^{c}")),
     Op("neg", 1, lambda a: -a, (lambda F, o, a: -1,),
@@ -580,6 +594,12 @@ _ROWS = (
     Op("step", 1, lambda a: sp.Heaviside(a, 0), (_zero,),
        "_step({0})", "float({0} > 0.0)", "H", r"H\left({0}\right)",
        function="step", domain=((0.2, 3.0),)),
+    # x^y's gradient for y: x^y log(x), 0 where x^y is 0 (x = 0), as JAX and PyTorch
+    # give (x^y log x -> 0 as x -> 0), not 0 * log(0) = NaN with a RuntimeWarning.
+    Op("xlogy", 2, lambda a, b: a * sp.log(b),
+       (lambda F, o, a, b: F.log(b), lambda F, o, a, b: a / b),
+       "_xlogy({0}, {1})", "_xlogy({0}, {1})", "xlogy", r"{0} \log\left({1}\right)",
+       function="xlogy", domain=(_R, _POS)),
     Op("sign", 1, sp.sign, (_zero,),
        "np.sign({0})", "_sign({0})", "sign", r"\operatorname{{sign}}\left({0}\right)",
        function="sign", domain=((0.2, 3.0),)),
@@ -883,7 +903,7 @@ C_LOWERING: Mapping[str, str] = MappingProxyType({
     "softplus": "g_logaddexp(0.0, {0})", "abs": "fabs({0})", "max": "g_max({0}, {1})",
     "min": "g_min({0}, {1})", "logaddexp": "g_logaddexp({0}, {1})",
     "heaviside": "g_heaviside({0}, {1})", "step": "({0} > 0.0 ? 1.0 : 0.0)",
-    "sign": "g_sign({0})",
+    "sign": "g_sign({0})", "xlogy": "g_xlogy({0}, {1})",
 })  # fmt: skip
 
 #: C helper functions (static inline), by name.
@@ -910,6 +930,11 @@ C_HELPERS: Mapping[str, str] = MappingProxyType({
     "g_heaviside": (
         "static inline double g_heaviside(double x, double h0) {  /* as np.heaviside */\n"
         "    return x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : (x == 0.0 ? h0 : x));\n}\n"
+    ),
+    "g_xlogy": (
+        "static inline double g_xlogy(double x, double y) {  /* 0 at x = 0, as scipy */\n"
+        "    double r = x * log(y);\n"
+        "    return x == 0.0 && y == y ? x : r;  /* x: 0 with its sign */\n}\n"
     ),
     "g_sign": (
         "static inline double g_sign(double x) {  /* as np.sign: NaN stays NaN */\n"

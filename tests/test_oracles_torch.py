@@ -149,3 +149,17 @@ def test_micrograd_more_ops_program_matches_torch():
         assert_close(value, g.item(), where)
         assert_close(grads["a"], a.grad.item(), where)
         assert_close(grads["b"], b.grad.item(), where)
+
+
+def test_power_gradients_where_the_base_is_zero_match_torch():
+    """x^y at x = 0: PyTorch's gradient for the exponent is 0 there (x^y log x's limit)."""
+    for yv in (1.5, 2.0, 3.0):
+        x = torch.tensor([0.0], dtype=F64, requires_grad=True)
+        y = torch.tensor([yv], dtype=F64, requires_grad=True)
+        (x**y).sum().backward()
+        results = graphc_results("f = x^y", {"x": 0.0, "y": yv})
+        assert len(results) == 3  # evaluate, compile numpy, compile math
+        for where, value, grads in results:
+            assert_close(value, 0.0, where)
+            assert_close(grads["x"], x.grad.item(), where)
+            assert_close(grads["y"], y.grad.item(), where)

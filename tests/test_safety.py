@@ -455,3 +455,49 @@ def test_rewrites_keep_the_sign_of_zero(text, x):
         f, grads = graphc.compile(text).value_and_grad(x=x)
     for got, want in ((f, ev.value), (grads["x"], ev.grads["x"])):
         assert float(got) == float(want) and np.signbit(got) == np.signbit(want), (got, want)
+
+
+@pytest.mark.parametrize("target", ["numpy", "math", "c"])
+def test_power_gradient_for_the_exponent_is_its_limit_where_the_base_is_0(target: str) -> None:
+    """∂(x^y)/∂y = x^y log(x) is 0 at x = 0 for y > 0 (its limit, which JAX and PyTorch
+    give), not 0 * log(0): the NumPy target gave NaN with a RuntimeWarning, the math and
+    C targets a math domain error. Oracle: SymPy's limit of its own derivative."""
+    import shutil
+
+    import sympy as sp
+
+    if target == "c" and shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    x, y = sp.symbols("x y", positive=True)
+    slope = sp.diff(x**y, y)
+    c = graphc.compile("f = x^y", target=target)
+    for yv in (1.5, 2.0, 3.0):  # (below 1, ∂/∂x is infinite at 0)
+        want = float(sp.limit(slope.subs(y, sp.Float(yv)), x, 0, "+"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            f, g = c.value_and_grad(x=0.0, y=yv)
+        assert float(f) == 0.0 and float(g["y"]) == want == 0.0, (yv, g)
+        assert float(g["x"]) == float(sp.limit(sp.diff(x**y, x).subs(y, sp.Float(yv)), x, 0, "+"))
+        # and away from 0 the rule is unchanged (x^y log x)
+        f, g = c.value_and_grad(x=1.7, y=yv)
+        assert math.isclose(float(g["y"]), float(slope.subs({x: 1.7, y: yv})), rel_tol=1e-14)
+    if target != "math":  # arrays: 0 only where the base is 0; NaN stays NaN
+        xs, ys = np.array([0.0, 0.0, 2.0, math.nan]), np.array([2.0, math.nan, 0.5, 2.0])
+        with np.errstate(invalid="ignore"):
+            _, g = c.value_and_grad(x=xs, y=ys)
+        assert g["y"][0] == 0.0 and np.isnan(g["y"][1]) and np.isnan(g["y"][3])
+        assert math.isclose(g["y"][2], float(slope.subs({x: 2, y: 0.5})), rel_tol=1e-14)
+
+
+@pytest.mark.parametrize("target", ["numpy", "math"])
+def test_xlogy_gives_0_where_x_is_0_as_scipy_does(target: str) -> None:
+    """xlogy(a, b) = a log(b), the op that writes x^y's exponent gradient: 0 where a is 0
+    and b is not NaN (log(b) never computed there), a log(b) elsewhere (math.log's)."""
+    c = graphc.compile("f = xlogy(a, b)", target=target)
+    for a, b in ((0.0, 0.0), (0.0, 5.0), (0.0, math.inf), (-0.0, 1e-300)):
+        assert float(c.forward(a=a, b=b)) == 0.0
+    assert math.isnan(float(c.forward(a=0.0, b=math.nan)))
+    for a, b in ((2.0, 3.0), (-1.5, 0.25), (1e-300, 1e300)):
+        assert float(c.forward(a=a, b=b)) == a * math.log(b)
+        _, g = c.value_and_grad(a=a, b=b)
+        assert float(g["a"]) == math.log(b) and math.isclose(float(g["b"]), a / b)
