@@ -818,14 +818,14 @@ def _checked(text: str, name: str, inputs: tuple[str, ...], ns: dict[str, Any],
     if floats and first.isidentifier():  # f is a variable: test it, build the result once
         refusal = (
             f"    return _graphc_refuse(_graphc_more, _graphc_extra, ({given}), ({result}))"
-            f" if _graphc_more or _graphc_extra or type({first}) is not float else ("
+            f" if _graphc_more or _graphc_extra or {first}.__class__ is not float else ("
         )
         body = body[:ret] + refusal + result + ")"
     elif floats:  # a call (the body of a wrapper) or a literal: its result, kept
         value = "_graphc_result[0]" if name == "value_and_grad" else "_graphc_result"
         refusal = (
             f"    return _graphc_refuse(_graphc_more, _graphc_extra, ({given}), _graphc_result)"
-            f" if type(({value[:14]} := ({result})){value[14:]}) is not float"
+            f" if ({value[:14]} := ({result})){value[14:]}.__class__ is not float"
             " or _graphc_more or _graphc_extra else _graphc_result"
         )
         body = body[:ret] + refusal
