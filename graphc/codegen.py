@@ -41,6 +41,7 @@ from .autodiff import backward
 from .errors import (
     GraphcError,
     InputError,
+    MemoryInputError,
     OverflowInputError,
     OverwriteError,
     ShapeError,
@@ -738,7 +739,7 @@ _CHECK_NAMES = ("_graphc_missing", "_graphc_more", "_graphc_extra", "_graphc_err
 #: What a generated function raises for a call that does not fit (arguments, shapes), or
 #: where the math target's Python floats meet their limits (no FloatingPointError: that
 #: one a caller asked for with np.errstate).
-_CALL_ERRORS = (TypeError, ValueError, OverflowError, ZeroDivisionError)
+_CALL_ERRORS = (TypeError, ValueError, OverflowError, ZeroDivisionError, MemoryError)
 
 
 def _call_error(inputs: tuple[str, ...], e: BaseException | None, values: tuple[Any, ...],
@@ -761,6 +762,8 @@ def _call_error(inputs: tuple[str, ...], e: BaseException | None, values: tuple[
         return InputError(f"missing value for input {', '.join(missing)}")
     if isinstance(e, ValueError) and "but the program declares" in str(e):
         return ShapeError(str(e))  # a tensor program's shape check at the call
+    if isinstance(e, MemoryError):  # (NumPy's says the shape: inputs that broadcast big)
+        return MemoryInputError(f"cannot compute with these inputs: {e}")
     kind = {OverflowError: OverflowInputError, ZeroDivisionError: ZeroDivisionInputError}
     return kind.get(type(e), InputError)(f"cannot compute with these inputs: {e}")
 

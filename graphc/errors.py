@@ -18,6 +18,7 @@ __all__ = [
     "GraphcError",
     "GraphcWarning",
     "InputError",
+    "MemoryInputError",
     "OverflowInputError",
     "OverwriteError",
     "ParseError",
@@ -77,6 +78,11 @@ class OverflowInputError(InputError, OverflowError):
 class ZeroDivisionInputError(InputError, ZeroDivisionError):
     """A function of the ``math`` target divided by zero at the inputs given (Python's
     floats raise where NumPy gives inf): Python's ZeroDivisionError, in graphc's words."""
+
+
+class MemoryInputError(InputError, MemoryError):
+    """The inputs given need more memory than there is (arrays that broadcast to a huge
+    shape): NumPy's MemoryError, in graphc's words, with the shape it could not make."""
 
 
 class OverwriteError(GraphcError, FileExistsError):

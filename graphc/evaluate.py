@@ -27,7 +27,7 @@ import numpy as np
 
 from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
 from .autodiff import Backward
-from .errors import DomainWarning, InputError, ShapeError, warn
+from .errors import DomainWarning, InputError, MemoryInputError, ShapeError, warn
 from .graph import Graph, gc_paused
 from .ops import OPS, numpy_callable
 
@@ -215,6 +215,8 @@ def _compute(graph: Graph, node: str, data: Mapping[str, Any], args: list[Any],
         warn(DomainWarning(f"{_where(graph, node, data)}: {e}"))
     except ValueError as e:  # a value the gate cannot take (a label that is no class)
         raise InputError(f"{_where(graph, node, data)}: {e}") from None
+    except MemoryError as e:  # inputs that broadcast to a huge shape
+        raise MemoryInputError(f"{_where(graph, node, data)}: {e}") from None
     return float(out) if scalar else out
 
 

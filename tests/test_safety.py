@@ -501,3 +501,28 @@ def test_xlogy_gives_0_where_x_is_0_as_scipy_does(target: str) -> None:
         assert float(c.forward(a=a, b=b)) == a * math.log(b)
         _, g = c.value_and_grad(a=a, b=b)
         assert float(g["a"]) == math.log(b) and math.isclose(float(g["b"]), a / b)
+
+
+@pytest.mark.parametrize("target", ["numpy", "c", "evaluate"])
+def test_inputs_that_broadcast_past_memory_raise_a_graphc_error(target: str) -> None:
+    """x of shape (N, 1) and y of (1, N) broadcast to N * N values: with N = 10**7 that
+    is 800 TB, past any allocator. NumPy's MemoryError came out of the generated code
+    raw; it is a MemoryInputError (an InputError, and still a MemoryError) that keeps
+    NumPy's words, with the gate where evaluation met it."""
+    import shutil
+
+    from graphc.errors import MemoryInputError
+
+    if target == "c" and shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    n = 10**7  # (views of one number: the inputs themselves take no memory)
+    x, y = np.broadcast_to(np.ones((1, 1)), (n, 1)), np.broadcast_to(np.ones((1, 1)), (1, n))
+    if target == "evaluate":
+        call = lambda: graphc.parse("f = x*y + y").evaluate(x=x, y=y)
+    else:
+        call = lambda: graphc.compile("f = x*y + y", target=target).value_and_grad(x=x, y=y)
+    with pytest.raises(MemoryInputError, match=r"shape \(10000000, 10000000\)") as caught:
+        call()
+    assert isinstance(caught.value, MemoryError) and isinstance(caught.value, graphc.InputError)
+    if target == "evaluate":
+        assert "mul gate at line 1, column 6" in str(caught.value)
