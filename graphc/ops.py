@@ -237,6 +237,19 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                     '    with np.errstate(under="ignore"):\n'
                     "        return np.logaddexp(a, b, out=out)\n"
                 ),
+                "_above": (
+                    "def _above(a, b, out=None):\n"
+                    '    """1 where a > b, 0.5 where a == b, 0 where a < b, NaN where either is\n'
+                    '    NaN: heaviside(a - b, 0.5) from comparisons (max\'s derivative)."""\n'
+                    "    half = np.equal(a, b) * 0.5  # (a, b read before out, which may be one)\n"
+                    "    nan = np.isnan(a) | np.isnan(b)\n"
+                    "    if out is None:\n"
+                    "        out = np.empty(half.shape, dtype=np.result_type(a, b, 0.5))\n"
+                    "    np.greater(a, b, out=out)\n"
+                    "    out += half\n"
+                    "    np.copyto(out, np.nan, where=nan)\n"
+                    "    return out if out.ndim else out[()]\n"
+                ),
                 "_xlogy": (
                     "def _xlogy(x, y, out=None):\n"
                     '    """x * log(y), and 0 where x is 0 and y is not NaN (as scipy\'s)."""\n'
@@ -291,6 +304,12 @@ HELPERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                     "def _heaviside(x, h0):\n"
                     '    """Step function: 0 below 0, h0 at 0, 1 above; NaN at NaN."""\n'
                     "    return 1.0 if x > 0.0 else (h0 if x == 0.0 else (0.0 if x < 0.0 else x))\n"
+                ),
+                "_above": (
+                    "def _above(a, b):\n"
+                    '    """1 where a > b, 0.5 where a == b, 0 where a < b, NaN where either is\n'
+                    '    NaN: heaviside(a - b, 0.5) from comparisons (max\'s derivative)."""\n'
+                    "    return 1.0 if a > b else (0.5 if a == b else (0.0 if a < b else a + b))\n"
                 ),
                 "_xlogy": (
                     "def _xlogy(x, y):\n"
@@ -569,14 +588,12 @@ _ROWS = (
        domain=((0.2, 3.0),)),
     # max and min split the gradient evenly at a tie, as JAX and PyTorch do.
     Op("max", 2, sp.Max,
-       (lambda F, o, a, b: F.heaviside(a - b, sp.Rational(1, 2)),
-        lambda F, o, a, b: F.heaviside(b - a, sp.Rational(1, 2))),
+       (lambda F, o, a, b: F.above(a, b), lambda F, o, a, b: F.above(b, a)),
        "np.maximum({0}, {1})", "_max({0}, {1})", "max", r"\max\left({0}, {1}\right)",
        function="max", commutative=True, domain=((0.5, 3.0), (-3.0, 0.0)),
        folded=("max {c}", "max {c}")),
     Op("min", 2, sp.Min,
-       (lambda F, o, a, b: F.heaviside(b - a, sp.Rational(1, 2)),
-        lambda F, o, a, b: F.heaviside(a - b, sp.Rational(1, 2))),
+       (lambda F, o, a, b: F.above(b, a), lambda F, o, a, b: F.above(a, b)),
        "np.minimum({0}, {1})", "_min({0}, {1})", "min", r"\min\left({0}, {1}\right)",
        function="min", commutative=True, domain=((0.5, 3.0), (-3.0, 0.0)),
        folded=("min {c}", "min {c}")),
@@ -589,6 +606,11 @@ _ROWS = (
     Op("heaviside", 2, sp.Heaviside, (_zero, _zero),
        "np.heaviside({0}, {1})", "_heaviside({0}, {1})", "H", r"H\left({0}\right)",
        function="heaviside", domain=((0.2, 3.0), (0.0, 1.0))),
+    # max's and min's derivatives: H(a - b) with H(0) = 1/2, from comparisons (a - b
+    # overflows for values past 1e308, and is NaN at a = b = inf, a tie)
+    Op("above", 2, lambda a, b: sp.Heaviside(a - b, sp.Rational(1, 2)), (_zero, _zero),
+       "_above({0}, {1})", "_above({0}, {1})", "H", r"H\left({0} - {1}\right)",
+       function="above", domain=((0.5, 3.0), (-3.0, 0.0))),
     # relu's derivative: H(x) with H(0) = 0, a comparison written into a float array
     # (np.heaviside is ~15x slower)
     Op("step", 1, lambda a: sp.Heaviside(a, 0), (_zero,),
@@ -904,6 +926,7 @@ C_LOWERING: Mapping[str, str] = MappingProxyType({
     "min": "g_min({0}, {1})", "logaddexp": "g_logaddexp({0}, {1})",
     "heaviside": "g_heaviside({0}, {1})", "step": "({0} > 0.0 ? 1.0 : 0.0)",
     "sign": "g_sign({0})", "xlogy": "g_xlogy({0}, {1})",
+    "above": "g_above({0}, {1})",
 })  # fmt: skip
 
 #: C helper functions (static inline), by name.
@@ -930,6 +953,10 @@ C_HELPERS: Mapping[str, str] = MappingProxyType({
     "g_heaviside": (
         "static inline double g_heaviside(double x, double h0) {  /* as np.heaviside */\n"
         "    return x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : (x == 0.0 ? h0 : x));\n}\n"
+    ),
+    "g_above": (
+        "static inline double g_above(double a, double b) {  /* H(a - b), H(0) = 1/2 */\n"
+        "    return a > b ? 1.0 : (a == b ? 0.5 : (a < b ? 0.0 : a + b));\n}\n"
     ),
     "g_xlogy": (
         "static inline double g_xlogy(double x, double y) {  /* 0 at x = 0, as scipy */\n"

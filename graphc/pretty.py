@@ -195,6 +195,8 @@ def _tensor_text(
         return (core, 2) if g in ("1", "1.0") else (f"{core} * {wrap(2, 2)}", 2)
     if name == "heaviside":
         return f"[{node_args[0][0]} > 0]", 9
+    if name == "above":
+        return f"[{node_args[0][0]} > {node_args[1][0]}]", 9
     if name == "outer":
         return f"{wrap(0, 9)} {wrap(1, 9)}ᵀ", 2
     if name == "unpick":

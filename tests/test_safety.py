@@ -526,3 +526,63 @@ def test_inputs_that_broadcast_past_memory_raise_a_graphc_error(target: str) -> 
     assert isinstance(caught.value, MemoryError) and isinstance(caught.value, graphc.InputError)
     if target == "evaluate":
         assert "mul gate at line 1, column 6" in str(caught.value)
+
+
+@pytest.mark.parametrize("target", ["numpy", "math", "c", "evaluate"])
+def test_max_and_min_gradients_come_from_comparisons(target: str) -> None:
+    """max's and min's derivatives were heaviside(a - b, 1/2): a - b overflowed past
+    1e308 (a RuntimeWarning, for a right answer) and was NaN at a tie of infinities,
+    where JAX and PyTorch split the gradient evenly as at any tie. They are now
+    above(a, b), from comparisons. The program also makes the NumPy target write a
+    comparison into the array of one of its arguments (out= aliasing b): the helper
+    reads both before writing."""
+    import shutil
+
+    if target == "c" and shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    text = "f = max(x, y) + min(x, 2*y)"
+
+    def compiled(text: str) -> Any:
+        if target != "evaluate":
+            return graphc.compile(text, target=target).value_and_grad
+        g = graphc.parse(text)
+        return lambda **kw: (lambda ev: (ev.value, ev.grads))(g.evaluate(**kw))
+
+    vg = compiled(text)
+    inf = math.inf
+    # (x, y) -> (∂f/∂x, ∂f/∂y), by the rule: 1 to the larger argument, 1/2 each at a tie,
+    # min's y-branch times 2; worked out here by hand, point by point
+    cases = {
+        (1e307, -1e307): (1.0, 2.0),  # max: x; min(x, 2y): 2y
+        (-1e307, 1e307): (1.0, 1.0),  # max: y; min: x
+        (2.0, 1.0): (1.5, 1.0),  # max: x; min(2, 2): a tie
+        (inf, inf): (1.0, 1.5),  # both ties of infinities
+        (-inf, -inf): (1.0, 1.5),
+    }
+    for (x, y), want in cases.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _, grads = vg(x=x, y=y)
+        assert (float(grads["x"]), float(grads["y"])) == want, (target, x, y, grads)
+    _, grads = vg(x=math.nan, y=1.0)  # NaN stays NaN (as max's own value)
+    assert math.isnan(float(grads["x"])) and math.isnan(float(grads["y"]))
+    with warnings.catch_warnings():  # (1e308 - -1e308 overflowed)
+        warnings.simplefilter("error")
+        _, grads = compiled("f = max(x, y)")(x=1e308, y=-1e308)
+    assert (float(grads["x"]), float(grads["y"])) == (1.0, 0.0)
+    if target in ("numpy", "c"):  # arrays: every case at once, and against finite differences
+        xs = np.array([k[0] for k in cases] + [0.3, -1.7])
+        ys = np.array([k[1] for k in cases] + [0.9, 0.4])
+        _, grads = vg(x=xs, y=ys)
+        want = np.array(list(cases.values()))
+        np.testing.assert_array_equal(grads["x"][:5], want[:, 0])
+        np.testing.assert_array_equal(grads["y"][:5], want[:, 1])
+        h = 1e-6
+        fd = lambda **kw: vg(**kw)[0]
+        for name in ("x", "y"):
+            up = {"x": xs[5:], "y": ys[5:]}
+            dn = {"x": xs[5:], "y": ys[5:]}
+            up[name] = up[name] + h
+            dn[name] = dn[name] - h
+            slope = (fd(**up) - fd(**dn)) / (2 * h)
+            np.testing.assert_allclose(grads[name][5:], slope, rtol=1e-6)

@@ -156,6 +156,19 @@ def _disjoint(arrays, inputs):
     return got
 
 
+def _above(a, b, out=None):
+    """1 where a > b, 0.5 where a == b, 0 where a < b, NaN where either is
+    NaN: heaviside(a - b, 0.5) from comparisons (max's derivative)."""
+    half = np.equal(a, b) * 0.5  # (a, b read before out, which may be one)
+    nan = np.isnan(a) | np.isnan(b)
+    if out is None:
+        out = np.empty(half.shape, dtype=np.result_type(a, b, 0.5))
+    np.greater(a, b, out=out)
+    out += half
+    np.copyto(out, np.nan, where=nan)
+    return out if out.ndim else out[()]
+
+
 def forward(x, y, z, w):
     """f at the point (see the module docstring)."""
     _shape, _dtype, _like, (x, y, z, w) = _broadcast(x, y, z, w)
@@ -177,11 +190,9 @@ def value_and_grad(x, y, z, w, *, out=None):
         max_1 = np.maximum(z, w)  # max gate
         add_1 = np.add(mul_1, max_1, out=mul_1)  # + gate
         f = np.multiply(2.0, add_1, out=_out_value if _out_value is not None else add_1)  # × gate
-        sub_1 = np.subtract(z, w, out=max_1)  # −
-        dmax_1_dz = np.heaviside(sub_1, 0.5, out=sub_1)  # local gradient
+        dmax_1_dz = _above(z, w, out=max_1)  # local gradient
         dz = np.multiply(2.0, dmax_1_dz, out=_out_dz if _out_dz is not None else dmax_1_dz)  # ∂f/∂z
-        sub_2 = w - z  # −
-        dmax_1_dw = np.heaviside(sub_2, 0.5, out=sub_2)  # local gradient
+        dmax_1_dw = _above(w, z)  # local gradient
         dw = np.multiply(2.0, dmax_1_dw, out=_out_dw if _out_dw is not None else dmax_1_dw)  # ∂f/∂w
         dx = 2.0 * y  # ∂f/∂x
         dy = 2.0 * x  # ∂f/∂y
