@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc
 _UNARY = ["exp({})", "tanh({})", "sigmoid({})", "sin({})", "softplus({})", "-({})", "log({})",
           "sqrt({})", "abs({})", "relu({})", "cos({})", "sign({})", "tan({})"]  # fmt: skip
 _BINARY = ["({} + {})", "({} - {})", "({} * {})", "({} / {})", "max({}, {})", "min({}, {})",
-           "logaddexp({}, {})", "({})^2", "heaviside({}, 0.5)", "({})^({})"]  # fmt: skip
+           "logaddexp({}, {})", "({})^2", "heaviside({}, 0.5)", "({})^({})", "xlogy({}, {})",
+           "above({}, {})"]  # fmt: skip
 
 
 @st.composite

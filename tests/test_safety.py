@@ -283,7 +283,7 @@ _LEAVES = ["x", "_x", "np", "inf", "self", "y_", "0", "1", "2.5", "1e400", "(-1e
 _UNARY = ["sin({})", "log({})", "sqrt({})", "tanh({})", "relu({})", "abs({})",
           "softplus({})", "-{}", "({})^2", "cos({})"]  # fmt: skip
 _BINARY = ["({} + {})", "({} - {})", "({} * {})", "({} / {})", "max({}, {})", "min({}, {})",
-           "({})^({})"]  # fmt: skip
+           "({})^({})", "xlogy({}, {})", "above({}, {})", "logaddexp({}, {})"]  # fmt: skip
 _EDGES = [0.0, 1.5, -2.0, np.inf, -np.inf, np.nan]
 
 
