@@ -111,9 +111,9 @@ def _logsumexp(s, axis=None, keepdims=False):
 def _softmax(s, axis=-1):
     """exp(s) / sum(exp(s)) over axis, from s - max(s): no overflow for large scores."""
     m = np.max(s, axis=axis, keepdims=True)
-    with np.errstate(under="ignore"):
+    with np.errstate(under="ignore", invalid="ignore"):  # all -inf: 0/0, NaN (as JAX's)
         e = np.exp(s - np.where(np.isfinite(m), m, 0.0))
-    return e / np.sum(e, axis=axis, keepdims=True)
+        return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def _log_softmax(s, axis=-1):
@@ -172,7 +172,8 @@ def _max_mask(x, m, axis=None, keepdims=False):
     if axis is not None and not keepdims:
         m = np.expand_dims(m, axis)
     hit = (x == m).astype(np.result_type(x, 0.5))
-    return hit / np.sum(hit, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):  # m NaN: no hit, 0/0, NaN (as m)
+        return hit / np.sum(hit, axis=axis, keepdims=True)
 
 
 def _sumsq(x):

@@ -74,3 +74,37 @@ def test_random_expressions_match_jax(tree, point):
         assert_close(gvalue, value, f"{where}: {text}")
         for name, g in ggrads.items():
             assert_close(g, grads[name], f"{where} d/d{name}: {text}")
+
+
+@pytest.mark.parametrize(
+    ("text", "jax_fn", "values"),
+    [
+        ("s: (n,)\nf = logsumexp(s)", lambda s: jax.nn.logsumexp(s), [-math.inf, -math.inf]),
+        ("s: (n,)\nf = sum(softmax(s))", lambda s: jnp.sum(jax.nn.softmax(s)), [-math.inf] * 2),
+        ("s: (n,)\nf = max(s)", lambda s: jnp.max(s), [1.0, math.nan, 0.0]),
+        ("s: (n,)\nf = max(s)", lambda s: jnp.max(s), [math.inf, math.inf, 0.0]),
+        ("s: (n,)\nf = sum(log_softmax(s))", lambda s: jnp.sum(jax.nn.log_softmax(s)),
+         [-math.inf, 0.0]),
+    ],
+)  # fmt: skip
+def test_tensor_reductions_at_degenerate_points_match_jax(text, jax_fn, values):
+    """Scores all -inf (softmax's 0/0) and a maximum that is NaN: graphc's NaN where JAX
+    gives NaN, its numbers where JAX gives numbers, and no RuntimeWarning (the 0/0 warned
+    in NumPy's division)."""
+    import warnings
+
+    import numpy as np
+
+    import graphc
+
+    s = np.array(values)
+    want_f, want_g = jax.value_and_grad(jax_fn)(jnp.array(values))
+    for target in ("numpy", "c"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", graphc.GraphcWarning)  # (c: nothing to fuse)
+            c = graphc.compile(text, target=target)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            f, g = c.value_and_grad(s=s)
+        np.testing.assert_array_equal(f, np.asarray(want_f))  # (NaN equals NaN here)
+        np.testing.assert_array_equal(g["s"], np.asarray(want_g))
