@@ -49,3 +49,30 @@ def test_odd_option_values_end_in_a_message_and_a_status(template, tmp_path, mon
         out = capsys.readouterr()
         assert status in (0, 1, 2, 3), (argv, status, out.err[-500:])
         assert "Traceback" not in out.err, (argv, out.err[-500:])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grad", "x*y", "--at", "x=3", "--at", "y=5"],
+        ["render", "x*y", "--at", "x=3", "--at", "y=5", "-o", "o.dot"],
+        ["params", "W: (D, 4); f = sum(W)", "--shape", "D=3", "--shape", "W=3,4"],
+        ["codegen", "f = sum(x * w)", "--shape", "x=3", "--shape", "w=3"],
+        ["check", "x*y", "--wrt", "x", "--claim", "y", "--shape", "x=2", "--shape", "y=2"],
+    ],
+)
+def test_a_repeated_list_option_adds_to_the_list(argv, tmp_path, monkeypatch, capsys) -> None:
+    """``--at x=3 --at y=5`` is ``--at x=3 y=5``: the second ``--at`` replaced the first
+    (argparse's default), and the command then said x had no value. A name given twice
+    across them is still refused."""
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    if argv[0] == "grad":
+        assert "∂f/∂x = 5" in out and "∂f/∂y = 3" in out
+    if argv[0] == "params":
+        assert "W  (3, 4)" in out
+    at = argv.index("--at" if "--at" in argv else "--shape")
+    twice = [*argv[: at + 2], argv[at], argv[at + 1], *argv[at + 4 :]]  # one name twice
+    assert main(twice) == 2, twice
+    assert "twice" in capsys.readouterr().err

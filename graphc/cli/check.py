@@ -136,6 +136,7 @@ def add(sub: Any) -> None:
     p.add_argument(
         "--shape",
         nargs="+",
+        action="extend",
         metavar="NAME=DIMS",
         help="tensor programs: an input's shape (w=3, W=3,4) or a dim's number (D=3)",
     )

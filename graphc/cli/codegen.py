@@ -54,6 +54,7 @@ def add(sub: Any) -> None:
     p.add_argument(
         "--shape",
         nargs="+",
+        action="extend",
         metavar="NAME=DIMS",
         help="shapes of inputs the program does not declare (w=3, W=3,4)",
     )

@@ -70,6 +70,7 @@ def add(sub: Any) -> None:
     p.add_argument(
         "--at",
         nargs="+",
+        action="extend",
         metavar="NAME=VALUE",
         help="a point, e.g. --at x=-2 y=5 z=-4; vectors w=1,2,3 (one number: w=[3]); "
         "matrices W='1,2;3,4'",

@@ -60,7 +60,7 @@ def add(sub: Any) -> None:
     p.add_argument("--data", help="inputs that are data, comma-separated")
     p.add_argument("--params", help="inputs that are parameters, comma-separated")
     p.add_argument(
-        "--shape", nargs="+", metavar="NAME=DIMS",
+        "--shape", nargs="+", action="extend", metavar="NAME=DIMS",
         help="numbers for dim symbols (D=784 H=100) or inputs' shapes (W1=784,100)",
     )  # fmt: skip
     p.set_defaults(func=_params)

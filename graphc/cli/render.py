@@ -48,7 +48,9 @@ def add(sub: Any) -> None:
         ),
     )
     p.add_argument("expr", help="expression or program; '-' reads standard input")
-    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", help="a point, e.g. --at x=-2 y=5")
+    p.add_argument(
+        "--at", nargs="+", action="extend", metavar="NAME=VALUE", help="a point, e.g. --at x=-2 y=5"
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="file to write: .svg, .png, .pdf or .dot")
     p.add_argument("--local", action="store_true", help="write each gate's local gradients")
     p.add_argument("--symbolic", action="store_true", help="write gradients as formulas")
