@@ -29,6 +29,9 @@ def got(value: Any) -> str:
     """What a caller passed, for a message: ``int 3``, ``str 'x'``, ``a function``."""
     if callable(value) and not isinstance(value, type):
         return "a function"
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and len(shape) and hasattr(value, "dtype"):  # an array:
+        return f"{type(value).__name__} of shape {shape} and dtype {value.dtype}"  # one line
     text = repr(value)
     text = text if len(text) <= 60 else text[:57] + "..."
     return f"{type(value).__name__} {text}"

@@ -855,6 +855,9 @@ def _checked(text: str, name: str, inputs: tuple[str, ...], ns: dict[str, Any],
 
     def bad_call(e: BaseException, values: tuple[Any, ...], more: tuple[Any, ...],
                  extra: Mapping[str, Any]) -> None:  # fmt: skip
+        if floats and not (more or extra) and all(v is not _MISSING for v in values):
+            refuse((), {}, values)  # an array that failed in a gate (the math target's
+            # `if x >= 0.0`: "truth value of an array is ambiguous") is refused as one
         raise _call_error(inputs, e, values, more, extra) from None
 
     def refuse(more: tuple[Any, ...], extra: Mapping[str, Any], values: tuple[Any, ...] = (),

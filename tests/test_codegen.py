@@ -155,8 +155,10 @@ def test_the_modules_functions_check_their_calls_only_when_they_fail(target: str
         ({"x": 1.0, "y": 2.0, "z": 3.0, "w": 1.0}, (), "unknown input 'w'"),
         ({"x": 1.0, "y": 2.0}, (), "missing value for input z"),
         ({}, (1.0, 2.0, 3.0, 4.0), "4 values for 3 inputs"),
-        ({"x": "a", "y": 2.0, "z": 3.0}, (), "cannot compute with these inputs"),
-    ]
+        ({"x": "a", "y": 2.0, "z": 3.0}, (),
+         "input 'x': the math target computes on Python numbers, got str 'a'"
+         if target == "math" else "cannot compute with these inputs"),
+    ]  # fmt: skip
     for fn in (c.module.value_and_grad, c.module.forward, c.forward):
         for kwargs, args, message in bad:
             with pytest.raises(graphc.InputError, match=message):
@@ -364,6 +366,17 @@ def test_the_math_target_refuses_arrays_and_complex_numbers() -> None:
             fn(x=np.ones(3), y=1.0, z=2.0)
         with pytest.raises(graphc.InputError, match=r"input 'z': .* got complex"):
             fn(x=1.0, y=1.0, z=2j)
+    # an array that fails inside a gate (the math target's sigmoid and max branch on
+    # the value: "the truth value of an array ... is ambiguous") is refused as an array
+    branching = graphc.compile("f = sigmoid(x * y) + max(x, y)", target="math")
+    for fn in (branching.value_and_grad, branching.forward):
+        for x in (np.ones((3, 1)), np.ones(0)):
+            with pytest.raises(graphc.InputError) as caught:
+                fn(x=x, y=1.0)
+            assert str(caught.value) == (
+                f"input 'x': the math target computes on Python numbers, got ndarray of"
+                f" shape {x.shape} and dtype float64: use target='numpy' for arrays"
+            )
     # a program whose functions wrap their bodies (an input named like a helper: _x)
     wrapped = graphc.compile("_x * x_", target="math")
     assert float(wrapped.value_and_grad(_x=2.0, x_=3.0)[0]) == 6.0
