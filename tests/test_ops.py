@@ -91,3 +91,37 @@ def test_stable_sigmoid_and_softplus_at_large_inputs():
     assert sp_[-1] == 1000.0 and sp_[0] == 0.0
     assert sp_[1] == pytest.approx(math.log1p(math.exp(-40)), rel=1e-15)
     assert sp_[3] == pytest.approx(40 + math.log1p(math.exp(-40)), rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_numpy_lowering_written_into_an_argument_gives_the_same_values(name):
+    """Generated code lets a gate write into the array of an argument that dies there
+    (``dx = _above(x, y, out=y)``): every lowering that takes ``out=`` must read its
+    arguments before it writes (``_above`` wrote its comparison into b, then read b)."""
+    from graphc.lower import _in_place
+
+    form = _in_place(name)
+    if form is None:
+        pytest.skip("no out= form: the gate always makes a fresh array")
+    row = OPS[name]
+    namespace = {"np": np}
+    for helper in row.helpers("numpy"):
+        exec(HELPERS["numpy"][helper], namespace)
+    params = [f"a{i}" for i in range(row.arity)]
+    exec(f"def fresh({', '.join(params)}):\n    return {row.numpy.format(*params)}", namespace)
+    exec(
+        f"def into({', '.join(params)}, out):\n    return {form[0].format(*params, out='out')}",
+        namespace,
+    )
+    # the domain's values, ties and the IEEE special values, one array per argument
+    specials = [0.0, -0.0, 1.0, math.inf, -math.inf, math.nan]
+    columns = [
+        np.array([*(p[j] for p in points(row, 6)), *specials, *specials[::-1]])
+        for j in range(row.arity)
+    ]
+    with np.errstate(all="ignore"):
+        want = namespace["fresh"](*columns)
+        for k in range(row.arity):
+            args = [c.copy() for c in columns]
+            got = namespace["into"](*args, out=args[k])
+            np.testing.assert_array_equal(got, want, err_msg=f"{name}: out= argument {k}")
