@@ -821,6 +821,19 @@ def _same(k: int) -> Callable[..., Shape]:
     return lambda sh, **attrs: tuple(sh[k])
 
 
+def _along(name: str) -> Callable[..., Shape]:
+    """The shape rule of softmax and log_softmax: their argument's shape, which needs
+    the axis they normalise along (a scalar has none)."""
+
+    def rule(sh: Sequence[Shape], axis: Any = -1) -> Shape:
+        if not sh[0]:
+            raise S.ShapeMismatch(f"{name} needs scores with at least one dim, got a scalar")
+        S.norm_axes(axis, len(sh[0]))  # raises for an axis out of range
+        return tuple(sh[0])
+
+    return rule
+
+
 def _not_twice(F: Any, *args: Any, **attrs: Any) -> Any:
     raise GraphcError(
         "the fused softmax cross-entropy gradient has no derivative of its own; "
@@ -864,11 +877,11 @@ _TENSOR_ROWS = (
              * F.expand(g, a, axis=axis, keepdims=keepdims),)),
     Op("softmax", 1, _sym_softmax, (), "_softmax({0}{kw})", "", "softmax",
        r"\operatorname{{softmax}}\left({0}\right)", function="softmax",
-       attrs=(("axis", -1),), shape=_same(0), tensor=True,
+       attrs=(("axis", -1),), shape=_along("softmax"), tensor=True,
        vjps=(lambda F, g, o, a, axis: o * (g - F.sum(g * o, axis=axis, keepdims=True)),)),
     Op("log_softmax", 1, _sym_log_softmax, (), "_log_softmax({0}{kw})", "", "log softmax",
        r"\log \operatorname{{softmax}}\left({0}\right)", function="log_softmax",
-       attrs=(("axis", -1),), shape=_same(0), tensor=True,
+       attrs=(("axis", -1),), shape=_along("log_softmax"), tensor=True,
        vjps=(lambda F, g, o, a, axis: g - F.exp(o) * F.sum(g, axis=axis, keepdims=True),)),
     Op("pick", 2, _sym_pick, (), "_pick({0}, {1}{kw})", "", "pick", r"{0}_{{{1}}}",
        function="pick", attrs=(("keepdims", False),), shape=_shape_pick, tensor=True,

@@ -1256,3 +1256,27 @@ def test_an_option_naming_a_dim_no_declaration_has_is_a_parse_error(text, column
     assert info.value.column == column
     g = graphc.parse("y: (N,) int; s: (N, C); L = sum(one_hot(y, C) * s)")  # declared: fine
     assert float(g.evaluate(y=np.array([0, 2]), s=np.ones((2, 3))).value) == 2.0
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+def test_softmax_of_a_scalar_is_refused_at_its_gate(fn: str) -> None:
+    """softmax normalises along an axis, which a scalar lacks: it failed while the
+    gradient was built, naming a sum gate the user never wrote ("sum gate: axis -1 is
+    out of range for 0-d shapes (arguments: f ())"); an undeclared input was taken for a
+    scalar and then asked for at the call."""
+    from graphc.errors import ShapeError
+
+    with pytest.raises(ShapeError) as caught:
+        graphc.compile(f"x: ()\nf = {fn}(x)")
+    assert str(caught.value).startswith(
+        f"line 2, column 5: {fn} gate: {fn} needs scores with at least one dim, got a scalar"
+    )
+    with pytest.raises(ShapeError, match=f"{fn} gate: axis 1 is out of range"):
+        graphc.compile(f"x: (3,)\nf = sum({fn}(x, axis=1))")
+    with pytest.raises(graphc.InputError, match="the shape of x is needed"):
+        graphc.compile(f"f = {fn}(x)")  # undeclared: not taken for a scalar
+    c = graphc.compile(f"f = sum({fn}(x))", shapes={"x": (3,)})  # and a vector computes
+    x = np.array([0.5, -1.0, 2.0])
+    e = np.exp(x - x.max())
+    want = np.sum(e / e.sum()) if fn == "softmax" else np.sum(np.log(e / e.sum()))
+    assert float(c.value_and_grad(x=x)[0]) == pytest.approx(want, rel=1e-14)
