@@ -579,6 +579,8 @@ def parse_program(text: str) -> Program:
     """
     if not isinstance(text, str):
         raise ParseError(f"expected text, got {type(text).__name__}", 1, 1, "")
+    if text.startswith("\ufeff"):  # a byte-order mark (files saved by some Windows
+        text = text[1:]  # editors): invisible, so lines and columns count after it
     src = _Source(text)
     tokens = tokenize(text, src)
     statements: list[Statement] = []

@@ -210,3 +210,17 @@ def test_nesting_limit_is_a_parse_error_not_recursion():
 def test_input_order_is_first_appearance():
     g = graphc.parse("sigy = 1/(1+exp(-y))\nnum = x + sigy\nf = num / (sigmoid(x) + (x+y)^2)")
     assert g.inputs == ("y", "x")
+
+
+def test_a_byte_order_mark_at_the_start_is_skipped() -> None:
+    """Files saved by some Windows editors start with U+FEFF (invisible); it was an
+    'unexpected character' at line 1, column 1. Columns count after it."""
+    g = graphc.parse("\ufeffq = x + y\nf = q * z")
+    assert g.inputs == ("x", "y", "z") and "\ufeff" not in g.to_text()
+    ev = g.evaluate(x=-2.0, y=5.0, z=-4.0)
+    assert float(ev.value) == -12.0
+    with pytest.raises(graphc.ParseError) as caught:
+        graphc.parse("\ufefff = x +")
+    assert (caught.value.line, caught.value.column) == (1, 8)
+    with pytest.raises(graphc.ParseError, match="unexpected character"):
+        graphc.parse("f = x\ufeff")  # elsewhere it is still a stray character
