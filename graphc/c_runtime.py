@@ -192,9 +192,17 @@ def load(source):
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CCompileError(f"cannot create the cache {directory}: {e}") from None
-    with tempfile.TemporaryDirectory() as tmp:
+    try:  # built in the cache's own folder: os.replace is atomic on one file system
+        # (a concurrent loader sees all or nothing), and /tmp is often another (tmpfs)
+        build = tempfile.TemporaryDirectory(dir=directory, prefix=".build-")
+    except OSError as e:
+        raise CCompileError(f"cannot write to the cache {directory}: {e}") from None
+    with build as tmp:
         part = _compile(cc, flags, source, tmp)
-        os.replace(part, lib)  # atomic: a concurrent loader sees all or nothing
+        try:
+            os.replace(part, lib)
+        except OSError as e:
+            raise CCompileError(f"cannot write {lib}: {e}") from None
     try:
         return ctypes.CDLL(str(lib))
     except OSError as e:

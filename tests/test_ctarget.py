@@ -17,7 +17,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -553,6 +555,31 @@ def test_compiled_library_is_cached(monkeypatch, tmp_path):
     mtime = libs[0].stat().st_mtime_ns
     graphc.compile("x*y + 1.5", target="c")
     assert [p.stat().st_mtime_ns for p in cache_dir().glob("graphc_*.so")] == [mtime]
+
+
+def test_a_temporary_folder_on_another_file_system_is_no_failure(monkeypatch, tmp_path):
+    """The library was built under TMPDIR (/tmp) and moved into the cache with
+    os.replace, which cannot cross file systems: with /tmp a tmpfs (Debian 13's default,
+    Fedora's, Arch's) every C compile raised a raw OSError, "Invalid cross-device link".
+    It is built in the cache's own folder now (and leaves nothing behind there)."""
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a second file system (/dev/shm) for TMPDIR")
+    temporary = Path(tempfile.mkdtemp(dir=other))
+    try:
+        monkeypatch.setenv("TMPDIR", str(temporary))
+        monkeypatch.setattr(tempfile, "tempdir", None)  # (tempfile reads TMPDIR again)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (a fallback to NumPy warns)
+            c = graphc.compile("x*y + 3.25", target="c")
+        assert c.target == "c"
+        assert c.value_and_grad(x=np.ones(3), y=np.ones(3))[0].tolist() == [4.25] * 3
+        assert [p.name for p in cache_dir().iterdir()] == [
+            next(cache_dir().glob("graphc_*.so")).name
+        ]
+    finally:
+        shutil.rmtree(temporary)
 
 
 def test_a_damaged_cached_library_is_compiled_again(monkeypatch, tmp_path):
