@@ -271,8 +271,13 @@ def _spec(graph: Graph) -> str:
 
 
 def _escape(c: str) -> str:
-    """A character Python source cannot hold as it is (NUL, a lone surrogate) as an escape."""
+    """A character Python source cannot hold as it is (NUL, a lone surrogate) as an escape.
+
+    A lone surrogate is written as the text of its escape (``\\udcff``): as a character in
+    a docstring it fails Python 3.13's compile, which cleans docstrings as UTF-8."""
     n = ord(c)
+    if 0xD800 <= n <= 0xDFFF:
+        return f"\\\\u{n:04x}"
     return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
