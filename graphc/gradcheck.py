@@ -45,6 +45,8 @@ class InputReport:
     expected: float
     got: float
     note: str = ""
+    #: entries checked, where fewer than all (drawn at random), and how many there are
+    sampled: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ class GradcheckResult:
             lines.append(
                 f"  {r.name}: relative error {r.error:.2e} ({mark}); worst at {where}: "
                 f"yours {r.got:.6g}, {self.what} {r.expected:.6g}"
-            )
+                + (f" ({r.sampled[0]:,} of its {r.sampled[1]:,} entries, drawn at random)"
+                   if r.sampled else "")
+            )  # fmt: skip
         return "\n".join(lines)
 
 
@@ -112,7 +116,10 @@ def relative_error(a: Any, b: Any, floor: float = 1e-8) -> np.ndarray:
     return np.where(differ, np.inf, np.nan_to_num(err, nan=0.0))
 
 
-def _report(name: str, expected: Any, got: Any, floor: float) -> InputReport:
+def _report(name: str, expected: Any, got: Any, floor: float,
+            only: np.ndarray | None = None) -> InputReport:  # fmt: skip
+    """The worst relative error of ``got`` against ``expected`` (at the flat indices
+    ``only``, where not every entry was computed)."""
     expected = np.asarray(expected, dtype=float)
     got = _returned(f"the gradient of {name}" if name != "value" else "the value", got)
     try:
@@ -122,10 +129,13 @@ def _report(name: str, expected: Any, got: Any, floor: float) -> InputReport:
             name, np.inf, (), np.nan, np.nan,
             f"gradient of shape {np.shape(got)}, expected {expected.shape}",
         )  # fmt: skip
-    err = relative_error(got, expected, floor)
-    idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
-    at = tuple(int(i) for i in idx)
-    return InputReport(name, float(err[at]), at, float(expected[at]), float(got[at]))
+    flat = np.arange(expected.size) if only is None else only
+    err = relative_error(got.reshape(-1)[flat], expected.reshape(-1)[flat], floor)
+    worst = int(flat[int(np.argmax(err))]) if err.size else 0
+    at = tuple(int(i) for i in np.unravel_index(worst, expected.shape)) if expected.ndim else ()
+    sampled = None if only is None else (int(only.size), int(expected.size))
+    return InputReport(name, float(np.max(err, initial=0.0)), at, float(expected[at]),
+                       float(got[at]), sampled=sampled)  # fmt: skip
 
 
 def _floats(value: Any, message: str, copy: bool = False) -> np.ndarray:
@@ -168,6 +178,8 @@ def gradcheck(
     eps: float = 1e-5,
     tol: float = 1e-6,
     floor: float = 1e-8,
+    checks: int | None = 1000,
+    seed: int = 0,
     **named: Any,
 ) -> GradcheckResult:
     """Check ``fn``'s own gradients against central finite differences.
@@ -178,6 +190,9 @@ def gradcheck(
         inputs: the point, ``{name: value}`` (or pass them as keywords, as below).
         eps: finite-difference step. tol: largest relative error accepted.
         floor: entries where both gradients are below it count as equal.
+        checks: the most entries checked per input (two calls of ``fn`` each): an input
+            with more has that many drawn at random (``seed``), as cs231n's
+            ``grad_check_sparse`` does, and the report says so; ``None`` checks all.
 
     Returns:
         a :class:`GradcheckResult` (``.ok``, ``.errors``, ``.worst``, readable ``str``).
@@ -203,6 +218,11 @@ def gradcheck(
     if number_arg(eps, "eps (the step)") <= 0:
         raise InputError(f"eps must be a positive step, got {eps!r}")
     tol, floor = number_arg(tol, "tol", low=0.0), number_arg(floor, "floor", low=0.0)
+    if checks is not None and not (is_whole(checks) and checks >= 1):
+        raise InputError(f"checks must be a whole number from 1, or None, got {got(checks)}")
+    if not is_whole(seed):
+        raise InputError(f"seed must be a whole number, got {got(seed)}")
+    rng = np.random.default_rng(seed)
     point = {k: _numbers(k, v) for k, v in point.items()}
     empty = [k for k, v in point.items() if v.size == 0]
     if empty:
@@ -223,7 +243,10 @@ def gradcheck(
             continue
         numeric = np.zeros_like(point[name])
         flat = point[name].reshape(-1)
-        for j in range(flat.size):
+        only = None  # every entry, unless there are more than `checks`
+        if checks is not None and flat.size > checks:
+            only = np.sort(rng.choice(flat.size, size=checks, replace=False))
+        for j in range(flat.size) if only is None else only:
             old = flat[j]
             flat[j] = old + eps
             up = float(np.sum(_returned("the value", _split(fn(**point), names)[0])))
@@ -231,7 +254,7 @@ def gradcheck(
             down = float(np.sum(_returned("the value", _split(fn(**point), names)[0])))
             flat[j] = old
             numeric.reshape(-1)[j] = (up - down) / (2 * eps)
-        reports.append(_report(name, numeric, grads[name], floor))
+        reports.append(_report(name, numeric, grads[name], floor, only))
     return GradcheckResult(tuple(reports), tol, "numeric")
 
 

@@ -58,6 +58,33 @@ def test_gradcheck_catches_a_broken_entry_and_locates_it() -> None:
     assert "W[1, 2]" in str(r) and "WRONG" in str(r)
 
 
+def test_gradcheck_draws_entries_of_a_large_input_as_grad_check_sparse_does() -> None:
+    """Every entry of a 1,000,000-entry input took two calls of fn each: hours for one
+    check. An input with more than ``checks`` entries (1,000) has that many drawn at
+    random, and the report says how many of how many it checked."""
+    w = np.linspace(-1.0, 1.0, 20_000).reshape(100, 200)
+    calls = [0]
+
+    def f(w: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        calls[0] += 1
+        return float(np.sum(np.sin(w))), {"w": np.cos(w)}
+
+    r = gradcheck(f, w=w)
+    assert r.ok, str(r)
+    assert calls[0] == 1 + 2 * 1000 and r.inputs[0].sampled == (1000, 20_000)
+    assert "(1,000 of its 20,000 entries, drawn at random)" in str(r)
+    # a wrong gradient everywhere is caught by any sample; the report's entry is one drawn
+    r = gradcheck(lambda w: (float(np.sum(np.sin(w))), {"w": 1.01 * np.cos(w)}), w=w, seed=3)
+    assert not r.ok and r.errors["w"] == pytest.approx(0.01 / 1.01, rel=1e-4)
+    assert r.worst.got == pytest.approx(1.01 * np.cos(w[r.worst.index]))
+    # small inputs, and checks=None, check every entry: nothing drawn
+    assert gradcheck(f, w=w[:2, :3]).inputs[0].sampled is None
+    calls[0] = 0
+    assert gradcheck(f, w=w[:40, :40], checks=None).ok and calls[0] == 1 + 2 * 1600
+    with pytest.raises(InputError, match="checks must be a whole number from 1"):
+        gradcheck(f, w=w, checks=0)
+
+
 def test_gradcheck_forgotten_chain_rule_factor() -> None:
     def no_chain(W: np.ndarray, x: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         value, grads = layer(W, x)
