@@ -356,8 +356,13 @@ def _cell(text: str, color: str, size: int = 14, port: str = "", name: str = "")
     )
 
 
+#: SymPy's capitalised names as the other labels of a diagram write them (max(x, y)).
+_LOWER = re.compile(r"\b(Abs|Max|Min|Heaviside)\(")
+
+
 def _formula(expr: Any) -> str:
     s = str(expr).replace("**", "^").replace("*", "·")
+    s = _LOWER.sub(lambda m: m.group(1).lower() + "(", s)
     return s if len(s) <= 40 else s[:39] + "…"
 
 

@@ -223,6 +223,15 @@ def test_local_and_symbolic():
     assert "= x + y" in src  # ∂f/∂z as a formula
 
 
+def test_symbolic_labels_write_functions_as_the_other_labels_do():
+    """The formulas were SymPy's text (Max(x, y), Heaviside(x - y)) beside labels that
+    write max(x, y): one diagram, two spellings."""
+    src = graphc.render("f = max(x, y) * abs(x)", at={"x": 2, "y": 1}, local=True,
+                        symbolic=True).source  # fmt: skip
+    assert "= abs(x)·heaviside(x - y)" in src and "∂max(x, y)/∂x = heaviside(x - y)" in src
+    assert not re.search(r"\b(Max|Min|Abs|Heaviside)\(", src)
+
+
 def test_precision_arrays_and_caption():
     g = graphc.parse("x*y")
     src = graphc.render(g, at={"x": np.array([1.0, 2.0, 3.0]), "y": 2.0}, precision=1).source
