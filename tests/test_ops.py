@@ -67,18 +67,25 @@ def test_numpy_lowering_equals_sympy(name):
         assert np.allclose(got, want, rtol=1e-12)
 
 
+def lowered(row, target, params, body):
+    """``def fn(*params): return body`` beside the target's helpers that ``row`` calls,
+    and only the module the target's generated code imports (math or np)."""
+    namespace = {"np": np} if target == "numpy" else {"math": math}
+    for helper in row.helpers(target):
+        exec(HELPERS[target][helper], namespace)
+    exec(f"def fn({', '.join(params)}):\n    return {body}", namespace)
+    return namespace["fn"]
+
+
 @pytest.mark.parametrize("name", ROWS)
 def test_math_lowering_equals_sympy(name):
     row = OPS[name]
-    namespace = {"math": math}
-    for helper in row.helpers("math"):
-        exec(HELPERS["math"][helper], namespace)
     params = [f"a{i}" for i in range(row.arity)]
-    exec(f"def fn({', '.join(params)}):\n    return {row.math.format(*params)}", namespace)
+    fn = lowered(row, "math", params, row.math.format(*params))
     syms = symbols(row)
     for p in points(row):
         want = float(sp.sympify(row.sympy(*syms)).evalf(subs=dict(zip(syms, p, strict=True))))
-        assert namespace["fn"](*p) == pytest.approx(want, rel=1e-12)
+        assert fn(*p) == pytest.approx(want, rel=1e-12)
 
 
 def test_stable_sigmoid_and_softplus_at_large_inputs():
@@ -104,15 +111,9 @@ def test_numpy_lowering_written_into_an_argument_gives_the_same_values(name):
     if form is None:
         pytest.skip("no out= form: the gate always makes a fresh array")
     row = OPS[name]
-    namespace = {"np": np}
-    for helper in row.helpers("numpy"):
-        exec(HELPERS["numpy"][helper], namespace)
     params = [f"a{i}" for i in range(row.arity)]
-    exec(f"def fresh({', '.join(params)}):\n    return {row.numpy.format(*params)}", namespace)
-    exec(
-        f"def into({', '.join(params)}, out):\n    return {form[0].format(*params, out='out')}",
-        namespace,
-    )
+    fresh = numpy_callable(name)
+    into = lowered(row, "numpy", [*params, "out"], form[0].format(*params, out="out"))
     # the domain's values, ties and the IEEE special values, one array per argument
     specials = [0.0, -0.0, 1.0, math.inf, -math.inf, math.nan]
     columns = [
@@ -120,8 +121,8 @@ def test_numpy_lowering_written_into_an_argument_gives_the_same_values(name):
         for j in range(row.arity)
     ]
     with np.errstate(all="ignore"):
-        want = namespace["fresh"](*columns)
+        want = fresh(*columns)
         for k in range(row.arity):
             args = [c.copy() for c in columns]
-            got = namespace["into"](*args, out=args[k])
+            got = into(*args, out=args[k])
             np.testing.assert_array_equal(got, want, err_msg=f"{name}: out= argument {k}")
