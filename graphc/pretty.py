@@ -27,17 +27,17 @@ from sympy.printing.str import StrPrinter
 from . import shapes as S  # noqa: N812
 from .naming import size_text
 
-__all__ = ["pretty", "tensor_gradients", "vjp_text"]
+__all__ = ["RENAMED", "pretty", "tensor_gradients", "vjp_text"]
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 #: Function names printed differently from their SymPy name (σ comes from the op table).
-_RENAMED = {"Abs": "abs", "Max": "max", "Min": "min", "Heaviside": "heaviside"}
+RENAMED = {"Abs": "abs", "Max": "max", "Min": "min", "Heaviside": "heaviside"}
 
 
 def _display_names() -> dict[str, str]:
     from .ops import OPS
 
-    names = dict(_RENAMED)
+    names = dict(RENAMED)
     names["sigmoid"] = OPS["sigmoid"].symbol
     return names
 

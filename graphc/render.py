@@ -39,6 +39,7 @@ from .errors import OverwriteError
 from .evaluate import Evaluation
 from .graph import Graph, as_graph
 from .ops import OPS
+from .pretty import RENAMED
 from .render_view import (
     RenderError,
     View,
@@ -356,13 +357,14 @@ def _cell(text: str, color: str, size: int = 14, port: str = "", name: str = "")
     )
 
 
-#: SymPy's capitalised names as the other labels of a diagram write them (max(x, y)).
-_LOWER = re.compile(r"\b(Abs|Max|Min|Heaviside)\(")
+#: SymPy's function names that graphc's printer renames (Max -> max), as the other
+#: labels of a diagram write them.
+_SYMPY_NAME = re.compile(rf"\b({'|'.join(RENAMED)})\(")
 
 
 def _formula(expr: Any) -> str:
     s = str(expr).replace("**", "^").replace("*", "·")
-    s = _LOWER.sub(lambda m: m.group(1).lower() + "(", s)
+    s = _SYMPY_NAME.sub(lambda m: RENAMED[m.group(1)] + "(", s)
     return s if len(s) <= 40 else s[:39] + "…"
 
 
