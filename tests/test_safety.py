@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import math
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,14 @@ ODD_NAMES = (
 )  # fmt: skip
 
 _counter = itertools.count()
+
+#: The C target as a test parameter: skipped where there is no C compiler.
+C_TARGET = pytest.param(
+    "c",
+    marks=pytest.mark.skipif(
+        shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler"
+    ),
+)
 
 
 def _load_saved(c: graphc.Compiled, tmp: Path) -> Any:
@@ -457,17 +466,13 @@ def test_rewrites_keep_the_sign_of_zero(text, x):
         assert float(got) == float(want) and np.signbit(got) == np.signbit(want), (got, want)
 
 
-@pytest.mark.parametrize("target", ["numpy", "math", "c"])
+@pytest.mark.parametrize("target", ["numpy", "math", C_TARGET])
 def test_power_gradient_for_the_exponent_is_its_limit_where_the_base_is_0(target: str) -> None:
     """∂(x^y)/∂y = x^y log(x) is 0 at x = 0 for y > 0 (its limit, which JAX and PyTorch
     give), not 0 * log(0): the NumPy target gave NaN with a RuntimeWarning, the math and
     C targets a math domain error. Oracle: SymPy's limit of its own derivative."""
-    import shutil
-
     import sympy as sp
 
-    if target == "c" and shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler")
     x, y = sp.symbols("x y", positive=True)
     slope = sp.diff(x**y, y)
     c = graphc.compile("f = x^y", target=target)
@@ -505,18 +510,14 @@ def test_xlogy_gives_0_where_x_is_0_as_scipy_does(target: str) -> None:
         assert math.isclose(float(g["b"]), a / b, rel_tol=1e-15)
 
 
-@pytest.mark.parametrize("target", ["numpy", "c", "evaluate"])
+@pytest.mark.parametrize("target", ["numpy", C_TARGET, "evaluate"])
 def test_inputs_that_broadcast_past_memory_raise_a_graphc_error(target: str) -> None:
     """x of shape (N, 1) and y of (1, N) broadcast to N * N values: with N = 10**7 that
     is 800 TB, past any allocator. NumPy's MemoryError came out of the generated code
     raw; it is a MemoryInputError (an InputError, and still a MemoryError) that keeps
     NumPy's words, with the gate where evaluation met it."""
-    import shutil
-
     from graphc.errors import MemoryInputError
 
-    if target == "c" and shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler")
     n = 10**7  # (views of one number: the inputs themselves take no memory)
     x, y = np.broadcast_to(np.ones((1, 1)), (n, 1)), np.broadcast_to(np.ones((1, 1)), (1, n))
     if target == "evaluate":
@@ -530,7 +531,7 @@ def test_inputs_that_broadcast_past_memory_raise_a_graphc_error(target: str) -> 
         assert "mul gate at line 1, column 6" in str(caught.value)
 
 
-@pytest.mark.parametrize("target", ["numpy", "math", "c", "evaluate"])
+@pytest.mark.parametrize("target", ["numpy", "math", C_TARGET, "evaluate"])
 def test_max_and_min_gradients_come_from_comparisons(target: str) -> None:
     """max's and min's derivatives were heaviside(a - b, 1/2): a - b overflowed past
     1e308 (a RuntimeWarning, for a right answer) and was NaN at a tie of infinities,
@@ -538,10 +539,6 @@ def test_max_and_min_gradients_come_from_comparisons(target: str) -> None:
     above(a, b), from comparisons. The program also makes the NumPy target write a
     comparison into the array of one of its arguments (out= aliasing b): the helper
     reads both before writing."""
-    import shutil
-
-    if target == "c" and shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler")
     text = "f = max(x, y) + min(x, 2*y)"
 
     def compiled(text: str) -> Any:
