@@ -38,7 +38,7 @@ def main() -> None:
         print(f"   at {at}: f = {float(ev.value):.4f}; {grads}\n")
 
     staged = graphc.compile(CIRCUITS["staged program"][0])
-    body = staged.source.split("def value_and_grad")[1]
+    body = staged.source.split("def value_and_grad")[1].split("\n\n\ndef forward(")[0]
     print("== generated value_and_grad of the staged program:\ndef value_and_grad" + body)
 
     out = Path("out")

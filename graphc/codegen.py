@@ -26,8 +26,9 @@ import inspect
 import linecache
 import numbers
 import re
+import threading
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -572,6 +573,21 @@ def module_source(
     graph: Graph, wrt: Iterable[str] | None = None, target: str = "numpy", zero_copy: bool = False
 ) -> str:
     """The text of the standalone module for ``graph`` (what :func:`compile` loads)."""
+    head, forward = _module(graph, wrt, target, zero_copy)
+    return _joined(head, forward())
+
+
+def _joined(head: str, forward: str) -> str:
+    """The module's text: everything up to ``value_and_grad``, then ``forward``."""
+    return f"{head}\n\n{forward.rstrip(chr(10))}\n"
+
+
+def _module(
+    graph: Graph, wrt: Iterable[str] | None, target: str, zero_copy: bool
+) -> tuple[str, Callable[[], str]]:
+    """The module's text up to and with ``value_and_grad``, and a function that
+    returns ``forward``'s text, the module's last part (made on demand: a caller who
+    wants gradients need not wait for it, see :func:`_load`)."""
     _check_target(target)
     wrt = graph.differentiable if wrt is None else names_arg(wrt)
     for name in wrt:
@@ -598,9 +614,13 @@ def module_source(
         parts.append(_NUMPY_SUPPORT.lstrip("\n"))
     parts += [HELPERS[target][h] for h in used]
     inputs = tuple(graph.inputs)
-    parts.append(_function(bw, wrt, inputs, target, grads=False, zero_copy=zero_copy))
     parts.append(_function(bw, wrt, inputs, target, grads=True, zero_copy=zero_copy))
-    return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
+
+    @gc_paused
+    def forward() -> str:
+        return _function(bw, wrt, inputs, target, grads=False, zero_copy=zero_copy)
+
+    return "\n\n".join(p.rstrip("\n") + "\n" for p in parts), forward
 
 
 def _check_target(target: Any, choices: tuple[str, ...] = TARGETS) -> None:
@@ -615,13 +635,15 @@ def _helpers(bw: Any, target: str) -> list[str]:
     return sorted({h for op in ops for h in OPS[op].helpers(target)})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Compiled:
     """A compiled graph: its module's text and its two functions.
 
     Attributes:
-        source: the module's text (byte-identical for the same graph).
-        target: ``"numpy"`` or ``"math"``.
+        source: the module's text (byte-identical for the same graph); its last
+            function, ``forward``, is lowered the first time ``source`` or ``forward``
+            is asked for (see :func:`_load`).
+        target: ``"numpy"``, ``"math"`` or ``"c"``.
         inputs: the functions' parameters, in order.
         wrt: the inputs whose gradients ``value_and_grad`` returns.
         filename: the name tracebacks and :mod:`linecache` know the module by.
@@ -632,12 +654,28 @@ class Compiled:
             nothing for the check. ``value_and_grad`` is this object's too.
     """
 
-    source: str
     target: str
     inputs: tuple[str, ...]
     wrt: tuple[str, ...]
     filename: str
-    module: types.ModuleType = field(repr=False, compare=False)
+    module: types.ModuleType = field(repr=False)
+    text: Callable[[], str] = field(repr=False)  # returns the module's text
+
+    @property
+    def source(self) -> str:
+        """The module's text (byte-identical for the same graph)."""
+        return self.text()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Compiled):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.source, self.target, self.inputs, self.wrt, self.filename)
 
     def __post_init__(self) -> None:
         # The module's value_and_grad checks its call only when it fails (see
@@ -890,44 +928,79 @@ def _mark(ns: dict[str, Any], name: str, docs: Mapping[str, str]) -> None:
         fn._graphc_checked = True
 
 
-def _load(source: str, target: str, inputs: tuple[str, ...] | None = None
-          ) -> tuple[str, types.ModuleType]:  # fmt: skip
-    """Load ``source`` as a module (``forward`` compiled on first use); with ``inputs``,
-    its two functions check their calls when they fail (:func:`_checked`)."""
+def _load(
+    source: str,
+    target: str,
+    inputs: tuple[str, ...] | None = None,
+    rest: Callable[[], str] | None = None,
+) -> tuple[str, types.ModuleType, Callable[[], str]]:
+    """Load ``source`` as a module; with ``inputs``, its two functions check their calls
+    when they fail (:func:`_checked`). Returns its filename, the module and a function
+    that returns the module's whole text.
+
+    ``forward`` is compiled on first use: a caller who wants gradients never pays for
+    it (a third of Python's compile time for the module). With ``rest``, ``source`` ends
+    before ``forward`` and ``rest()`` returns forward's text, made on first use too (its
+    lowering is a tenth of a compile's time); the whole text is ``source`` then forward,
+    so the lines of everything before forward do not move when it comes. Every code
+    object comes from the one text in linecache, with the other function's lines blank
+    or absent, so line numbers, tracebacks and ``inspect.getsource`` are the module's own.
+    """
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     filename = f"graphc-generated-{target}-{digest}.py"
-    lines = source.splitlines(keepends=True)
-    linecache.cache[filename] = (len(source), None, lines, filename)
+    _register(filename, source)
     module = types.ModuleType(f"graphc_generated_{digest}")
     module.__file__ = filename
     ns = module.__dict__
-    # ``forward`` is compiled on first use: a caller who wants gradients never pays for
-    # it (a third of Python's compile time for the module). Both code objects come from
-    # the one text in linecache: the other function's lines are blank in each, so line
-    # numbers, tracebacks and ``inspect.getsource`` are the module's own.
-    start = source.index("\ndef forward(") + 1
-    end = source.index("\ndef value_and_grad(") + 1
-    blank = source.count("\n", start, end)
-    main = source[:start] + "\n" * blank + source[end:]
-    later = "\n" * source.count("\n", 0, start) + source[start:end]
+    floats = target == "math"
+    whole = [source] if rest is None else []
+    lock = threading.Lock()
+
+    def text() -> str:
+        with lock:
+            if not whole:  # forward's text, made once; linecache gets the whole module
+                whole.append(_joined(source, rest()))  # type: ignore[misc]
+                _register(filename, whole[0])
+            return whole[0]
+
+    main = source
+    if rest is None:  # forward lies inside source: blank it in the main code
+        start, end = _forward_span(source)
+        main = source[:start] + "\n" * source.count("\n", start, end) + source[end:]
     docs: dict[str, str] = {}  # the docstrings of the functions made to check their calls
     if inputs is not None:
-        floats = target == "math"
         main, docs = _checked(main, "value_and_grad", inputs, ns, floats)
-        later, later_docs = _checked(later, "forward", inputs, ns, floats)
-        docs.update(later_docs)
     exec(builtins.compile(main, filename, "exec"), ns)
     _mark(ns, "value_and_grad", docs)
 
     def __getattr__(name: str) -> Any:  # noqa: N807  (PEP 562: for names the module lacks)
         if name != "forward":  # Python asks only for names the module lacks
             raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
+        full = text()
+        start, end = _forward_span(full)
+        later = "\n" * full.count("\n", 0, start) + full[start:end]
+        later_docs: dict[str, str] = {}
+        if inputs is not None:
+            later, later_docs = _checked(later, "forward", inputs, ns, floats)
         exec(builtins.compile(later, filename, "exec"), ns)
-        _mark(ns, "forward", docs)
+        _mark(ns, "forward", later_docs)
         return ns["forward"]
 
     ns["__getattr__"] = __getattr__
-    return filename, module
+    return filename, module, text
+
+
+def _register(filename: str, text: str) -> None:
+    """Give linecache ``text`` as the file ``filename`` (no mtime: never checked on disk)."""
+    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+
+
+def _forward_span(text: str) -> tuple[int, int]:
+    """Where ``forward`` (and its body's function, where it has one) lies in ``text``:
+    [its ``def``, ``value_and_grad``'s or the end)."""
+    start = text.index("\ndef forward(") + 1
+    end = text.find("\ndef value_and_grad(", start) + 1
+    return start, end or len(text)
 
 
 @gc_paused
@@ -990,9 +1063,9 @@ def compile(
         if compiled is not None:
             return compiled
         target = "numpy"
-    source = module_source(graph, wrt_t, target, zero_copy)
-    filename, module = _load(source, target, tuple(graph.inputs))
-    return Compiled(source, target, tuple(graph.inputs), wrt_t, filename, module)
+    head, forward = _module(graph, wrt_t, target, zero_copy)
+    filename, module, text = _load(head, target, tuple(graph.inputs), forward)
+    return Compiled(target, tuple(graph.inputs), wrt_t, filename, module, text)
 
 
 def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> Compiled | None:
@@ -1006,8 +1079,8 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
         if graph.tensor:
             source, c_text = _tensor_c_module(graph, wrt)
             load(c_text)  # compiled (or found in the cache) here, where errors are caught
-            filename, module = _load(source, "c")
-            return Compiled(source, "c", tuple(graph.inputs), wrt, filename, module)
+            filename, module, text = _load(source, "c")
+            return Compiled("c", tuple(graph.inputs), wrt, filename, module, text)
         bw = backward(prepare(graph), wrt=wrt)
         lines, out, grad_text = lower(bw, wrt, True)
         safe = tuple(bw.graph.names[n] for n in graph.inputs)
@@ -1040,7 +1113,8 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
             if out_kw:
                 kwargs.pop("out", None)
             if not scalar:  # (two threads may both make it: either module serves)
-                scalar.append(_load(module_source(graph, wrt, "math"), "math")[1])
+                head, rest = _module(graph, wrt, "math", False)
+                scalar.append(_load(head, "math", rest=rest)[1])
             return scalar[0].value_and_grad(*args, **kwargs)
         return fn(*args, **kwargs)
 
@@ -1054,7 +1128,7 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
         return value_and_grad(*args, **kwargs)[0]
 
     module.forward = forward  # type: ignore[attr-defined]
-    return Compiled(source, "c", tuple(graph.inputs), wrt, "<graphc C target>", module)
+    return Compiled("c", tuple(graph.inputs), wrt, "<graphc C target>", module, lambda: source)
 
 
 def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:

@@ -8,6 +8,7 @@ high precision, and NumPy broadcasting written by hand.
 from __future__ import annotations
 
 import inspect
+import linecache
 import math
 import os
 import subprocess
@@ -81,17 +82,22 @@ def test_golden_source(example: str) -> None:
     assert path.read_text(encoding="utf-8") == source, "run with GRAPHC_UPDATE_GOLDEN=1"
 
 
+def _value_and_grad(source: str) -> str:
+    """The text of the module's value_and_grad (the function before forward)."""
+    return source.split("def value_and_grad")[1].split("\ndef forward(")[0]
+
+
 def test_source_reads_like_the_notes() -> None:
     staged = graphc.compile(STAGED).source
-    body = staged.split("def value_and_grad")[1]
+    body = _value_and_grad(staged)
     for line in ("dnum = invden", "dinvden = num", "dx += dxpy", "dsigx = dden"):
         assert line in body
     # the sigmoid neuron is fused into a sigmoid gate whose local gradient reuses f
-    neuron = graphc.compile(NEURON).source.split("def value_and_grad")[1]
+    neuron = _value_and_grad(graphc.compile(NEURON).source)
     assert "f = _sigmoid(dot" in neuron and "np.subtract(1.0, f, " in neuron
     assert "dw2 = ddot" in neuron and "1.0 * " not in neuron
     # no gradient lines for inputs not asked for
-    only_x = graphc.compile(XYZ, wrt="x").source.split("def value_and_grad")[1]
+    only_x = _value_and_grad(graphc.compile(XYZ, wrt="x").source)
     assert '"x"' in only_x and '"z"' not in only_x and "dz" not in only_x
 
 
@@ -146,8 +152,8 @@ def test_the_modules_functions_check_their_calls_only_when_they_fail(target: str
     assert c.module.__doc__.startswith("f(x, y, z) = z*(x + y)")
     assert c.value_and_grad.__doc__.startswith("f and its gradients at the point")
     # the text inspect shows is the saved module's function
-    saved = c.source[c.source.index("def value_and_grad(") :]
-    assert inspect.getsource(c.module.value_and_grad) == saved
+    saved = c.source[c.source.index("def value_and_grad(") : c.source.index("\n\n\ndef forward(")]
+    assert inspect.getsource(c.module.value_and_grad) == saved + "\n"
     f, grads = c.value_and_grad(-2.0, 5.0, -4.0)
     assert float(f) == -12.0 and {k: float(v) for k, v in grads.items()} == {
         "x": -4.0, "y": -4.0, "z": 3.0}  # fmt: skip
@@ -163,6 +169,36 @@ def test_the_modules_functions_check_their_calls_only_when_they_fail(target: str
         for kwargs, args, message in bad:
             with pytest.raises(graphc.InputError, match=message):
                 fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize("target", ["numpy", "math"])
+def test_forward_is_lowered_only_when_asked_for_and_keeps_the_modules_lines(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[bool] = []
+    real = graphc.codegen._function
+
+    def recording(bw, wrt, inputs, target, grads, *args, **kwargs):
+        made.append(grads)
+        return real(bw, wrt, inputs, target, grads, *args, **kwargs)
+
+    monkeypatch.setattr(graphc.codegen, "_function", recording)
+    c = graphc.compile(NEURON, target=target)
+    assert made == [True]  # value_and_grad only
+    point = {"w0": 2.0, "x0": -1.0, "w1": -3.0, "x1": -2.0, "w2": -3.0}
+    assert float(c.value_and_grad(**point)[1]["w0"]) == pytest.approx(-0.196612, abs=1e-6)
+    lines = inspect.getsource(c.module.value_and_grad)
+    # forward comes: the module's whole text, value_and_grad's lines where they were
+    assert float(c.forward(**point)) == pytest.approx(0.731059, abs=1e-6) and made == [True, False]
+    source = c.source
+    assert source == graphc.codegen.module_source(graphc.parse(NEURON), target=target)
+    assert source.endswith(inspect.getsource(c.module.forward))
+    assert made == [True, False, True, False]  # module_source: both, value_and_grad first
+    assert inspect.getsource(c.module.value_and_grad) == lines
+    first = source.splitlines()[c.module.value_and_grad.__code__.co_firstlineno - 1]
+    assert first.startswith("def value_and_grad(")
+    assert linecache.getlines(c.filename) == source.splitlines(keepends=True)
+    assert c == graphc.compile(NEURON, target=target) and c != graphc.compile(XYZ, target=target)
 
 
 def test_a_program_with_an_input_named_like_the_checks_keeps_the_method_checks() -> None:

@@ -662,13 +662,13 @@ def test_python_floats_take_the_math_path():
 
 def test_the_math_function_for_floats_is_made_on_the_first_call_with_floats(monkeypatch):
     made: list[str] = []
-    real = graphc.codegen.module_source
+    real = graphc.codegen._module
 
-    def recording(graph, wrt=None, target="numpy", zero_copy=False):
+    def recording(graph, wrt, target, zero_copy):
         made.append(target)
         return real(graph, wrt, target, zero_copy)
 
-    monkeypatch.setattr(graphc.codegen, "module_source", recording)
+    monkeypatch.setattr(graphc.codegen, "_module", recording)
     c = graphc.compile("q = x + y; f = tanh(q) * z", target="c")
     f, g = c.value_and_grad(x=np.ones(3), y=np.ones(3), z=np.ones(3))
     assert made == []  # arrays: the C loop, and no math module made

@@ -169,18 +169,6 @@ def _sigmoid(x, out=None):
         return np.divide(1.0, t, out=t)
 
 
-def forward(w0, x0, w1, x1, w2):
-    """f at the point (see the module docstring)."""
-    _shape, _dtype, _like, (w0, x0, w1, x1, w2) = _broadcast(w0, x0, w1, x1, w2)
-    with np.errstate(under="ignore"):  # underflow to 0 is not an error
-        mul_1 = w0 * x0  # × gate
-        mul_2 = w1 * x1  # × gate
-        add_1 = np.add(mul_1, mul_2, out=mul_1)  # + gate
-        dot = np.add(add_1, w2, out=add_1)  # + gate
-        f = _sigmoid(dot, out=dot)  # σ gate
-    return _value(f, _shape, _dtype)
-
-
 def value_and_grad(w0, x0, w1, x1, w2, *, out=None):
     """f and its gradients at the point (see the module docstring)."""
     _shape, _dtype, _like, (w0, x0, w1, x1, w2) = _broadcast(w0, x0, w1, x1, w2)
@@ -206,3 +194,15 @@ def value_and_grad(w0, x0, w1, x1, w2, *, out=None):
         "x1": _grad(dx1, _shape, _like[3], out=_out_dx1),
         "w2": _grad(dw2, _shape, _like[4], out=_out_dw2),
     }
+
+
+def forward(w0, x0, w1, x1, w2):
+    """f at the point (see the module docstring)."""
+    _shape, _dtype, _like, (w0, x0, w1, x1, w2) = _broadcast(w0, x0, w1, x1, w2)
+    with np.errstate(under="ignore"):  # underflow to 0 is not an error
+        mul_1 = w0 * x0  # × gate
+        mul_2 = w1 * x1  # × gate
+        add_1 = np.add(mul_1, mul_2, out=mul_1)  # + gate
+        dot = np.add(add_1, w2, out=add_1)  # + gate
+        f = _sigmoid(dot, out=dot)  # σ gate
+    return _value(f, _shape, _dtype)

@@ -169,17 +169,6 @@ def _above(a, b, out=None):
     return out if out.ndim else out[()]
 
 
-def forward(x, y, z, w):
-    """f at the point (see the module docstring)."""
-    _shape, _dtype, _like, (x, y, z, w) = _broadcast(x, y, z, w)
-    with np.errstate(under="ignore"):  # underflow to 0 is not an error
-        mul_1 = x * y  # × gate
-        max_1 = np.maximum(z, w)  # max gate
-        add_1 = np.add(mul_1, max_1, out=mul_1)  # + gate
-        f = np.multiply(2.0, add_1, out=add_1)  # × gate
-    return _value(f, _shape, _dtype)
-
-
 def value_and_grad(x, y, z, w, *, out=None):
     """f and its gradients at the point (see the module docstring)."""
     _shape, _dtype, _like, (x, y, z, w) = _broadcast(x, y, z, w)
@@ -202,3 +191,14 @@ def value_and_grad(x, y, z, w, *, out=None):
         "z": _grad(dz, _shape, _like[2], out=_out_dz),
         "w": _grad(dw, _shape, _like[3], out=_out_dw),
     }
+
+
+def forward(x, y, z, w):
+    """f at the point (see the module docstring)."""
+    _shape, _dtype, _like, (x, y, z, w) = _broadcast(x, y, z, w)
+    with np.errstate(under="ignore"):  # underflow to 0 is not an error
+        mul_1 = x * y  # × gate
+        max_1 = np.maximum(z, w)  # max gate
+        add_1 = np.add(mul_1, max_1, out=mul_1)  # + gate
+        f = np.multiply(2.0, add_1, out=add_1)  # × gate
+    return _value(f, _shape, _dtype)

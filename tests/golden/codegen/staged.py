@@ -172,21 +172,6 @@ def _sigmoid(x, out=None):
         return np.divide(1.0, t, out=t)
 
 
-def forward(y, x):
-    """f at the point (see the module docstring)."""
-    _shape, _dtype, _like, (y, x) = _broadcast(y, x)
-    with np.errstate(under="ignore"):  # underflow to 0 is not an error
-        sigy = _sigmoid(y)  # σ gate
-        num = np.add(x, sigy, out=sigy)  # + gate
-        sigx = _sigmoid(x)  # σ gate
-        xpy = x + y  # + gate
-        xpysqr = np.power(xpy, 2.0, out=xpy)  # ^ gate
-        den = np.add(sigx, xpysqr, out=sigx)  # + gate
-        invden = np.divide(1.0, den, out=den)  # ÷ gate
-        f = np.multiply(num, invden, out=num)  # × gate
-    return _value(f, _shape, _dtype)
-
-
 def value_and_grad(y, x, *, out=None):
     """f and its gradients at the point (see the module docstring)."""
     _shape, _dtype, _like, (y, x) = _broadcast(y, x)
@@ -224,3 +209,18 @@ def value_and_grad(y, x, *, out=None):
         "y": _grad(dy, _shape, _like[0], out=_out_dy),
         "x": _grad(dx, _shape, _like[1], out=_out_dx),
     }
+
+
+def forward(y, x):
+    """f at the point (see the module docstring)."""
+    _shape, _dtype, _like, (y, x) = _broadcast(y, x)
+    with np.errstate(under="ignore"):  # underflow to 0 is not an error
+        sigy = _sigmoid(y)  # σ gate
+        num = np.add(x, sigy, out=sigy)  # + gate
+        sigx = _sigmoid(x)  # σ gate
+        xpy = x + y  # + gate
+        xpysqr = np.power(xpy, 2.0, out=xpy)  # ^ gate
+        den = np.add(sigx, xpysqr, out=sigx)  # + gate
+        invden = np.divide(1.0, den, out=den)  # ÷ gate
+        f = np.multiply(num, invden, out=num)  # × gate
+    return _value(f, _shape, _dtype)

@@ -156,15 +156,6 @@ def _disjoint(arrays, inputs):
     return got
 
 
-def forward(x, y, z):
-    """f at the point (see the module docstring)."""
-    _shape, _dtype, _like, (x, y, z) = _broadcast(x, y, z)
-    with np.errstate(under="ignore"):  # underflow to 0 is not an error
-        q = x + y  # + gate
-        f = np.multiply(q, z, out=q)  # × gate
-    return _value(f, _shape, _dtype)
-
-
 def value_and_grad(x, y, z, *, out=None):
     """f and its gradients at the point (see the module docstring)."""
     _shape, _dtype, _like, (x, y, z) = _broadcast(x, y, z)
@@ -182,3 +173,12 @@ def value_and_grad(x, y, z, *, out=None):
         "y": _grad(dy, _shape, _like[1], copy=True, out=_out_dy),
         "z": _grad(dz, _shape, _like[2], out=_out_dz),
     }
+
+
+def forward(x, y, z):
+    """f at the point (see the module docstring)."""
+    _shape, _dtype, _like, (x, y, z) = _broadcast(x, y, z)
+    with np.errstate(under="ignore"):  # underflow to 0 is not an error
+        q = x + y  # + gate
+        f = np.multiply(q, z, out=q)  # × gate
+    return _value(f, _shape, _dtype)
