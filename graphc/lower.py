@@ -43,7 +43,7 @@ Fuse = Callable[[list[Any], list[str]], list[Any]]
 _UFUNC = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide", "**": "np.power"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     """One line of a function body, before in-place memory reuse is decided."""
 
@@ -63,9 +63,12 @@ class Line:
         if self.op is None:  # an alias: a second name for a value
             code = f"{self.var} = {target_text(self.args[0], target)}"
         else:
-            args = [target_text(a, target) for a in self.args]
-            args = [f"({a})" if a.startswith("-") else a for a in args]
-            if target == "numpy" and self.arg_nodes and all(n is None for n in self.arg_nodes):
+            args = []
+            for a in self.args:
+                if a in _NONFINITE:
+                    a = target_text(a, target)
+                args.append(f"({a})" if a[:1] == "-" else a)
+            if target == "numpy" and self.arg_nodes and not any(self.arg_nodes):
                 # a gate of constants that folding kept (-0.0): NumPy's arithmetic, as
                 # evaluation's, not Python's (1.0 / -0.0 is -inf, not ZeroDivisionError)
                 args[0] = f"np.float64({args[0]})"
@@ -244,20 +247,19 @@ class _Lowerer:
         nodes: list[str | None] = []
         uses: list[str] = []
         for i, a in enumerate(data["args"]):
+            name = names[a]
             if nd[a]["op"] == "const":
                 nodes.append(None)
-                text = subst[i] if i in subst else self.literal(a)
+                text = subst[i] if subst and i in subst else self.literal(a)
             else:
                 nodes.append(a)
                 uses.append(a)
-                text = subst[i] if i in subst else names[a]
-            if rename is not None and text == names[a]:
+                text = subst[i] if subst and i in subst else name
+            if text == name and rename is not None:
                 text = rename[a]
             texts.append(text)
-        line = Line(var, node, data["op"], tuple(texts), tuple(nodes), comment, uses)
-        if "attrs" in data:
-            line.attrs = data["attrs"]
-        return line
+        attrs = data.get("attrs", ())
+        return Line(var, node, data["op"], tuple(texts), tuple(nodes), comment, uses, attrs=attrs)
 
     def forward_lines(self, needed: set[str]) -> list[Line]:
         lines = []
@@ -365,13 +367,14 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     subst: dict[str, dict[int, str]] = {}
     chains: dict[str, str] = {}
     branch: dict[str, tuple[str, str]] = {}
+    upstream = bw.upstream
     for v in fwd_order:
         branches = bw.branches(v)
         for (w, _i), c in branches:
-            if nd[c]["op"] == "mul" and c in needed and w in alias:
-                pos = [k for k, a in enumerate(nd[c]["args"]) if a == bw.upstream[w]]
-                if pos:
-                    subst.setdefault(c, {})[pos[0]] = alias[w]
+            if w in alias and c in needed and nd[c]["op"] == "mul":
+                args = nd[c]["args"]
+                if upstream[w] in args:  # the upstream factor is written by its name
+                    subst.setdefault(c, {})[args.index(upstream[w])] = alias[w]
         if len(branches) < 2 or v not in alias:
             continue
         part: dict[str, str] = {}
@@ -397,9 +400,6 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
         if loc in needed and d["role"] == "backward" and d["name"] is None and loc not in holder:
             a = nd[w]["args"][i]
             var[loc] = d["name"] = low.claim(f"d{names[w]}_d{names[a]}")
-    for node in order:
-        if node not in var or var[node] == names[node]:
-            var.setdefault(node, names[node])
     lines: list[Line] = []
     after: dict[str, list[str]] = {}
     for v in reversed(fwd_order):
@@ -408,13 +408,21 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
             lines.append(_alias_line(low, v, alias, holder))
         elif v in alias:
             after.setdefault(up, []).append(v)
+    gate_line, f = low.gate_line, low.f
     for node in order:
-        comment = _comment(low, node, holder, branch, chains)
-        target = chains.get(node) or alias.get(holder.get(node, ""), var[node])
-        lines.append(low.gate_line(node, target, comment, subst.get(node, _NONE), var))
-        for v in after.get(node, ()):
-            if alias[v] != target:
-                lines.append(_alias_line(low, v, alias, holder))
+        first = holder.get(node)  # the forward node whose upstream gradient node is
+        if first is not None:
+            comment = f"∂{f}/∂{names[first]}"
+            target = alias.get(first) or var[node]
+        else:
+            comment = _comment(low, node, branch, chains)
+            target = var[node]
+        target = chains.get(node) or target
+        lines.append(gate_line(node, target, comment, subst.get(node, _NONE), var))
+        if node in after:
+            for v in after[node]:
+                if alias[v] != target:
+                    lines.append(_alias_line(low, v, alias, holder))
     return _Back(lines, alias, low)
 
 
@@ -433,13 +441,11 @@ def _alias_line(low: _Lowerer, v: str, alias: Mapping[str, str], holder: Mapping
 def _comment(
     low: _Lowerer,
     node: str,
-    holder: Mapping[str, str],
     branch: Mapping[str, tuple[str, str]],
     chains: Mapping[str, str],
 ) -> str:
+    """The comment of a backward line whose node holds no upstream gradient."""
     names = low.names
-    if node in holder:
-        return f"∂{low.f}/∂{names[holder[node]]}"
     if node in branch:
         v, w = branch[node]
         return f"branch of ∂{low.f}/∂{names[v]} through {names[w]}"

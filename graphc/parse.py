@@ -247,6 +247,7 @@ def tokenize(text: str, src: _Source) -> list[Token]:
     tokens: list[Token] = []
     line, line_start, depth = 1, 0, 0
     n = len(text)
+    new = tuple.__new__  # Token(kind, value, pos) without NamedTuple's Python-level __new__
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
         start = m.start(kind)
@@ -280,7 +281,7 @@ def tokenize(text: str, src: _Source) -> list[Token]:
                     )
             elif value == ")":
                 depth = max(0, depth - 1)
-        tokens.append(Token(kind, value, pos))
+        tokens.append(new(Token, (kind, value, pos)))
         if len(tokens) > MAX_TOKENS:
             raise src.error(f"program longer than {MAX_TOKENS:,} tokens{_how('MAX_TOKENS')}", pos)
     tokens.append(Token("end", "", (line, n - line_start + 1)))
