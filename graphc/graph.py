@@ -300,24 +300,28 @@ class Builder:
     def _simplified(self, row: Any, args: tuple[str, ...], pos: Any) -> str | None:
         """The node a gate of constants folds to, or a simplify rule rewrites it to."""
         nodes = self.g._node
-        consts = tuple([nodes[a].get("value") for a in args])  # only constants have one
-        if any(c is not None for c in consts):  # rules fire only with a constant
-            if all(c is not None for c in consts):
-                if not self.ieee and row.simplify(consts) == ("const", 0):
-                    return self.const(0)  # a symbolic zero wins: 0 * inf is 0 here
-                value = fold(row.name, consts)
-                if value is not None:  # None: -0.0, which no Rational can hold
-                    return self.const(value)
-                return None
-            rewrite = row.simplify(consts)
-            if self.ieee and (rewrite == ("const", 0) or rewrite in SIGNED_ZERO.get(row.name, ())):
-                rewrite = None  # x*0 and 0/x: nan at inf, 0; x + 0 at x = -0 is +0
-            if rewrite is not None:
-                if rewrite[0] == "arg":
-                    return args[rewrite[1]]
-                if rewrite[0] == "const":
-                    return self.const(rewrite[1])
-                return self.gate(rewrite[1], (args[i] for i in rewrite[2]), pos)
+        for a in args:  # rules fire only with a constant (only constants have a value)
+            if nodes[a].get("value") is not None:
+                break
+        else:
+            return None
+        consts = tuple([nodes[a].get("value") for a in args])
+        if all(c is not None for c in consts):
+            if not self.ieee and row.simplify(consts) == ("const", 0):
+                return self.const(0)  # a symbolic zero wins: 0 * inf is 0 here
+            value = fold(row.name, consts)
+            if value is not None:  # None: -0.0, which no Rational can hold
+                return self.const(value)
+            return None
+        rewrite = row.simplify(consts)
+        if self.ieee and (rewrite == ("const", 0) or rewrite in SIGNED_ZERO.get(row.name, ())):
+            rewrite = None  # x*0 and 0/x: nan at inf, 0; x + 0 at x = -0 is +0
+        if rewrite is not None:
+            if rewrite[0] == "arg":
+                return args[rewrite[1]]
+            if rewrite[0] == "const":
+                return self.const(rewrite[1])
+            return self.gate(rewrite[1], (args[i] for i in rewrite[2]), pos)
         return None
 
     def bind(self, node: str, name: str) -> None:

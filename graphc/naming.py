@@ -40,18 +40,22 @@ def node_names(graph: Graph) -> dict[str, str]:
     used: set[str] = set()
     names: dict[str, str] = {}
     start: dict[tuple[str, bool], int] = {}  # numbers below are taken: linear, not quadratic
+    spelled: dict[str, str] = {}  # identifier() of each base met (most are op names)
 
     def claim(base: str, numbered: bool) -> str:
-        base = identifier(base)
+        base = spelled.get(base) or spelled.setdefault(base, identifier(base))
         if not numbered and base not in used:
             used.add(base)
             return base
-        k = start.get((base, numbered), 2 if not numbered else 1)
-        while f"{base}_{k}" in used:
+        key = (base, numbered)
+        k = start.get(key, 1 if numbered else 2)
+        name = f"{base}_{k}"
+        while name in used:
             k += 1
-        used.add(f"{base}_{k}")
-        start[(base, numbered)] = k + 1
-        return f"{base}_{k}"
+            name = f"{base}_{k}"
+        used.add(name)
+        start[key] = k + 1
+        return name
 
     for name in graph.inputs:
         names[name] = claim(name, False)
