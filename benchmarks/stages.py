@@ -1,7 +1,9 @@
 """graphc's text -> callable, stage by stage: the fastest of N runs of each stage.
 
-``python -m benchmarks.stages [--gates 100 1000] [--runs 15]`` prints, per random DAG
-size, the fastest run of each stage of ``graphc.compile(text)`` and their sum.
+``python -m benchmarks.stages [--gates 100 1000] [--runs 15] [--program dag|inputs]``
+prints, per program size, the fastest run of each stage of ``graphc.compile(text)`` and
+their sum. Programs: the random DAG (three inputs), or ``inputs``, a chain that reads two
+new inputs on every line (``workloads.input_chain``: per-input work shows there).
 
 Why the fastest run: on a virtual machine that the hypervisor pauses for 0.1-1.5 s at
 a time, a measurement of a whole 10,000-gate compile (about a second) almost never
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import threads  # noqa: F401  (single thread before numeric imports)
-from .workloads import random_dag
+from .workloads import input_chain, random_dag
 
 
 def fastest(fn: Callable[[], Any], runs: int) -> float:
@@ -38,8 +40,8 @@ def fastest(fn: Callable[[], Any], runs: int) -> float:
     return best
 
 
-def stages(gates: int, runs: int) -> dict[str, float]:
-    """Fastest seconds of each stage of ``graphc.compile`` on a random DAG of ``gates``."""
+def stages(gates: int, runs: int, program: str = "dag") -> dict[str, float]:
+    """Fastest seconds of each stage of ``graphc.compile`` on a program of ``gates``."""
     import graphc
     from graphc.autodiff import backward
     from graphc.codegen import _load
@@ -49,7 +51,7 @@ def stages(gates: int, runs: int) -> dict[str, float]:
     _module = gc_paused(module_text)  # as graphc.compile runs it
     from graphc.rewrite import prepare
 
-    text = random_dag(gates, seed=0).text
+    text = random_dag(gates, seed=0).text if program == "dag" else input_chain(gates)
     g = graphc.parse(text)
     p = prepare(g)
     source, rest = _module(g, None, "numpy", False)
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gates", type=int, nargs="+", default=[100, 1000])
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--program", choices=("dag", "inputs"), default="dag")
     args = ap.parse_args(argv)
     import graphc
 
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| gates | " + " | ".join(keys) + " | total per gate |")
     print("|---" * (len(keys) + 2) + "|")
     for n in args.gates:
-        got = stages(n, args.runs)
+        got = stages(n, args.runs, args.program)
         cells = " | ".join(f"{got[k] * 1e3:.1f} ms" for k in keys)
         print(f"| {n:,} | {cells} | {got['total'] / n * 1e6:.0f} µs |", flush=True)
     return 0

@@ -308,6 +308,20 @@ def random_dag(gates: int, seed: int = 0) -> Dag:
     return Dag(tuple(statements))
 
 
+def input_chain(gates: int) -> str:
+    """A program of about ``gates`` gates (3 per line), two new inputs on every line:
+    ``a1 = a0 * x1 + sin(y1)``, ... About two inputs per three gates, where the random
+    DAG has three in all: a compile stage that does work per input for every input (a
+    ``tuple.index``, an ``in`` test on the inputs' tuple) is quadratic here.
+
+    >>> input_chain(6).splitlines()
+    ['a0 = x0 * y0', 'a1 = a0 * x1 + sin(y1)', 'a2 = a1 * x2 + sin(y2)']
+    """
+    lines = ["a0 = x0 * y0"]
+    lines += [f"a{i} = a{i - 1} * x{i} + sin(y{i})" for i in range(1, max(1, gates // 3) + 1)]
+    return "\n".join(lines)
+
+
 def as_float_dict(grads: Mapping[str, Any]) -> dict[str, float]:
     """Gradients as plain floats (for scalar results)."""
     return {k: float(v) for k, v in grads.items()}

@@ -365,6 +365,7 @@ class CFunction:
         self._fn.restype = ctypes.c_ssize_t
         self.streamed = 0  # points the last call wrote with streaming stores
         self.inputs = tuple(inputs)
+        self.position = {n: i for i, n in enumerate(self.inputs)}  # (no index() per call)
         self.wrt = tuple(wrt)
         # per gradient: ("loop", name) stored by the loop, ("input", k) input k's value,
         # ("same", name) another gradient's value; zero_copy returns those two as they
@@ -433,7 +434,7 @@ class CFunction:
                 g = g0 if self.zero_copy else grads[k]
                 if g is not g0:
                     np.copyto(g, g0)
-            like = raw[self.inputs.index(k)]
+            like = raw[self.position[k]]
             kind = like.dtype if like.dtype.kind == "f" else np.dtype(np.float64)
             if like.shape != shape:
                 g = np.asarray(_sum_to(g, like.shape))

@@ -418,7 +418,14 @@ def _takes_out(inputs: tuple[str, ...], safe: tuple[str, ...], target: str, grad
 def _out_names(wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[str, ...]
                ) -> list[str]:  # fmt: skip
     """The variables holding the caller's out= arrays: f's, then each gradient's."""
-    return ["_out_value", *(f"_out_d{safe[inputs.index(n)]}" for n in wrt)]
+    at = _positions(inputs)
+    return ["_out_value", *(f"_out_d{safe[at[n]]}" for n in wrt)]
+
+
+def _positions(inputs: tuple[str, ...]) -> dict[str, int]:
+    """Each input's position among the parameters (a dict: ``tuple.index`` per
+    gradient made a program of 8,000 inputs quadratic)."""
+    return {n: i for i, n in enumerate(inputs)}
 
 
 def _outs_lines(buffers: list[str], args: str) -> list[str]:
@@ -464,8 +471,9 @@ def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[st
         return _tensor_function(bw, lines, out, grad_text, wrt, inputs, safe, head, grads,
                                 fallback, returned, copy, buffers)  # fmt: skip
     head.append(f"    _shape, _dtype, _like, {unpack} = _broadcast({params})")
+    at = _positions(inputs)
     if buffers:  # the caller's arrays for the results (out=), where they fit
-        like = ", ".join(f'"{n}": _like[{inputs.index(n)}]' for n in wrt)
+        like = ", ".join(f'"{n}": _like[{at[n]}]' for n in wrt)
         head += _outs_lines(buffers, f"{{{like}}}, _shape, _dtype, {unpack}")
         write_into_out(lines, _out_map(returned, copy, buffers), lambda line, var: True)
     body = ["    " + line.text("numpy") for line in lines]
@@ -475,7 +483,7 @@ def _body(bw: Any, wrt: tuple[str, ...], inputs: tuple[str, ...], safe: tuple[st
     value = f"_value({out}, _shape, _dtype{', copy=True' if copy[0] else ''}{into[0]})"
     if grads:
         parts = "".join(
-            f'\n        "{n}": _grad({grad_text[n]}, _shape, _like[{inputs.index(n)}]'
+            f'\n        "{n}": _grad({grad_text[n]}, _shape, _like[{at[n]}]'
             f"{', copy=True' if c else ''}{o}),"
             for n, c, o in zip(wrt, copy[1:], into[1:], strict=True)
         )
@@ -532,13 +540,15 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
         head.append(f"    {dims} = " + ", ".join(f'_dims["{d}"]' for d in used))
     else:
         head.append(f"    {unpack}, _, _like = _inputs(_SPEC, {params})")
-    floats = [s for n, s in zip(inputs, safe, strict=True) if n not in bw.graph.labels]
+    labels = set(bw.graph.labels)
+    floats = [s for n, s in zip(inputs, safe, strict=True) if n not in labels]
     buffers = buffers or []
+    at = _positions(inputs)
     if fallback is not None and floats:
         head.append(f"    if {floats[0]}.dtype != np.float64:  # the loops compute in double")
         head.append(f"        return {fallback}({params}{', out=out' if buffers else ''})")
     if buffers:  # the caller's arrays for the results (out=), where they fit
-        like = ", ".join(f'"{n}": _like[{inputs.index(n)}]' for n in wrt)
+        like = ", ".join(f'"{n}": _like[{at[n]}]' for n in wrt)
         head += _outs_lines(buffers, f"{{{like}}}, {unpack}")
         nodes = bw.graph.nodes
         shape_of = {t: nodes[n].get("shape") for t, n in zip(returned[1:], wrt, strict=True)}
@@ -558,8 +568,7 @@ def _tensor_function(bw: Any, lines: list[Any], out: str, grad_text: dict[str, s
     if grads:
         own = _owned(bw, wrt)
         parts = "".join(
-            f'\n        "{n}": {"_own" if own[n] else "_grad"}({grad_text[n]}, '
-            f"_like[{inputs.index(n)}]{o}),"
+            f'\n        "{n}": {"_own" if own[n] else "_grad"}({grad_text[n]}, _like[{at[n]}]{o}),'
             for n, o in zip(wrt, into[1:], strict=True)
         )
         ret = f"{value}, {{{parts}\n    }}" if wrt else f"{value}, {{}}"

@@ -103,12 +103,13 @@ def plan(lines: list[Any], inputs: tuple[str, ...], grads: dict[str, str]) -> di
     the first kind; the runtime copies the others (or shares them, with ``zero_copy``).
     """
     root = value_roots(lines, inputs)
+    at = {n: i for i, n in enumerate(inputs)}
     seen: dict[tuple[str, str], str] = {}
     out: dict[str, Any] = {}
     for name, text in grads.items():
         r = root.get(text, ("literal", text))
         if r[0] == "input":
-            out[name] = ("input", inputs.index(r[1]))
+            out[name] = ("input", at[r[1]])
         elif r in seen:
             out[name] = ("same", seen[r])
         else:
@@ -551,8 +552,10 @@ class Kernel:
     def spec(self) -> str:
         """The Python object that calls the C function (a ``c_runtime.FusedLoop``)."""
         kinds = tuple(k for _, k in self.arrays)
-        names = [a for a, _ in self.arrays]
-        into = tuple(names.index(self.into[v]) if v in self.into else -1 for v in self.outputs)
+        at: dict[str, int] = {}
+        for i, (a, _) in enumerate(self.arrays):
+            at.setdefault(a, i)  # (the first, as list.index)
+        into = tuple(at[self.into[v]] if v in self.into else -1 for v in self.outputs)
         return (
             f"_{self.name} = FusedLoop(_LIB.{self.name}, {kinds!r}, {into!r}, "
             f"{len(self.scalars)}, {self.split})"

@@ -758,7 +758,7 @@ class Graph:
     @property
     def differentiable(self) -> tuple[str, ...]:
         """Inputs that gradients are taken for by default (all but integer labels)."""
-        labels = self.labels
+        labels = set(self.labels)
         return tuple(n for n in self.inputs if n not in labels)
 
     def parameters(
@@ -965,11 +965,19 @@ class Graph:
 
         return evaluate(self, values)
 
+    def _input_set(self) -> frozenset[str]:
+        """The inputs as a set (made again if ``inputs`` is rebound): a check per input
+        against the tuple made a program of 8,000 inputs quadratic."""
+        seen = self.__dict__.get("_inputs_as_set")
+        if seen is None or seen[0] is not self.inputs:
+            seen = self.__dict__["_inputs_as_set"] = (self.inputs, frozenset(self.inputs))
+        return seen[1]
+
     def check_input(self, name: str) -> None:
         """Raise :class:`InputError` (with a "did you mean") unless ``name`` is an input."""
         if not isinstance(name, str):
             raise InputError(f"expected an input's name (text), got {got(name)}")
-        if name not in self.inputs:
+        if name not in self._input_set():
             listed = ", ".join(self.inputs) or "none"
             raise InputError(
                 f"'{name}' is not an input of this graph (inputs: {listed})"

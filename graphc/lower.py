@@ -247,15 +247,17 @@ class _Lowerer:
         nodes: list[str | None] = []
         uses: list[str] = []
         for i, a in enumerate(data["args"]):
-            name = names[a]
             if nd[a]["op"] == "const":
                 nodes.append(None)
                 text = subst[i] if subst and i in subst else self.literal(a)
             else:
                 nodes.append(a)
                 uses.append(a)
-                text = subst[i] if subst and i in subst else name
-            if text == name and rename is not None:
+                if not subst or i not in subst:  # the argument's name, as renamed
+                    texts.append(names[a] if rename is None else rename[a])
+                    continue
+                text = subst[i]
+            if rename is not None and text == names[a]:
                 text = rename[a]
             texts.append(text)
         attrs = data.get("attrs", ())
@@ -336,30 +338,33 @@ class _Back:
 def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     """Backward lines with the notes' names: ``dq = z``, ``dx = dx_1 + dx_2``."""
     bw, nd, names = low.bw, low.nd, low.names
-    order = [
-        n
-        for n in bw.graph.order
-        if n in needed and nd[n]["role"] == "backward" and nd[n]["op"] not in ("input", "const")
-    ]
+    upstream = dict(bw.upstream)  # (a dict's lookups are faster than its read-only view's)
+    order = []  # the needed backward gates, in the graph's order
+    readers: dict[str, int] = {}  # how many needed gates read each node (see below)
+    for n in bw.graph.order:
+        if n in needed:
+            data = nd[n]
+            if data["role"] == "backward" and data["op"] not in ("input", "const"):
+                order.append(n)
+                for a in data["args"]:
+                    readers[a] = readers.get(a, 0) + 1
     # Which forward node's upstream gradient each needed node holds (first wins), and
-    # the variable that will hold each upstream gradient.
-    fwd_order = [v for v in fwd.order if v in bw.upstream and v != fwd.output]
-    # How many needed gates read each node: a partial sum that another gate reads too
-    # (w1 + 1 in ∂f/∂x and in ∂f/∂w2) keeps a name of its own, not the chain's.
-    readers: dict[str, int] = {}
-    for n in order:
-        for a in nd[n]["args"]:
-            readers[a] = readers.get(a, 0) + 1
+    # the variable that will hold each upstream gradient. (readers: a partial sum that
+    # another gate reads too, w1 + 1 in ∂f/∂x and in ∂f/∂w2, keeps a name of its own,
+    # not the chain's.)
+    out = fwd.output
+    fwd_order = [v for v in fwd.order if v in upstream and v != out]
+    wrt = set(bw.wrt)
     alias: dict[str, str] = {}
     holder: dict[str, str] = {}  # node -> forward node whose upstream it is
     for v in reversed(fwd_order):
-        up = bw.upstream[v]
-        if up not in needed and v not in bw.wrt:
+        up = upstream[v]
+        if up not in needed and v not in wrt:
             continue
-        named = nd[v]["op"] == "input" or nd[v]["name"]
-        if nd[up].get("grad_of") == v and nd[up]["role"] == "backward":
+        vdata, updata = nd[v], nd[up]
+        if updata.get("grad_of") == v and updata["role"] == "backward":
             alias[v] = names[up]
-        elif named:
+        elif vdata["op"] == "input" or vdata["name"]:
             alias[v] = low.claim("d" + names[v])
         holder.setdefault(up, v)
     # Names for the branches of a fork and for local gradients.
@@ -367,7 +372,6 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     subst: dict[str, dict[int, str]] = {}
     chains: dict[str, str] = {}
     branch: dict[str, tuple[str, str]] = {}
-    upstream = bw.upstream
     for v in fwd_order:
         branches = bw.branches(v)
         for (w, _i), c in branches:
@@ -380,13 +384,13 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
         part: dict[str, str] = {}
         for k, ((w, _i), c) in enumerate(branches, 1):
             cdata = nd[c]
-            if c == bw.upstream.get(w) and w in alias:
+            if c == upstream.get(w) and w in alias:
                 part.setdefault(c, alias[w])
             elif cdata["role"] == "backward" and cdata["name"] is None and c not in holder:
                 var[c] = cdata["name"] = low.claim(f"{alias[v]}_{k}")
                 branch[c] = (v, w)
             part.setdefault(c, _text(low, var, c))
-        node = bw.upstream[v]
+        node = upstream[v]
         while nd[node]["op"] == "add" and nd[node]["role"] == "backward":
             chains[node] = var[node] = alias[v]
             a0, a1 = nd[node]["args"]
@@ -403,7 +407,7 @@ def _backward_lines(low: _Lowerer, needed: set[str], fwd: Any) -> _Back:
     lines: list[Line] = []
     after: dict[str, list[str]] = {}
     for v in reversed(fwd_order):
-        up = bw.upstream[v]
+        up = upstream[v]
         if v in alias and (nd[up]["role"] != "backward" or nd[up]["op"] == "const"):
             lines.append(_alias_line(low, v, alias, holder))
         elif v in alias:
