@@ -330,15 +330,17 @@ def display_names(graph: Graph) -> dict[str, str]:
     >>> names["add#2"], names["exp#4"], names[g.output]
     ('(x + y)', 'exp(z)', 'f')
     """
-    from .naming import to_text
+    from .naming import to_texts
 
     names = graph.names
     out: dict[str, str] = {}
+    texts: dict[str, str] = {}  # every node's text, made at the first unnamed gate
     for v, data in graph.nodes.items():
         if data["op"] in ("input", "const") or data["name"] or v == graph.output:
             out[v] = names[v]
             continue
-        text = to_text(graph, v)
+        texts = texts or to_texts(graph)
+        text = texts[v]
         if len(text) <= _SHOWN_TEXT:
             out[v] = text if _atomic(text) else f"({text})"
         else:

@@ -87,3 +87,12 @@ def test_repr_and_text():
     assert "2 gates" in repr(g)
     again = graphc.parse(graphc.parse("-x^2 + (a-b)-(c-d) - 2^-x").to_text())
     assert ops(again) == ops(graphc.parse("-x^2 + (a-b)-(c-d) - 2^-x"))
+
+
+def test_the_texts_of_every_node_in_one_walk_are_each_nodes_text() -> None:
+    from graphc.naming import to_text, to_texts
+
+    g = graphc.parse("q = x + y; f = sin(q * z) / (x - 2)^2 + exp(-y) - max(q, 3)")
+    texts = to_texts(g)
+    assert texts == {v: to_text(g, v) for v in g.nodes}
+    assert texts[g.output] == g.to_text() and texts["x"] == "x"
