@@ -668,12 +668,12 @@ class Compiled:
     wrt: tuple[str, ...]
     filename: str
     module: types.ModuleType = field(repr=False)
-    text: Callable[[], str] = field(repr=False)  # returns the module's text
+    _text: Callable[[], str] = field(repr=False)  # returns the module's text
 
     @property
     def source(self) -> str:
         """The module's text (byte-identical for the same graph)."""
-        return self.text()
+        return self._text()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Compiled):
