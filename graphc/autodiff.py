@@ -35,7 +35,7 @@ from . import shapes as S  # noqa: N812  (S.broadcast, S.fmt read as math)
 from .deadline import DeadlineExceeded, deadline
 from .errors import GraphcError
 from .fold import check_exact
-from .graph import Builder, Graph, gc_paused
+from .graph import Builder, Graph, ancestors, gc_paused
 from .ops import OPS, SYMPY
 
 __all__ = ["Backward", "backward", "local_sympy", "tensor_sympy", "to_sympy"]
@@ -311,6 +311,18 @@ def _symbol(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
 
 
+def tree_sizes(graph: Graph, nodes: Sequence[str], cap: int) -> dict[str, int]:
+    """Operations of the expression of each of ``nodes`` and of every node they read,
+    written out as a tree (capped at ``cap + 1``): what a closed form of it would hold,
+    counted in one pass over the graph without building it."""
+    keep = ancestors(graph.nodes, nodes)
+    size: dict[str, int] = {}
+    for v, data in graph.nodes.items():
+        if v in keep:
+            size[v] = min(1 + sum(size[a] for a in data["args"]), cap + 1)
+    return size
+
+
 @gc_paused
 def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
     """SymPy expressions of ``nodes``, in the graph's input symbols (real).
@@ -324,13 +336,8 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
             or SymPy cannot build it (``max(x, sqrt(-1))``: SymPy's ``sqrt(-1)`` is ``I``).
     """
     g = graph.nx
-    keep = set(nodes)
-    for n in nodes:
-        keep |= nx.ancestors(g, n)
-    size: dict[str, int] = {}  # operations of each node's expression written out as a tree
-    for v in graph.order:
-        if v in keep:
-            size[v] = min(1 + sum(size[a] for a in g.nodes[v]["args"]), MAX_CLOSED_FORM + 1)
+    size = tree_sizes(graph, nodes, MAX_CLOSED_FORM)
+    keep = set(size)
     if any(size[n] > MAX_CLOSED_FORM for n in nodes):
         raise GraphcError(
             f"closed form too large to print (over {MAX_CLOSED_FORM:,} operations written "

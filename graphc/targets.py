@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import sympy as sp
 
-from .autodiff import backward, to_sympy
+from .autodiff import backward, to_sympy, tree_sizes
 from .errors import GraphcError, InputError, ParseError, did_you_mean
 from .evaluate import evaluate
 from .graph import Graph, parse
@@ -32,6 +32,9 @@ __all__ = ["ClaimSide", "GraphTarget", "SympyTarget", "Target", "as_claim", "as_
 SYMPY_NODES = 400
 #: Graphs with more nodes get no explanation candidates.
 CANDIDATE_NODES = 200
+#: Longest candidate, in operations written out: a hint names a short expression
+#: ("missing a factor (1 - σ(z))"), and printing long closed forms took seconds each.
+CANDIDATE_OPS = 60
 
 Ref = tuple[str, str]  # ("value" | "grad", node)
 
@@ -227,6 +230,9 @@ class _GraphPoints:
                 if (node, i) in bw.local:
                     nodes.append(bw.local[(node, i)])
                     values.append(ne.local[i])
+        size = tree_sizes(bw.graph, nodes, CANDIDATE_OPS)
+        short = [k for k, n in enumerate(nodes) if size[n] <= CANDIDATE_OPS]
+        nodes, values = [nodes[k] for k in short], [values[k] for k in short]
         try:
             exprs = to_sympy(bw.graph, nodes)
         except GraphcError:  # too large to print: no hints from these

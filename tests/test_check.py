@@ -167,6 +167,21 @@ def test_explanations(expr: str, wrt: str, claim: str, explanation: str) -> None
     assert r.explanation == explanation
 
 
+def test_explanations_print_only_short_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong claim on a 70-gate program with fan-out: the hints are drawn only from
+    expressions short enough to read. Printing every gate's closed form (up to 200,000
+    operations each) took 10 s here, outside the check's budget."""
+    from benchmarks.workloads import random_dag
+    from graphc import targets
+
+    printed: list[sp.Expr] = []
+    real = targets.pretty
+    monkeypatch.setattr(targets, "pretty", lambda e: printed.append(e) or real(e))
+    r = check(random_dag(70, seed=0).text, "y", "1", points=40)
+    assert r.verdict == "wrong" and r.true_value != 1.0
+    assert printed and max(sp.count_ops(e) for e in printed) <= targets.CANDIDATE_OPS
+
+
 def test_sqrt_of_square_needs_the_domain() -> None:
     assert check("sqrt(x^2)", "x", "1", domain="x>0").verdict == "proved"
     assert check("sqrt(x^2)", "x", "1", domain={"x": (0, None)}).ok
