@@ -24,8 +24,14 @@ import numpy as np
 # No -ffast-math: NaN and inf behave as NumPy's; no fused multiply-add: each gate rounds
 # as NumPy's does. -fopenmp: the loop's simd and (for long arrays) its threads.
 # -fno-builtin-sin/-cos: see graphc.ctarget._CONST (the loop vectorises with sin and cos).
-FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off",
-         "-fno-builtin-sin", "-fno-builtin-cos", "-fPIC", "-shared")  # fmt: skip
+# -fno-trapping-math: the helpers' selects (``x >= 0.0 ? s : e * s``) may compute both
+# sides. Without it GCC keeps an operation that could raise a floating-point flag behind
+# its branch; a CPU without masked vector operations (AVX2, no AVX-512) then cannot
+# vectorise the loop, and every program with sigmoid, max or logaddexp ran scalar there.
+# The values are the same: flags are all it gives up, and nothing reads them.
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math",
+         "-ffp-contract=off", "-fno-builtin-sin", "-fno-builtin-cos", "-fPIC",
+         "-shared")  # fmt: skip
 
 
 #: Bytes a call reads and writes from which the loop writes its results with streaming
