@@ -344,6 +344,7 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
             "out); use the gradient graph: evaluate, compile or render it"
         )
     exprs: dict[str, sp.Expr] = {}
+    nesting = _Nesting()
     try:
         with deadline(CLOSED_FORM_SECONDS):
             for v in graph.order:
@@ -357,7 +358,10 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
                 else:
                     args = tuple(exprs[a] for a in data["args"])
                     check_exact(data["op"], args)
-                    exprs[v] = OPS[data["op"]].sympy(*args)
+                    exprs[v] = e = OPS[data["op"]].sympy(*args)
+                    if nesting(e) > MAX_NESTING:  # before SymPy builds on it: a product
+                        # of 200 deep factors took 15 s to sort (their comparisons recurse)
+                        raise GraphcError(_too_deep(nesting(e), "a part of it "))
     except DeadlineExceeded:
         raise GraphcError(
             f"closed form took over {CLOSED_FORM_SECONDS:g} s to build (SymPy's exact "
@@ -373,29 +377,42 @@ def to_sympy(graph: Graph, nodes: Sequence[str]) -> list[sp.Expr]:
             f"no closed form for this graph (SymPy: {e}); evaluate or compile it instead"
         ) from None
     out = [exprs[n] for n in nodes]
-    deepest = max((_nesting(e) for e in out), default=0)
+    deepest = max((nesting(e) for e in out), default=0)
     if deepest > MAX_NESTING:  # SymPy's printers recurse: RecursionError past about 200
-        raise GraphcError(
-            f"closed form too deep to print (nested {deepest} levels, at most {MAX_NESTING}); "
-            "use the gradient graph: evaluate, compile or render it"
-        )
+        raise GraphcError(_too_deep(deepest))
     return out
 
 
-def _nesting(expr: sp.Basic) -> int:
-    """How deeply ``expr``'s arguments nest, without recursion (shared parts once)."""
-    depth: dict[int, int] = {}
-    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
-    while stack:
-        e, ready = stack.pop()
-        if id(e) in depth:
-            continue
-        if ready or not e.args:
-            depth[id(e)] = 1 + max((depth[id(a)] for a in e.args), default=0)
-        else:
-            stack.append((e, True))
-            stack.extend((a, False) for a in e.args if id(a) not in depth)
-    return depth[id(expr)]
+def _too_deep(levels: int, where: str = "") -> str:
+    return (
+        f"closed form too deep to print ({where}nested {levels} levels, at most "
+        f"{MAX_NESTING}); use the gradient graph: evaluate, compile or render it"
+    )
+
+
+class _Nesting:
+    """How deeply an expression's arguments nest, without recursion; shared parts are
+    measured once, across every expression asked about (each kept alive with its
+    depth, so that an id is never another object's)."""
+
+    def __init__(self) -> None:
+        self.depth: dict[int, tuple[sp.Basic, int]] = {}
+
+    def __call__(self, expr: sp.Basic) -> int:
+        depth = self.depth
+        if id(expr) in depth:
+            return depth[id(expr)][1]
+        stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+        while stack:
+            e, ready = stack.pop()
+            if id(e) in depth:
+                continue
+            if ready or not e.args:
+                depth[id(e)] = (e, 1 + max((depth[id(a)][1] for a in e.args), default=0))
+            else:
+                stack.append((e, True))
+                stack.extend((a, False) for a in e.args if id(a) not in depth)
+        return depth[id(expr)][1]
 
 
 def tensor_symbols(graph: Graph) -> dict[str, Any]:
