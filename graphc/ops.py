@@ -85,6 +85,11 @@ class softplus(sp.Function):  # noqa: N801
     _eval_rewrite_as_log = _eval_rewrite_as_exp
 
     def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        z = self.args[0].evalf(15)
+        if z.is_number and z.is_real is False and abs(sp.re(z)) > 10**6:
+            # mpmath's exp of a complex number this far from 0 (-1e400 + (-8)^(1/3))
+            # works through exact powers: printing a docstring with it took 22 s
+            return None  # no number, as for a symbol
         try:
             return sp.log(1 + sp.exp(self.args[0]))._eval_evalf(prec)
         except OverflowError:  # mpmath's log of 1 + exp(-1e400 + 1.7j) overflows its
