@@ -550,6 +550,33 @@ def test_broadcasting_float32_and_gradients_in_each_shape():
     assert float(g["y"]) == pytest.approx(float(np.sum(x) * (1 - np.tanh(0.3) ** 2)), rel=1e-5)
 
 
+def test_read_only_empty_strided_and_mixed_inputs_give_the_numpy_targets_numbers():
+    """The loop takes each array's address through the buffer protocol, which refuses
+    read-only and empty arrays: those take NumPy's ctypes path (and the shape and dtype
+    checks a call skips when every input is float64 of one shape still run otherwise)."""
+    text = "f = sigmoid(x) * y + x^2"
+    c, ref = graphc.compile(text, target="c"), graphc.compile(text)
+    rng = np.random.default_rng(4)
+    read_only = rng.normal(size=300)
+    read_only.flags.writeable = False
+    cases = [
+        {"x": read_only, "y": rng.normal(size=300)},
+        {"x": np.empty(0), "y": np.empty(0)},
+        {"x": rng.normal(size=600)[::2], "y": np.asfortranarray(rng.normal(size=(1, 300)))},
+        {"x": rng.normal(size=(4, 1)).astype(np.float32), "y": rng.normal(size=5)},
+        {"x": 0.5, "y": rng.normal(size=(2, 3))},
+    ]
+    for point in cases:
+        got_f, got_g = c.value_and_grad(**point)
+        want_f, want_g = ref.value_and_grad(**point)
+        assert np.shape(got_f) == np.shape(want_f) and np.asarray(got_f).dtype == want_f.dtype
+        np.testing.assert_allclose(got_f, want_f, rtol=1e-6)
+        for k, v in want_g.items():
+            assert np.shape(got_g[k]) == np.shape(v), (k, point)
+            assert np.asarray(got_g[k]).dtype == np.asarray(v).dtype, (k, point)
+            np.testing.assert_allclose(got_g[k], v, rtol=1e-6)
+
+
 def test_out_buffers_are_reused_and_results_stay_fresh():
     c = graphc.compile("f = x * y", target="c")
     x, y = np.arange(4.0), np.full(4, 2.0)
