@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from . import c_runtime
+from . import c_runtime, pycache
 from . import shapes as S  # noqa: N812
 from .args import got, names_arg, path_arg, shapes_arg
 from .autodiff import backward
@@ -942,10 +942,13 @@ def _load(
     target: str,
     inputs: tuple[str, ...] | None = None,
     rest: Callable[[], str] | None = None,
+    code: list[types.CodeType] | None = None,
 ) -> tuple[str, types.ModuleType, Callable[[], str]]:
     """Load ``source`` as a module; with ``inputs``, its two functions check their calls
     when they fail (:func:`_checked`). Returns its filename, the module and a function
-    that returns the module's whole text.
+    that returns the module's whole text. ``code``: a list holding the code object of
+    ``source`` as loaded (from :mod:`graphc.pycache`), which is then not compiled again,
+    or an empty list, which gets the code object compiled.
 
     ``forward`` is compiled on first use: a caller who wants gradients never pays for
     it (a third of Python's compile time for the module). With ``rest``, ``source`` ends
@@ -979,7 +982,13 @@ def _load(
     docs: dict[str, str] = {}  # the docstrings of the functions made to check their calls
     if inputs is not None:
         main, docs = _checked(main, "value_and_grad", inputs, ns, floats)
-    exec(builtins.compile(main, filename, "exec"), ns)
+    if code:  # compiled from this very text before (the key covers all it depends on)
+        exec(code[0], ns)
+    else:
+        compiled = builtins.compile(main, filename, "exec")
+        if code is not None:
+            code.append(compiled)
+        exec(compiled, ns)
     _mark(ns, "value_and_grad", docs)
 
     def __getattr__(name: str) -> Any:  # noqa: N807  (PEP 562: for names the module lacks)
@@ -1020,6 +1029,7 @@ def compile(
     target: str = "numpy",
     shapes: Mapping[str, Any] | None = None,
     zero_copy: bool = False,
+    cache: bool = False,
 ) -> Compiled:
     """Compile ``graph`` (or program text) to Python code for f and its gradients.
 
@@ -1035,6 +1045,11 @@ def compile(
             with each other (``grads["x"] is z`` for (x+y)z) instead of copying them,
             as hand-written code does; faster, but updating one array in place then
             changes another. Default: no returned array aliases an input or another.
+        cache: program text on the NumPy and math targets: keep the compiled module on
+            disk (``~/.cache/graphc/py``) and take it from there when the same text is
+            compiled with the same arguments again, in any process, skipping every
+            stage (see :mod:`graphc.pycache`). The C target keeps its libraries
+            whatever this says.
 
     Raises:
         ParseError: for text graphc cannot read.
@@ -1060,10 +1075,20 @@ def compile(
             dy = dq  # ∂f/∂y
             dx = dq  # ∂f/∂x
     """
-    graph = as_graph(graph)
+    if not isinstance(cache, bool):
+        raise InputError(f"cache must be True or False, got {got(cache)}")
     wrt = names_arg(wrt)
     _check_target(target, (*TARGETS, "c"))
     shapes = shapes_arg(shapes)
+    entry = None  # the cache's name for this compile (text only: a Graph may be edited)
+    if cache and isinstance(graph, str) and target != "c":
+        entry = pycache.key(graph, wrt, target, shapes, bool(zero_copy))
+        hit = pycache.get(entry)
+        if hit is not None:
+            inputs, wrt_t, target, head, forward_text, code = hit
+            filename, module, text = _load(head, target, inputs, lambda: forward_text, [code])
+            return Compiled(target, inputs, wrt_t, filename, module, text)
+    graph = as_graph(graph)
     if graph.tensor or shapes:
         graph = graph.resolved(shapes)
     wrt_t = tuple(graph.differentiable if wrt is None else wrt)
@@ -1073,7 +1098,10 @@ def compile(
             return compiled
         target = "numpy"
     head, forward = _module(graph, wrt_t, target, zero_copy)
-    filename, module, text = _load(head, target, tuple(graph.inputs), forward)
+    code: list[types.CodeType] = []
+    filename, module, text = _load(head, target, tuple(graph.inputs), forward, code)
+    if entry is not None:
+        pycache.put(entry, tuple(graph.inputs), wrt_t, target, head, forward(), code[0])
     return Compiled(target, tuple(graph.inputs), wrt_t, filename, module, text)
 
 
