@@ -403,17 +403,23 @@ class CFunction:
         self._spare = ([], [])
 
     def __call__(self, *args, **kwargs):
-        out_bufs = kwargs.pop("out", None) if "out" not in self.inputs else None
-        values = dict(zip(self.inputs, args, strict=False))
-        for k, v in kwargs.items():
-            if k in values:
-                raise TypeError(f"value_and_grad() got multiple values for argument {k!r}")
-            values[k] = v
-        missing = [n for n in self.inputs if n not in values]
-        unknown = [n for n in values if n not in self.inputs]
-        if missing:
-            raise TypeError(f"value_and_grad() missing {', '.join(missing)}")
-        if unknown:
+        out_bufs = kwargs.pop("out", None) if "out" not in self.position else None
+        if len(args) > len(self.inputs):  # (zip would drop the surplus without a word)
+            raise TypeError(f"value_and_grad() takes {len(self.inputs)} positional "
+                            f"arguments but {len(args)} were given")  # fmt: skip
+        if args:
+            values = dict(zip(self.inputs, args, strict=False))
+            for k, v in kwargs.items():
+                if k in values:
+                    raise TypeError(f"value_and_grad() got multiple values for argument {k!r}")
+                values[k] = v
+        else:
+            values = kwargs  # (a dict of this call's own)
+        if len(values) != len(self.inputs) or not all(map(values.__contains__, self.inputs)):
+            missing = [n for n in self.inputs if n not in values]
+            unknown = [n for n in values if n not in self.position]  # (a dict: no n² for
+            if missing:  # thousands of inputs)
+                raise TypeError(f"value_and_grad() missing {', '.join(missing)}")
             raise TypeError(f"value_and_grad() got an unexpected keyword argument {unknown[0]!r}")
         # a Python int is a float here: NumPy keeps one past int64 (2**70) as an object
         raw = [np.asarray(float(v) if type(v) is int else v) for v in map(values.get, self.inputs)]

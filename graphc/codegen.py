@@ -726,6 +726,9 @@ class Compiled:
 
     def _input_error(self, args: tuple[Any, ...], inputs: dict[str, Any], e: Exception,
                      takes_out: bool = False) -> Any:  # fmt: skip
+        twice = [n for n in self.inputs[: len(args)] if n in inputs]
+        if twice:
+            return InputError(f"input {twice[0]!r} given twice, by position and by name")
         given = dict(zip(self.inputs, args, strict=False)) | inputs
         values = tuple(given.get(n, _MISSING) for n in self.inputs)
         more = args[len(self.inputs) :]

@@ -577,6 +577,25 @@ def test_read_only_empty_strided_and_mixed_inputs_give_the_numpy_targets_numbers
             np.testing.assert_allclose(got_g[k], v, rtol=1e-6)
 
 
+def test_a_call_that_does_not_fit_is_refused_as_on_the_numpy_target():
+    """Surplus positional arrays were dropped without a word (zip), and an input given
+    by position and by name was called missing."""
+    c, ref = graphc.compile("f = x * y", target="c"), graphc.compile("f = x * y")
+    a = np.ones(3)
+    for args, kwargs, message in [
+        ((a, a, a), {}, "3 values for 2 inputs"),
+        ((1.0, 2.0, 3.0), {}, "3 values for 2 inputs"),
+        ((a,), {}, "missing value for input y"),
+        ((), {"x": a, "z": a}, "unknown input 'z'"),
+        ((), {"x": a, "y": a, "z": 1}, "unknown input 'z'"),
+    ]:
+        for compiled in (c, ref):
+            with pytest.raises(graphc.InputError, match=message):
+                compiled.value_and_grad(*args, **kwargs)
+    with pytest.raises(graphc.InputError, match="input 'x' given twice"):
+        c.value_and_grad(a, x=a)
+
+
 def test_out_buffers_are_reused_and_results_stay_fresh():
     c = graphc.compile("f = x * y", target="c")
     x, y = np.arange(4.0), np.full(4, 2.0)
