@@ -285,7 +285,7 @@ def _run_compile(sizes: list[int], timeout: float, repeats: int, watch: StallWat
                 continue
             walls, nets = [], []
             got: tuple[float, float] | str = "missing"
-            for seed in range(repeats if peer == "graphc" else 1):
+            for seed in range(repeats if peer.startswith("graphc") else 1):
                 got = compile_once(peer, gates, seed, timeout, watch)
                 if isinstance(got, str):
                     break

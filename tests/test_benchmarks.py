@@ -81,7 +81,10 @@ def test_every_implementation_agrees_with_hand_written(name):
 
 
 @pytest.mark.parametrize("peer", compile_time.PEERS)
-def test_text_to_callable_builders_agree_with_finite_differences(peer):
+def test_text_to_callable_builders_agree_with_finite_differences(peer, monkeypatch, tmp_path):
+    # (the cache-hit builder keeps its module in a folder of its own, not the user's)
+    monkeypatch.setenv("GRAPHC_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     dag = random_dag(40, seed=5)
     point = dag.point()
     try:
