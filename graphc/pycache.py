@@ -49,8 +49,9 @@ def cache_dir() -> Path:
 @functools.cache
 def _depends() -> str:
     """A digest of what a compiled module depends on besides its arguments: graphc's
-    source files (so an edited checkout never serves an old module), Python's version
-    and its code objects' format, NumPy's and SymPy's versions."""
+    source files (so an edited checkout never serves an old module), Python's version,
+    its code objects' format and its -O level (compile drops asserts and docstrings),
+    NumPy's and SymPy's versions."""
     import numpy
     import sympy
 
@@ -58,8 +59,8 @@ def _depends() -> str:
     package = Path(__file__).resolve().parent
     for path in sorted(package.rglob("*.py")):
         h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
-    for part in (sys.version, sys.implementation.cache_tag, str(marshal.version),
-                 numpy.__version__, sympy.__version__):  # fmt: skip
+    for part in (sys.version, sys.implementation.cache_tag, marshal.version,
+                 sys.flags.optimize, numpy.__version__, sympy.__version__):  # fmt: skip
         h.update(str(part).encode() + b"\0")
     return h.hexdigest()
 
