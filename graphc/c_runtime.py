@@ -9,9 +9,11 @@ the NumPy target.
 
 import bisect
 import ctypes
+import functools
 import hashlib
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -120,16 +122,45 @@ def _units(source, parts):
     return [head + "".join(declarations) + tail, *files]
 
 
-def _compile(cc, flags, source, directory):
-    """Compile source to a shared library in directory; returns its path. A loop in
-    stages is compiled as one file per core at once (GCC's time is the stages'), then
-    linked."""
+#: How graphc.ctarget declares a math function's vector versions (glibc's libmvec), as
+#: ``SIMD_DECLARE.format(", const" or "", "double sin(double)")``.
+SIMD_DECLARE = '__attribute__((simd("notinbranch"){})) {};'
+_SIMD_LINE = re.compile(r'^__attribute__\(\(simd\("notinbranch"\)(, const)?\)\) (.*);\n', re.M)
+
+
+def _scalar_math(source):
+    """source with no vector versions of the math functions declared, for a C library
+    without libmvec (glibc before 2.38 off x86-64, musl): the loops then call
+    the scalar functions, and vectorise where they call none. ``const`` stays."""
+    return _SIMD_LINE.sub(lambda m: f"__attribute__((const)) {m[2]};\n" if m[1] else "", source)
+
+
+@functools.cache
+def _libmvec(cc):
+    """Whether cc links with glibc's libmvec (``-lmvec``)."""
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            done = subprocess.run([cc, "-x", "c", "-", "-o", str(Path(tmp) / "probe"),
+                                   "-lmvec", "-lm"], input="int main(void) { return 0; }\n",
+                                  capture_output=True, text=True, timeout=60)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _compile(cc, flags, source, directory, libs=("-lmvec", "-lm")):
+    """Compile source to a shared library in directory, linked with libs; returns its
+    path. A loop in stages is compiled as one file per core at once (GCC's time is the
+    stages'), then linked. Without libmvec, the math functions are the scalar ones
+    (_scalar_math)."""
+    if "-lmvec" not in libs:
+        source = _scalar_math(source)
     units = _units(source, _jobs())
     lib = Path(directory) / "graphc.so"
     if units is None:
         src = Path(directory) / "graphc.c"
         src.write_text(source, encoding="utf-8")
-        _run([[cc, *flags, str(src), "-o", str(lib), "-lmvec", "-lm"]], cc, directory)
+        _run([[cc, *flags, str(src), "-o", str(lib), *libs]], cc, directory)
         return lib
     objects, commands = [], []
     for k, unit in enumerate(units):
@@ -138,7 +169,7 @@ def _compile(cc, flags, source, directory):
         objects.append(str(src.with_suffix(".o")))
         commands.append([cc, *flags, "-c", str(src), "-o", objects[-1]])
     _run(commands, cc, directory)
-    _run([[cc, *flags, *objects, "-o", str(lib), "-lmvec", "-lm"]], cc, directory)
+    _run([[cc, *flags, *objects, "-o", str(lib), *libs]], cc, directory)
     return lib
 
 
@@ -186,7 +217,8 @@ def load(source):
                                  timeout=30).stdout.split("\n", 1)[0]  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as e:
         raise CCompileError(f"the C compiler {cc!r} does not run: {e}") from None
-    key = hashlib.sha256("\0".join([source, *flags, version]).encode()).hexdigest()[:24]
+    libs = ["-lmvec", "-lm"] if _libmvec(cc) else ["-lm"]  # (a library per choice)
+    key = hashlib.sha256("\0".join([source, *flags, version, *libs]).encode()).hexdigest()[:24]
     directory = cache_dir()
     lib = directory / f"graphc_{key}.so"
     if lib.exists():
@@ -204,7 +236,7 @@ def load(source):
     except OSError as e:
         raise CCompileError(f"cannot write to the cache {directory}: {e}") from None
     with build as tmp:
-        part = _compile(cc, flags, source, tmp)
+        part = _compile(cc, flags, source, tmp, libs)
         try:
             os.replace(part, lib)
         except OSError as e:

@@ -630,6 +630,44 @@ def test_compiled_library_is_cached(monkeypatch, tmp_path):
     assert [p.stat().st_mtime_ns for p in cache_dir().glob("graphc_*.so")] == [mtime]
 
 
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="wraps GCC")
+def test_a_c_library_without_libmvec_gets_the_scalar_math_functions(monkeypatch, tmp_path):
+    """glibc before 2.38 has no libmvec off x86-64 (ARM Linux), nor has musl: linking
+    with -lmvec failed there, and every C compile fell back to the NumPy target. The
+    runtime now asks the compiler once, and without libmvec declares no vector versions
+    (the loop calls the scalar functions) and links without it."""
+    gcc = shutil.which("gcc")
+    wrapper = tmp_path / "cc-without-libmvec"  # a compiler whose C library has no libmvec
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do\n'
+        '  [ "$a" = -lmvec ] && { echo "ld: cannot find -lmvec" >&2; exit 1; }\n'
+        "done\n"
+        f'exec {gcc} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    text = "f = sigmoid(sin(x)) * y + cos(x) + exp(y)"
+    rng = np.random.default_rng(5)
+    point = {"x": rng.uniform(-3, 3, 100), "y": rng.uniform(-3, 3, 100)}
+    want_f, want_g = graphc.compile(text).value_and_grad(**point)
+    libraries = {}
+    for name, cc in (("scalar", str(wrapper)), ("vector", gcc)):
+        monkeypatch.setenv("CC", cc)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / name))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CTargetWarning)
+            c = graphc.compile(text, target="c")
+        assert c.target == "c"
+        got_f, got_g = c.value_and_grad(**point)
+        np.testing.assert_allclose(got_f, want_f, rtol=1e-12)
+        for k in want_g:
+            np.testing.assert_allclose(got_g[k], want_g[k], rtol=1e-12, atol=1e-15)
+        (lib,) = cache_dir().glob("graphc_*.so")
+        libraries[name] = lib.read_bytes()
+    assert b"_ZGV" not in libraries["scalar"]  # no call of a vector version
+    assert b"_ZGV" in libraries["vector"]  # (what the check looks for is there otherwise)
+
+
 def test_a_temporary_folder_on_another_file_system_is_no_failure(monkeypatch, tmp_path):
     """The library was built under TMPDIR (/tmp) and moved into the cache with
     os.replace, which cannot cross file systems: with /tmp a tmpfs (Debian 13's default,
