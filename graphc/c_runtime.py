@@ -43,7 +43,11 @@ STREAM_FROM = 1 << 25
 
 
 class CCompileError(Exception):
-    """No C compiler, or the compiler failed."""
+    """No C compiler, or the compiler failed (``output``: what it printed)."""
+
+    def __init__(self, message, output=""):
+        super().__init__(message)
+        self.output = output
 
 
 def cache_dir():
@@ -198,7 +202,7 @@ def _run(commands, cc, directory):
                     text = Path(err).read_text(encoding="utf-8", errors="replace")
                     lines = text.splitlines()
                     first = next((t for t in lines if "error" in t), text.strip()[:200])
-                    raise CCompileError(f"{cc} failed: {first}")
+                    raise CCompileError(f"{cc} failed: {first}", text)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise CCompileError(f"{cc} did not finish: {e}") from None
     finally:
@@ -236,7 +240,12 @@ def load(source):
     except OSError as e:
         raise CCompileError(f"cannot write to the cache {directory}: {e}") from None
     with build as tmp:
-        part = _compile(cc, flags, source, tmp, libs)
+        try:
+            part = _compile(cc, flags, source, tmp, libs)
+        except CCompileError as e:  # a libmvec without the vector version of a function
+            if "-lmvec" not in libs or "_ZGV" not in e.output:  # the loop calls (an
+                raise  # older one off x86-64): the scalar functions, as without libmvec
+            part = _compile(cc, flags, source, tmp, ["-lm"])
         try:
             os.replace(part, lib)
         except OSError as e:

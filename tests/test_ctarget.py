@@ -668,6 +668,44 @@ def test_a_c_library_without_libmvec_gets_the_scalar_math_functions(monkeypatch,
     assert b"_ZGV" in libraries["vector"]  # (what the check looks for is there otherwise)
 
 
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="wraps GCC")
+def test_a_libmvec_without_one_vector_version_gets_the_scalar_math_functions(
+    monkeypatch, tmp_path
+):
+    """An older libmvec off x86-64 lacks some vector versions (tanh's, say): the link
+    fails on an undefined _ZGV... symbol; the runtime then builds with the scalar
+    functions, where it fell back to the NumPy target."""
+    gcc = shutil.which("gcc")
+    wrapper = tmp_path / "cc-with-a-short-libmvec"  # links -lmvec, but knows no tanh in it
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" -lmvec "*)\n'
+        '  for a in "$@"; do case "$a" in *.c|*.o)\n'
+        "    if grep -q 'simd(\"notinbranch\"))) double tanh' \"$a\" 2>/dev/null ||\n"
+        "       grep -q _ZGV \"$a\" 2>/dev/null; then\n"
+        "      echo \"ld: undefined reference to \\`_ZGVdN4v_tanh'\" >&2; exit 1; fi;;\n"
+        "  esac; done;;\n"
+        "esac\n"
+        f'exec {gcc} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CC", str(wrapper))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    text = "f = tanh(x) * y + exp(y)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CTargetWarning)
+        c = graphc.compile(text, target="c")
+    assert c.target == "c"
+    point = {"x": np.linspace(-3, 3, 50), "y": np.linspace(2, -2, 50)}
+    got_f, got_g = c.value_and_grad(**point)
+    want_f, want_g = graphc.compile(text).value_and_grad(**point)
+    np.testing.assert_allclose(got_f, want_f, rtol=1e-12)
+    for k in want_g:
+        np.testing.assert_allclose(got_g[k], want_g[k], rtol=1e-12, atol=1e-15)
+    (lib,) = cache_dir().glob("graphc_*.so")
+    assert b"_ZGV" not in lib.read_bytes()
+
+
 def test_a_temporary_folder_on_another_file_system_is_no_failure(monkeypatch, tmp_path):
     """The library was built under TMPDIR (/tmp) and moved into the cache with
     os.replace, which cannot cross file systems: with /tmp a tmpfs (Debian 13's default,
