@@ -152,7 +152,7 @@ def _libmvec(cc):
     return done.returncode == 0
 
 
-def _compile(cc, flags, source, directory, libs=("-lmvec", "-lm")):
+def _compile(cc, flags, source, directory, libs):
     """Compile source to a shared library in directory, linked with libs; returns its
     path. A loop in stages is compiled as one file per core at once (GCC's time is the
     stages'), then linked. Without libmvec, the math functions are the scalar ones
@@ -423,8 +423,6 @@ class CFunction:
     def __init__(self, lib, inputs, wrt, how=None, zero_copy=False):
         self._fn = lib.value_and_grad
         self._fn.restype = ctypes.c_ssize_t
-        self._fn.argtypes = [ctypes.c_ssize_t, ctypes.c_int, *[ctypes.c_void_p] * (
-            len(inputs) + 1 + sum(1 for k in wrt if (how or {}).get(k, ("loop",))[0] == "loop"))]
         self.streamed = 0  # points the last call wrote with streaming stores
         self.inputs = tuple(inputs)
         self.position = {n: i for i, n in enumerate(self.inputs)}  # (no index() per call)
@@ -434,6 +432,9 @@ class CFunction:
         # are (shared), otherwise as copies
         self.how = how or {k: ("loop", k) for k in self.wrt}
         self.stored = tuple(k for k in self.wrt if self.how[k][0] == "loop")
+        # n, stream, then an address per input, for f and per stored gradient
+        self._fn.argtypes = [ctypes.c_ssize_t, ctypes.c_int,
+                             *[ctypes.c_void_p] * (len(self.inputs) + 1 + len(self.stored))]
         self.zero_copy = zero_copy
         # The output arrays of the call before last and of the last call: reused by a
         # call once the caller has let go of them (fresh arrays of millions of elements

@@ -34,6 +34,8 @@ import types
 from pathlib import Path
 from typing import Any
 
+from . import c_runtime
+
 __all__ = ["cache_dir", "get", "key", "put"]
 
 #: The entry's layout; an entry of another layout is a miss.
@@ -41,9 +43,8 @@ FORMAT = 1
 
 
 def cache_dir() -> Path:
-    """$XDG_CACHE_HOME/graphc/py, or ~/.cache/graphc/py."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "graphc" / "py"
+    """$XDG_CACHE_HOME/graphc/py, or ~/.cache/graphc/py (beside the C target's)."""
+    return c_runtime.cache_dir().parent / "py"
 
 
 @functools.cache
