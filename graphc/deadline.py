@@ -10,7 +10,8 @@ a timer is already armed, by an outer deadline) the block runs without one.
 An interruption can be lost: a signal handled while Python runs a finaliser (``__del__``,
 a garbage-collector callback) has its exception printed and dropped ("Exception
 ignored in ..."). So the handler does not raise while the garbage collector runs (two
-``gc.callbacks`` of graphc's, the first and the last, mark its start and end), and
+``gc.callbacks`` of graphc's, the first and the last, mark its start and end; a signal
+handled in the first callback itself, before it has set the mark, waits too), and
 after the deadline the timer keeps firing every 0.1 s until the block has ended: a
 suite run once hung for minutes in ``simplify`` with a one-shot timer.
 """
@@ -51,6 +52,11 @@ def _gc_stopped(phase: str, info: dict[str, int]) -> None:
         _collecting[0] = False
 
 
+#: The code of graphc's two callbacks: a signal handled there is inside the collector,
+#: whether or not the mark is set yet.
+_OWN = (_gc_started.__code__, _gc_stopped.__code__)
+
+
 def _watch_gc(on: bool) -> None:
     """Put graphc's two callbacks first and last in ``gc.callbacks`` (or take them out)."""
     for callback in (_gc_started, _gc_stopped):
@@ -83,7 +89,7 @@ def deadline(seconds: float) -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         # not once the block has ended (a signal already on its way), nor inside the
         # garbage collector, where the exception would be dropped: the timer repeats
-        if armed[0] and not _collecting[0]:
+        if armed[0] and not _collecting[0] and getattr(frame, "f_code", None) not in _OWN:
             raise DeadlineExceeded
 
     previous = signal.signal(signal.SIGALRM, interrupt)

@@ -5,6 +5,7 @@ validated, and the symbolic step kept within its budget on every path. Oracle: S
 from __future__ import annotations
 
 import re
+import sys
 import time
 
 import pytest
@@ -256,3 +257,23 @@ def test_a_budget_past_the_platforms_timer_is_not_an_overflow() -> None:
     r = graphc.check("x^2", "x", "2*x", budget=1e20)
     assert r.verdict == "proved"
     assert main(["check", "x^2", "--wrt", "x", "--claim", "2*x", "--budget", "1e15"]) == 0
+
+
+def test_an_interruption_waits_in_graphcs_own_gc_callback() -> None:
+    """The alarm handled on the first line of graphc's start-of-collection callback, before
+    it has marked the collector as running (a suite run printed "Exception ignored in
+    <function _gc_started>"): the handler raises nothing there, and raises elsewhere."""
+    import signal
+    import types
+
+    from graphc import deadline as dl
+
+    with dl.deadline(3600):
+        handler = signal.getsignal(signal.SIGALRM)
+        assert callable(handler)
+        for fn in (dl._gc_started, dl._gc_stopped):
+            handler(signal.SIGALRM, types.SimpleNamespace(f_code=fn.__code__))  # no raise
+        with pytest.raises(dl.DeadlineExceeded):
+            handler(signal.SIGALRM, sys._getframe())
+        with pytest.raises(dl.DeadlineExceeded):
+            handler(signal.SIGALRM, None)
