@@ -556,3 +556,31 @@ class FusedLoop:
         fresh = [_address(o) for o, j in zip(outs, self.into, strict=True) if j < 0]
         self.fn(rows, cols, *map(_address, arrays), *fresh, *map(float, args[n:]))
         return outs
+
+
+class RowLoop:
+    """A row-wise tensor op's C loop (softmax cross-entropy, its gradient) in place of
+    the NumPy helper it stands for: called as the helper, (scores, labels) or (scores,
+    labels, g). It runs on 2-d C-ordered float64 scores of at least one row and column,
+    integer labels (one per row) and a number g; elsewhere, and for a label that is not
+    a class (the helper's error), the helper runs. grad: the loop writes an array of
+    the scores' shape (the gradient) instead of returning a number (the loss)."""
+
+    def __init__(self, fn, helper, grad):
+        fn.restype = ctypes.c_ssize_t
+        fn.argtypes = ([ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 2
+                       + ([ctypes.c_double] if grad else []) + [ctypes.c_void_p])  # fmt: skip
+        self.fn, self.helper, self.grad = fn, helper, grad
+
+    def __call__(self, s, y, *g):
+        if (type(s) is not np.ndarray or s.dtype != _F64 or s.ndim != 2 or 0 in s.shape
+                or not s.flags.c_contiguous or type(y) is not np.ndarray
+                or y.dtype.kind not in "iu" or y.shape != s.shape[:1]
+                or len(g) != self.grad or (g and np.ndim(g[0]) != 0)):  # fmt: skip
+            return self.helper(s, y, *g)
+        labels = np.ascontiguousarray(y, dtype=np.intp)
+        out = np.empty(s.shape if self.grad else 1)
+        scale = [float(g[0])] if g else []
+        if self.fn(*s.shape, _address(s), _address(labels), *scale, _address(out)) >= 0:
+            return self.helper(s, y, *g)  # a label that is not a class: its error
+        return out if self.grad else out[0]

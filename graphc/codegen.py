@@ -60,7 +60,7 @@ from .lower import (
     write_into_out,
 )
 from .naming import identifier
-from .ops import HELPERS, OPS
+from .ops import C_ROWS, HELPERS, OPS
 from .rewrite import prepare
 
 __all__ = [
@@ -176,6 +176,22 @@ def _inputs(spec, *values):
     checked against its declared shape; returns them, the numbers the dims take and
     each input's (shape, dtype, cast): the dtype its gradient is returned in, and
     whether that differs from the dtype the call computes in."""
+    arrays = []
+    for (name, shape, kind), v in zip(spec, values):  # fast: all float64, labels intp
+        if type(v) is np.ndarray and v.dtype is (_INTP if kind == "int" else _F64):
+            arrays.append(v)
+        elif type(v) is float and kind != "int":
+            arrays.append(np.asarray(v))
+        else:
+            return _inputs_any(spec, values)
+    return _checked_shapes(spec, arrays, arrays, _F64)
+
+
+_F64, _INTP = np.dtype(np.float64), np.dtype(np.intp)
+
+
+def _inputs_any(spec, values):
+    """_inputs for inputs of any dtype and type."""
     arrays, floats = [], []
     for (name, shape, kind), v in zip(spec, values):
         # a Python int is a float here: NumPy keeps one past int64 (2**70) as an object
@@ -191,7 +207,14 @@ def _inputs(spec, *values):
             floats.append(a.dtype)
         arrays.append(a)
     dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-    dims, out = {}, []
+    out = [a.astype(np.intp if kind == "int" else dtype, copy=False)
+           for (_, _, kind), a in zip(spec, arrays)]
+    return _checked_shapes(spec, arrays, out, dtype)
+
+
+def _checked_shapes(spec, arrays, out, dtype):
+    """_inputs' result, once each input's shape is checked against its declaration."""
+    dims = {}
     for (name, shape, kind), a in zip(spec, arrays):
         ok = a.ndim == len(shape)
         for d, n in zip(shape, a.shape) if ok else ():
@@ -200,9 +223,7 @@ def _inputs(spec, *values):
             given = ", ".join(f"{d}={n}" for d, n in dims.items())
             raise ValueError(f"{name} has shape {a.shape} but the program declares "
                              f"{name}: {shape}" + (f" (with {given})" if given else ""))
-        out.append(a.astype(np.intp if kind == "int" else dtype, copy=False))
-    like = tuple((a.shape, a.dtype if a.dtype.kind == "f" else np.dtype(np.float64))
-                 for a in arrays)
+    like = tuple((a.shape, a.dtype if a.dtype.kind == "f" else _F64) for a in arrays)
     return out, dims, tuple((s, d, d != dtype) for s, d in like)
 
 
@@ -1196,14 +1217,19 @@ def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
 
     inputs = tuple(graph.inputs)
     fused = _function(bw, wrt, inputs, "numpy", grads=True, fuse=fuse_pass)
-    if not kernels:
+    # softmax cross-entropy and its gradient: a C loop over the rows each (C_ROWS), bound
+    # over the NumPy helper's name, which it calls where the arguments do not fit
+    rows = sorted({d["op"] for _, d in nodes.items()} & set(C_ROWS))
+    if not kernels and not rows:
         raise CCompileError("the program has no run of two or more elementwise gates to fuse")
-    c_text = kernels_source(kernels, graph.to_text()[:200])
+    c_text = kernels_source(kernels, graph.to_text()[:200], rows)
     doc = _docstring(graph, wrt, "numpy", output_name(bw.graph)).rstrip('"\n') + (
         "\nTarget c: value_and_grad runs each run of elementwise gates as one C loop (in"
         "\ndouble; the source is SOURCE below, compiled on first import and cached under"
         "\n~/.cache/graphc/c); matrix products and reductions are NumPy calls. forward,"
-        '\nand inputs that are not float64, use the NumPy code.\n"""\n'
+        "\nand inputs that are not float64, use the NumPy code"
+        + (", but for softmax cross-entropy\nand its gradient, C loops over the rows of"
+           " float64 scores" if rows else "") + '.\n"""\n'
     )
     quote = chr(39) * 3
     parts = [
@@ -1214,7 +1240,8 @@ def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:
         *(HELPERS["numpy"][h] for h in _helpers(bw, "numpy")),
         "# -- the C runtime: compile once (cached by hash), load, call --\n" + runtime_source(),
         f"SOURCE = r{quote}{c_text}{quote}\n",
-        "_LIB = load(SOURCE)\n" + "\n".join(k.spec() for k in kernels) + "\n",
+        "_LIB = load(SOURCE)\n" + "\n".join(k.spec() for k in kernels) + "\n"
+        + "".join(f"_{op} = RowLoop(_LIB.{op}, _{op}, {op.endswith('_grad')})\n" for op in rows),
         _function(bw, wrt, inputs, "numpy", grads=True, name="_value_and_grad_numpy"),
         _function(bw, wrt, inputs, "numpy", grads=False),
         fused,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ import numpy as np
 from . import c_runtime
 from .errors import GraphcError, GraphcWarning
 from .lower import NOT_OWNED, VIEW_OPS, value_roots
-from .ops import C_HELPERS, C_LOWERING, OPS
+from .ops import C_HELPERS, C_LOWERING, C_ROW_SHIFT, C_ROWS, OPS
 
 __all__ = [
     "CCompileError",
@@ -767,10 +767,18 @@ def _sink(lines: list[Any], elementwise: Any, shape_of: Any, returned: set[str],
     return out
 
 
-def kernels_source(kernels: list[Kernel], title: str) -> str:
-    """The C source of a tensor program's fused loops (one function per kernel)."""
+def kernels_source(kernels: list[Kernel], title: str, rows: Sequence[str] = ()) -> str:
+    """The C source of a tensor program's fused loops (one function per kernel) and of
+    the row loops of the ops ``rows`` (:data:`graphc.ops.C_ROWS`)."""
     used_ops = {line.op for kernel in kernels for line in kernel.lines if line.op is not None}
-    return "\n".join([*_preamble(title, used_ops), *(k.c_function() for k in kernels)])
+    if rows:
+        used_ops.add("max")  # the rows' shift (C_ROW_SHIFT) calls g_max
+    return "\n".join([
+        *_preamble(title, used_ops),
+        *([C_ROW_SHIFT] if rows else []),
+        *(k.c_function() for k in kernels),
+        *(C_ROWS[op] for op in rows),
+    ])
 
 
 def load(source: str) -> Any:

@@ -989,6 +989,62 @@ C_HELPERS: Mapping[str, str] = MappingProxyType({
 })  # fmt: skip
 
 
+# --- The C loops of the row-wise tensor ops (graphc.ctarget, tensor programs) ---------
+# One C function per op over the rows of 2-d float64 scores and their labels (intp),
+# the NumPy helper's steps in its order (the row's maximum, NaN winning, as the shift
+# where finite; exp; sum; log), called through c_runtime.RowLoop, which runs the NumPy
+# helper where the arguments do not fit and for its error. Each returns -1, or the
+# first row whose label is not a class. Sums run in another order than NumPy's pairwise
+# ones: results agree to rounding. They call C_ROW_SHIFT, which calls g_max (C_HELPERS).
+
+C_ROW_SHIFT = (
+    "static inline double g_row_shift(const double *row, ptrdiff_t cols) {\n"
+    "    double m = row[0];  /* np.max of the row (NaN wins); the shift where finite */\n"
+    "    for (ptrdiff_t j = 1; j < cols; j++) m = g_max(m, row[j]);\n"
+    "    return isfinite(m) ? m : 0.0;\n}\n"
+)
+_C_LABELS = (
+    "    for (ptrdiff_t r = 0; r < rows; r++)  /* every label a class, or the helper's error */\n"
+    "        if (y[r] < 0 || y[r] >= cols) return r;\n"
+)
+
+C_ROWS: Mapping[str, str] = MappingProxyType({
+    "softmax_ce": (
+        "/* mean over rows of logsumexp(s[r]) - s[r][y[r]] (_softmax_ce) */\n"
+        "ptrdiff_t softmax_ce(ptrdiff_t rows, ptrdiff_t cols, const double *restrict s,\n"
+        "                     const ptrdiff_t *restrict y, double *restrict value) {\n"
+        + _C_LABELS +
+        "    double total = 0.0;\n"
+        "    for (ptrdiff_t r = 0; r < rows; r++) {\n"
+        "        const double *row = s + r * cols;\n"
+        "        double m = g_row_shift(row, cols), sum = 0.0;\n"
+        "        #pragma omp simd reduction(+:sum)\n"
+        "        for (ptrdiff_t j = 0; j < cols; j++) sum += exp(row[j] - m);\n"
+        "        total += (log(sum) + m) - row[y[r]];\n"
+        "    }\n"
+        "    *value = total / (double)rows;\n"
+        "    return -1;\n}\n"
+    ),
+    "softmax_ce_grad": (
+        "/* (softmax(s) - one_hot(y)) * g / rows (_softmax_ce_grad) */\n"
+        "ptrdiff_t softmax_ce_grad(ptrdiff_t rows, ptrdiff_t cols, const double *restrict s,\n"
+        "                          const ptrdiff_t *restrict y, double g, double *restrict out) {\n"
+        + _C_LABELS +
+        "    double scale = g / (double)rows;\n"
+        "    for (ptrdiff_t r = 0; r < rows; r++) {\n"
+        "        const double *row = s + r * cols;\n"
+        "        double *o = out + r * cols;\n"
+        "        double m = g_row_shift(row, cols), sum = 0.0;\n"
+        "        #pragma omp simd reduction(+:sum)\n"
+        "        for (ptrdiff_t j = 0; j < cols; j++) { o[j] = exp(row[j] - m); sum += o[j]; }\n"
+        "        for (ptrdiff_t j = 0; j < cols; j++)\n"
+        "            o[j] = (o[j] / sum - (j == y[r] ? 1.0 : 0.0)) * scale;\n"
+        "    }\n"
+        "    return -1;\n}\n"
+    ),
+})  # fmt: skip
+
+
 def _validate(rows: tuple[Op, ...]) -> Mapping[str, Op]:
     table: dict[str, Op] = {}
     for row in rows:

@@ -35,8 +35,9 @@ from graphc.ctarget import CTargetWarning, Kernel, fuse
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler")  # fmt: skip
 
-#: Workloads with no run of two elementwise gates of one shape: NumPy, with a warning.
-UNFUSED = {"softmax cross-entropy"}
+#: Programs with no run of two elementwise gates of one shape and no row loop: NumPy,
+#: with a warning.
+UNFUSED = ("X: (N, D); W: (D, H)\nf = sum(X @ W)",)
 
 
 def _compile_c(text, **kw):
@@ -45,11 +46,11 @@ def _compile_c(text, **kw):
         return graphc.compile(text, target="c", **kw)
 
 
-@pytest.mark.parametrize("name", sorted(set(WORKLOADS) - UNFUSED))
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
 def test_workloads_agree_with_the_numpy_target_and_finite_differences(name):
     text, forward, point = WORKLOADS[name]
     c = _compile_c(text)
-    assert c.target == "c" and "one C loop" in c.source
+    assert c.target == "c" and ("one C loop" in c.source or "= RowLoop(" in c.source)
     before = {k: np.copy(v) for k, v in point.items()}
     f, grads = c.value_and_grad(**point)
     f0, grads0 = graphc.compile(text).value_and_grad(**point)
@@ -63,11 +64,91 @@ def test_workloads_agree_with_the_numpy_target_and_finite_differences(name):
         np.testing.assert_array_equal(point[k], v)
 
 
-@pytest.mark.parametrize("name", sorted(UNFUSED))
-def test_programs_with_nothing_to_fuse_get_the_numpy_target_and_say_why(name):
+@pytest.mark.parametrize("text", UNFUSED)
+def test_programs_with_nothing_to_fuse_get_the_numpy_target_and_say_why(text):
     with pytest.warns(CTargetWarning, match="no run of two or more elementwise gates"):
-        c = graphc.compile(WORKLOADS[name][0], target="c")
+        c = graphc.compile(text, target="c")
     assert c.target == "numpy"
+
+
+_CE = "S: (N, C); y: (N,) int\nL = mean(logsumexp(S, axis=1) - pick(S, y))"
+
+
+def _row_loops(helpers: dict[str, list[int]]):
+    """The softmax CE module's two row loops, each over a helper that counts its calls."""
+    ns = _compile_c(_CE).module.__dict__
+    RowLoop = ns["RowLoop"]  # the module carries its own copy of the runtime
+    assert isinstance(ns["_softmax_ce"], RowLoop) and isinstance(ns["_softmax_ce_grad"], RowLoop)
+    loops = {}
+    for name in ("_softmax_ce", "_softmax_ce_grad"):
+        numpy_helper = ns[name].helper
+
+        def counted(*args, _f=numpy_helper, _name=name):
+            helpers[_name].append(1)
+            return _f(*args)
+
+        loops[name] = RowLoop(ns[name].fn, counted, ns[name].grad), numpy_helper
+    return loops
+
+
+_HARD_ROWS = [
+    [1.0, 2.0, 3.0, 4.0],
+    [1e300, -1e300, 0.0, 5.0],  # a large score: the shift keeps exp finite
+    [-np.inf, -np.inf, -np.inf, -np.inf],  # every class impossible: NaN, as NumPy
+    [np.inf, 0.0, 1.0, 2.0],
+    [np.nan, 0.0, 1.0, 2.0],
+    [-800.0, -801.0, -799.5, -2000.0],  # exp of every unshifted score underflows
+    [0.0, 0.0, 0.0, 0.0],
+]
+
+
+@pytest.mark.parametrize("row", range(len(_HARD_ROWS)))
+def test_softmax_ce_row_loops_give_the_numpy_helpers_results(row):
+    """The C row loops (the loss, its gradient) against the NumPy helpers they stand for,
+    on one hard row among ordinary ones, every label; the C loop runs (no helper call)."""
+    calls: dict[str, list[int]] = {"_softmax_ce": [], "_softmax_ce_grad": []}
+    loops = _row_loops(calls)
+    rng = np.random.default_rng(row)
+    S = rng.normal(size=(6, 4)) * 3
+    S[2] = _HARD_ROWS[row]
+    for label in range(4):
+        y = rng.integers(0, 4, 6)
+        y[2] = label
+        with np.errstate(all="ignore"):
+            for name, (loop, helper) in loops.items():
+                args = (S, y, 0.7) if name.endswith("grad") else (S, y)
+                got, want = loop(*args), helper(*args)
+                assert type(got) is type(want) and np.shape(got) == np.shape(want)
+                assert _same(got, want), (name, got, want)
+    assert calls == {"_softmax_ce": [], "_softmax_ce_grad": []}
+
+
+def test_softmax_ce_row_loops_leave_what_does_not_fit_to_the_numpy_helper():
+    """A label that is not a class raises the helper's error; float32 scores, one row as
+    a vector, an empty batch, a transposed array and float labels run the helper."""
+    calls: dict[str, list[int]] = {"_softmax_ce": [], "_softmax_ce_grad": []}
+    loops = _row_loops(calls)
+    loss, _ = loops["_softmax_ce"]
+    grad, _ = loops["_softmax_ce_grad"]
+    S = np.arange(12.0).reshape(3, 4)
+    for bad in (-1, 4):
+        with pytest.raises(ValueError, match=f"label {bad} is not a class: the labels are 0 to 3"):
+            loss(S, np.array([0, bad, 1]))
+        with pytest.raises(ValueError, match=f"label {bad} is not a class"):
+            grad(S, np.array([0, 1, bad]), 1.0)
+    n = len(calls["_softmax_ce"])
+    y = np.array([0, 2, 1])
+    unfit = (S.astype(np.float32), np.asfortranarray(S), S[:, :3].T.copy().T, S[:0])
+    for s in unfit:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the mean of an empty batch
+            got, want = loss(s, y[: len(s)]), loss.helper(s, y[: len(s)])
+        assert _same(got, want) or (np.isnan(got) and np.isnan(want))
+    assert len(calls["_softmax_ce"]) == n + 2 * len(unfit)  # each loop call, and the check
+    assert _same(loss(S, y.astype(np.int32)), loss(S, y))  # int32 labels: the C loop
+    assert len(calls["_softmax_ce"]) == n + 2 * len(unfit)
+    f, grads = _compile_c(_CE).value_and_grad(S=S.astype(np.float32), y=y)
+    assert grads["S"].dtype == np.float32 and np.isfinite(f)
 
 
 BROADCASTING = [

@@ -1282,3 +1282,27 @@ def test_softmax_of_a_scalar_is_refused_at_its_gate(fn: str) -> None:
     e = np.exp(x - x.max())
     want = np.sum(e / e.sum()) if fn == "softmax" else np.sum(np.log(e / e.sum()))
     assert float(c.value_and_grad(x=x)[0]) == pytest.approx(want, rel=1e-14)
+
+
+def test_inputs_fast_path_gives_what_the_general_path_gives():
+    """_inputs takes float64 arrays, intp labels and Python floats as they are (a fast
+    path): the same arrays, dims and (shape, dtype, cast) as the general path, which
+    every other input takes (float32, int labels of another width, lists, ints)."""
+    text, _, point = WORKLOADS["2-layer relu"]
+    ns = graphc.compile(text).module.__dict__
+    spec = ns["_SPEC"]
+    values = [point[name] for name, _, _ in spec]
+    fast, slow = ns["_inputs"](spec, *values), ns["_inputs_any"](spec, values)
+    assert fast[1] == slow[1] and fast[2] == slow[2]
+    for a, b in zip(fast[0], slow[0], strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert all(a is v for a, v in zip(fast[0], values, strict=True) if isinstance(v, np.ndarray))
+    other = [v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+             else v.astype(np.int32) if isinstance(v, np.ndarray) else v for v in values]
+    got = ns["_inputs"](spec, *other)
+    assert got[2] == ns["_inputs_any"](spec, other)[2]
+    floats = {a.dtype for a, (_, _, kind) in zip(got[0], spec, strict=True) if kind != "int"}
+    assert floats == {np.dtype(np.float32)}
+    with pytest.raises(ValueError, match="has shape"):
+        ns["_inputs"](spec, *[v[:1] if isinstance(v, np.ndarray) and v.ndim == 2 else v
+                              for v in values])
