@@ -618,8 +618,13 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
         last_read[text] = len(lines)
     out: list[Any] = []
     fresh: set[str] = set()  # variables holding an array this call made, under one name
+    products: set[str] = set()  # variables a matrix product binds (np.matmul takes out=)
 
     def bound(line: Any) -> None:
+        if line.op == "matmul":
+            products.add(line.var)
+        else:
+            products.discard(line.var)
         if line.op is None:  # two names for one array: neither may be overwritten
             shapes[line.var] = shapes.get(line.args[0])
             fresh.discard(line.var)
@@ -656,9 +661,15 @@ def fuse(lines: list[Any], shape_of: Any, returned: list[str]) -> list[Any]:
                 and last_read.get(a, -1) <= end and a not in outputs]  # fmt: skip
         kept = [v for v in outputs if v not in returned]
         into = dict(zip(kept, dead, strict=False))
+        # a returned value takes a dying matrix product's array: one fresh array, not
+        # two, and where the call passes out=, the product is computed into the caller's
+        # array and the loop updates it in place (lower.write_into_out)
+        spare = [a for a in dead if a in products and a not in into.values()]
+        into.update(zip([v for v in outputs if v in returned], spare, strict=False))
         for x in run:
             shapes[x.var] = full
             fresh.discard(x.var)
+            products.discard(x.var)
         fresh.difference_update(into.values())
         fresh.update(outputs)
         cut = len(full) - 1 if split is None else split

@@ -108,6 +108,8 @@ def _in_place(op: str) -> tuple[str, str] | None:
         return template[:-1] + ", out={out})", ""
     if template == "-{0}":
         return "np.negative({0}, out={out})", ""
+    if template == "{0} @ {1}":  # (no ``@=``: NumPy has no in-place matrix product)
+        return "np.matmul({0}, {1}, out={out})", ""
     parts = template.split(" ")
     if len(parts) == 3 and parts[1] in _UFUNC:
         return f"{_UFUNC[parts[1]]}({parts[0]}, {parts[2]}, out={{out}})", parts[1]
@@ -130,13 +132,17 @@ def write_into_out(lines: list[Any], arrays_of: Mapping[str, str],
     (``np.tanh(t)``, ``_sigmoid(t)``, ``np.add(a, b, out=a)``): a line the notes write
     as ``q = x + y`` stays readable, and its value is copied into the array at the
     end. It must ``fits(line, returned)`` (its result has the returned value's shape).
-    A fused loop (the C target) writes a returned value into the array itself."""
+    A fused loop (the C target) writes a returned value into the array itself, or, where
+    it writes the value over a dying matrix product's array (``Kernel.into``), the
+    product is computed into the array (``np.matmul(X.T, dh, out=_out_dW1)``) and the
+    loop updates it in place."""
     binds: dict[str, list[int]] = {}  # variable -> the lines that bind it, in order
     for k, line in enumerate(lines):
         for var in getattr(line, "outputs", None) or (line.var,):
             binds.setdefault(var, []).append(k)
     for returned, array in arrays_of.items():
         var, before = returned, len(lines)
+        product = False  # var is the product a fused loop writes the value over
         while True:
             ks = binds.get(var, [])
             i = bisect.bisect_left(ks, before) - 1  # the last line before `before`
@@ -144,9 +150,16 @@ def write_into_out(lines: list[Any], arrays_of: Mapping[str, str],
                 break
             line = lines[ks[i]]
             if getattr(line, "outputs", None) is not None:  # a fused loop
+                if var in line.into:
+                    var, before, product = line.into[var], ks[i], True
+                    continue
                 inner = [x for x in line.lines if x.var == var]
                 if inner and fits(inner[-1], returned):
                     line.out_arrays[var] = array
+                break
+            if product:
+                if line.op == "matmul" and line.out_array is None and fits(line, returned):
+                    line.out_array = array
                 break
             dest = line.into if line.out is None else line.args[line.out]
             if line.op is not None and dest == var:  # into its own array (dx += dx_3)

@@ -241,10 +241,14 @@ def test_fuse_moves_a_line_to_its_only_reader_and_overwrites_only_dead_temporari
     assert len(kernels) == 1 and [x.var for x in kernels[0].lines] == ["u", "t", "v"]
     # m is returned: never overwritten; x is an input: never overwritten
     assert kernels[0].into == {}
-    # v returned: an array of its own (the caller's out= array, where given)
+    # v returned: it takes the dying product m's array (and the product is computed into
+    # the caller's out= array, where given); never a dying array that no product made
     fused = fuse(lines, lambda n: shape.get(n), ["v"])
     kernel = next(x for x in fused if isinstance(x, Kernel))
-    assert kernel.into == {}
+    assert kernel.into == {"v": "m"}
+    unproduct = [line("m", "exp", "x"), *lines[1:]]
+    fused = fuse(unproduct, lambda n: shape.get(n), ["v"])
+    assert next(x for x in fused if isinstance(x, Kernel)).into == {}
     # v read by a later line only: it overwrites m, which dies in the loop
     shape["r"] = ()
     fused = fuse([*lines, line("r", "sum", "v")], lambda n: shape.get(n), ["r"])
@@ -362,3 +366,26 @@ def test_random_tensor_programs_agree_with_evaluation(text, seed):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # CTargetWarning where a program has no run
         agrees_with_evaluation(text, tensor_point(seed), target="c")
+
+
+def test_a_gradient_over_a_matrix_product_is_computed_into_the_callers_array():
+    """dW1 = X.T @ dh + reg * W1: the product is computed into out='s array (one matmul
+    with out=), the loop adds into it in place; without out=, into one fresh array that
+    the result owns. Results agree with the NumPy target, earlier results stay intact."""
+    text, _, point = WORKLOADS["2-layer relu"]
+    c = _compile_c(text)
+    assert "np.matmul(X.T, " in c.source and ", out=_out_dW1)" in c.source
+    want_f, want = graphc.compile(text).value_and_grad(**point)
+    first = c.value_and_grad(**point)
+    kept = {k: np.copy(g) for k, g in first[1].items()}
+    again = c.value_and_grad(**point, out=first)
+    for f, grads in (first, again):
+        assert _same(f, want_f)
+        for k, g in grads.items():
+            assert _same(g, want[k]) and g.flags.c_contiguous and g.shape == np.shape(point[k])
+    assert all(again[1][k] is first[1][k] for k in first[1] if np.ndim(first[1][k]))
+    third = c.value_and_grad(**point)  # no out=: fresh arrays, the earlier ones untouched
+    for k, g in third[1].items():
+        assert not np.shares_memory(g, again[1][k]) and _same(again[1][k], kept[k])
+        for v in point.values():
+            assert not np.shares_memory(g, v)
