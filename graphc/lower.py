@@ -135,7 +135,8 @@ def write_into_out(lines: list[Any], arrays_of: Mapping[str, str],
     A fused loop (the C target) writes a returned value into the array itself, or, where
     it writes the value over a dying matrix product's array (``Kernel.into``), the
     product is computed into the array (``np.matmul(X.T, dh, out=_out_dW1)``) and the
-    loop updates it in place."""
+    loop updates it in place; so too a NumPy line that writes over a dying product
+    (``dW1 = np.add(matmul_4, mul_5, out=matmul_4)``)."""
     binds: dict[str, list[int]] = {}  # variable -> the lines that bind it, in order
     for k, line in enumerate(lines):
         for var in getattr(line, "outputs", None) or (line.var,):
@@ -168,6 +169,19 @@ def write_into_out(lines: list[Any], arrays_of: Mapping[str, str],
             if line.op is None and line.args[0].isidentifier():
                 var, before = line.args[0], ks[i]  # an alias (dz = q): q's gate
                 continue
+            if line.op is not None and line.out is not None and line.out_array is None:
+                # into a dying matrix product (dW1 = np.add(matmul_4, mul_5, out=matmul_4)):
+                # the product is computed into the array, and the line adds in place
+                at = binds.get(dest, [])
+                j = bisect.bisect_left(at, ks[i]) - 1
+                src = lines[at[j]] if j >= 0 else None
+                if (
+                    getattr(src, "op", None) == "matmul"
+                    and src.out_array is None
+                    and fits(src, returned)
+                ):
+                    src.out_array = array
+                    break
             if (
                 line.op is not None
                 and line.out_array is None

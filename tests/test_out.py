@@ -99,7 +99,9 @@ def test_a_training_loop_with_out_takes_the_same_steps(target):
 
 def test_the_gates_write_into_out_directly_where_they_are_calls():
     numpy_src = graphc.compile(NET, wrt=list(PARAMS)).source
-    assert "out=_out_dW1 if _out_dW1 is not None else" in numpy_src
+    # a gradient that adds into a dying matrix product: the product goes into out=
+    assert ", out=_out_dW1)  # branch of ∂loss/∂W1 through" in numpy_src
+    assert "dW1 = np.add(dW1_1, dW1_2, out=dW1_1)" in numpy_src
     neuron = graphc.compile(NEURON).source
     assert "_sigmoid(add_2, out=_out_value if _out_value is not None else add_2)" in neuron
     # a line the notes write with an operator stays so: its value is copied at the end
