@@ -23,6 +23,7 @@ ARRAY_IMPLS = (
     "numpy (hand)",
     "numpy (hand, copies)",
     "graphc",
+    "graphc out=",
     "graphc zero_copy",
     "graphc c",
     "graphc c out=",
@@ -79,6 +80,21 @@ def _graphc_zero_copy(w: Workload, inputs: dict[str, Any]) -> Call:
 
     vg = graphc.compile(w.text, zero_copy=True).module.value_and_grad
     return lambda: vg(**inputs)
+
+
+def _graphc_out(w: Workload, inputs: dict[str, Any]) -> Call:
+    """The NumPy target, each call writing into the arrays the previous call returned
+    (``out=``), as a training loop would."""
+    import graphc
+
+    vg = graphc.compile(w.text).module.value_and_grad
+    last = [vg(**inputs)]
+
+    def call() -> Result:
+        last[0] = vg(**inputs, out=last[0])
+        return last[0]
+
+    return call
 
 
 def _graphc_checked(w: Workload, inputs: dict[str, Any]) -> Call:
@@ -303,6 +319,7 @@ _ARRAY = {
     "numpy (hand)": _hand,
     "numpy (hand, copies)": _hand_copies,
     "graphc": _graphc,
+    "graphc out=": _graphc_out,
     "graphc zero_copy": _graphc_zero_copy,
     "graphc c": _graphc_c,
     "graphc c out=": lambda w, inputs: _graphc_c(w, inputs, reuse=True),
