@@ -1092,8 +1092,8 @@ def compile(
         _out_value, _out_dx, _out_dy, _out_dz = _outs(  # the arrays of out= to write into, or None
             out, {"x": _like[0], "y": _like[1], "z": _like[2]}, _shape, _dtype, (x, y, z))
         with np.errstate(under="ignore"):  # underflow to 0 is not an error
-            q = x + y  # + gate
-            f = q * z  # × gate
+            q = np.add(x, y, out=_out_dz)  # + gate
+            f = np.multiply(q, z, out=_out_value)  # × gate
             dz = q  # ∂f/∂z
             dq = z  # ∂f/∂q
             dy = dq  # ∂f/∂y

@@ -116,22 +116,17 @@ def _in_place(op: str) -> tuple[str, str] | None:
     return None
 
 
-def _is_call(op: str) -> bool:
-    """Whether op's NumPy line is a call (``np.tanh(x)``, ``_sigmoid(x)``), not an
-    operator (``x + y``, ``-x``, ``a @ b``) that writing ``out=`` would make one."""
-    return OPS[op].numpy[:1] not in ("{", "-")
-
-
 def write_into_out(lines: list[Any], arrays_of: Mapping[str, str],
                  fits: Callable[[Line, str], bool]) -> None:  # fmt: skip
     """Let the gate that computes each returned value write it into the caller's
     ``out=`` array: ``arrays_of`` maps a returned variable to the variable holding that
     array (``None`` in a call without ``out=``). The gate is the line that binds the
     variable, before any lines that then add into it in place (``dx += dx_3``) and
-    through aliases (``dz = q``). It must already be a call that can take ``out=``
-    (``np.tanh(t)``, ``_sigmoid(t)``, ``np.add(a, b, out=a)``): a line the notes write
-    as ``q = x + y`` stays readable, and its value is copied into the array at the
-    end. It must ``fits(line, returned)`` (its result has the returned value's shape).
+    through aliases (``dz = q``). Its op must have a form that takes ``out=``
+    (``np.tanh(t)``, ``_sigmoid(t)``; an operator line ``q = x + y`` becomes
+    ``q = np.add(x, y, out=_out_dz)``: ``forward`` keeps the notes' operators, and a
+    value copied into the caller's array at the end would cost a pass more than no
+    ``out=``). It must ``fits(line, returned)`` (its result has the returned value's shape).
     A fused loop (the C target) writes a returned value into the array itself, or, where
     it writes the value over a dying matrix product's array (``Kernel.into``), the
     product is computed into the array (``np.matmul(X.T, dh, out=_out_dW1)``) and the
@@ -186,7 +181,6 @@ def write_into_out(lines: list[Any], arrays_of: Mapping[str, str],
                 line.op is not None
                 and line.out_array is None
                 and _in_place(line.op) is not None
-                and (dest is not None or _is_call(line.op))
                 and fits(line, returned)
             ):
                 line.out_array = array

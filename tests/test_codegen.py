@@ -113,7 +113,8 @@ def test_common_subexpressions_once() -> None:
 def test_tracebacks_and_getsource_show_generated_lines() -> None:
     c = graphc.compile(XYZ)
     text = inspect.getsource(c.namespace["value_and_grad"])
-    assert "q = x + y" in text
+    assert "q = np.add(x, y, out=_out_dz)  # + gate" in text
+    assert "q = x + y  # + gate" in inspect.getsource(c.namespace["forward"])
     with pytest.raises(graphc.InputError, match="missing value for input z"):
         c.value_and_grad(x=1.0, y=2.0)
     with pytest.raises(graphc.InputError, match="unknown input 'w'"):

@@ -104,9 +104,13 @@ def test_the_gates_write_into_out_directly_where_they_are_calls():
     assert "dW1 = np.add(dW1_1, dW1_2, out=dW1_1)" in numpy_src
     neuron = graphc.compile(NEURON).source
     assert "_sigmoid(add_2, out=_out_value if _out_value is not None else add_2)" in neuron
-    # a line the notes write with an operator stays so: its value is copied at the end
+    # a returned value's operator line takes out= too (a copy at the end would cost a
+    # pass more than no out=); forward keeps the notes' operators
     xyz = graphc.compile("q = x + y; f = q * z").source
-    assert "        q = x + y  # + gate" in xyz and "f = q * z  # × gate" in xyz
+    vg, fwd = xyz.split("def forward(")
+    assert "q = np.add(x, y, out=_out_dz)  # + gate" in vg
+    assert "f = np.multiply(q, z, out=_out_value)  # × gate" in vg
+    assert "        q = x + y  # + gate" in fwd and "f = np.multiply(q, z, out=q)  # × gate" in fwd
     if HAS_CC:
         c_src = _compile(NET, "c", wrt=list(PARAMS)).source
         # the matrix product under each weight's gradient goes into out=, the loop adds

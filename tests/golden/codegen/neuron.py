@@ -183,10 +183,10 @@ def value_and_grad(w0, x0, w1, x1, w2, *, out=None):
         sub_1 = np.subtract(1.0, f, out=mul_2)  # −
         ddot = np.multiply(f, sub_1, out=_out_dw2 if _out_dw2 is not None else sub_1)  # ∂f/∂dot
         dw2 = ddot  # ∂f/∂w2
-        dw1 = ddot * x1  # ∂f/∂w1
-        dx1 = ddot * w1  # ∂f/∂x1
-        dw0 = ddot * x0  # ∂f/∂w0
-        dx0 = ddot * w0  # ∂f/∂x0
+        dw1 = np.multiply(ddot, x1, out=_out_dw1)  # ∂f/∂w1
+        dx1 = np.multiply(ddot, w1, out=_out_dx1)  # ∂f/∂x1
+        dw0 = np.multiply(ddot, x0, out=_out_dw0)  # ∂f/∂w0
+        dx0 = np.multiply(ddot, w0, out=_out_dx0)  # ∂f/∂x0
     return _value(f, _shape, _dtype, out=_out_value), {
         "w0": _grad(dw0, _shape, _like[0], out=_out_dw0),
         "x0": _grad(dx0, _shape, _like[1], out=_out_dx0),

@@ -183,8 +183,8 @@ def value_and_grad(x, y, z, w, *, out=None):
         dz = np.multiply(2.0, dmax_1_dz, out=_out_dz if _out_dz is not None else dmax_1_dz)  # ∂f/∂z
         dmax_1_dw = _above(w, z)  # local gradient
         dw = np.multiply(2.0, dmax_1_dw, out=_out_dw if _out_dw is not None else dmax_1_dw)  # ∂f/∂w
-        dx = 2.0 * y  # ∂f/∂x
-        dy = 2.0 * x  # ∂f/∂y
+        dx = np.multiply(2.0, y, out=_out_dx)  # ∂f/∂x
+        dy = np.multiply(2.0, x, out=_out_dy)  # ∂f/∂y
     return _value(f, _shape, _dtype, out=_out_value), {
         "x": _grad(dx, _shape, _like[0], out=_out_dx),
         "y": _grad(dy, _shape, _like[1], out=_out_dy),

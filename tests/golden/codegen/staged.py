@@ -185,7 +185,7 @@ def value_and_grad(y, x, *, out=None):
         xpysqr = xpy ** 2.0  # ^ gate
         den = np.add(sigx, xpysqr, out=xpysqr)  # + gate
         invden = np.divide(1.0, den, out=den)  # ÷ gate
-        f = num * invden  # × gate
+        f = np.multiply(num, invden, out=_out_value)  # × gate
         dinvden = num  # ∂f/∂invden
         dnum = invden  # ∂f/∂num
         dsigy = dnum  # ∂f/∂sigy
