@@ -778,7 +778,7 @@ def _sink(lines: list[Any], elementwise: Any, shape_of: Any, returned: set[str],
     return out
 
 
-def kernels_source(kernels: list[Kernel], title: str, rows: Sequence[str] = ()) -> str:
+def kernels_source(kernels: list[Kernel], title: str, rows: Sequence[str]) -> str:
     """The C source of a tensor program's fused loops (one function per kernel) and of
     the row loops of the ops ``rows`` (:data:`graphc.ops.C_ROWS`)."""
     used_ops = {line.op for kernel in kernels for line in kernel.lines if line.op is not None}

@@ -149,6 +149,8 @@ def test_softmax_ce_row_loops_leave_what_does_not_fit_to_the_numpy_helper():
     assert len(calls["_softmax_ce"]) == n + 2 * len(unfit)
     f, grads = _compile_c(_CE).value_and_grad(S=S.astype(np.float32), y=y)
     assert grads["S"].dtype == np.float32 and np.isfinite(f)
+    # forward (the NumPy code, with the row loop bound over _softmax_ce) as the NumPy target
+    assert _same(_compile_c(_CE).forward(S=S, y=y), graphc.compile(_CE).forward(S=S, y=y))
 
 
 BROADCASTING = [
