@@ -87,7 +87,11 @@ def _graphc_out(w: Workload, inputs: dict[str, Any]) -> Call:
     (``out=``), as a training loop would."""
     import graphc
 
-    vg = graphc.compile(w.text).module.value_and_grad
+    return _reusing(graphc.compile(w.text).module.value_and_grad, inputs)
+
+
+def _reusing(vg: Callable[..., Result], inputs: dict[str, Any]) -> Call:
+    """Calls of vg, each writing into the arrays the previous call returned (``out=``)."""
     last = [vg(**inputs)]
 
     def call() -> Result:
@@ -260,15 +264,7 @@ def _graphc_c(
             vg = graphc.compile(w.text, target="c", zero_copy=zero_copy).module.value_and_grad
         except Warning as e:  # fell back to NumPy: nothing to measure
             raise UnavailableError(str(e)) from None
-    if not reuse:
-        return lambda: vg(**inputs)
-    last = [vg(**inputs)]
-
-    def call() -> Result:
-        last[0] = vg(**inputs, out=last[0])
-        return last[0]
-
-    return call
+    return _reusing(vg, inputs) if reuse else lambda: vg(**inputs)
 
 
 def _graphc_c_threads(w: Workload, inputs: dict[str, Any]) -> Call:

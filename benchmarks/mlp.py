@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .impls import UnavailableError, _need
+from .impls import UnavailableError, _need, _reusing
 
 
 def _example_program() -> str:
@@ -102,15 +102,7 @@ def _graphc(inputs: dict, target: str = "numpy", reuse: bool = False) -> Callabl
     if compiled.target != target:
         raise UnavailableError(f"target {target!r} not available")
     vg = compiled.module.value_and_grad
-    if not reuse:
-        return lambda: vg(**inputs)
-    last: list[Any] = [None]
-
-    def call() -> Result:
-        last[0] = vg(**inputs, out=last[0])
-        return last[0]
-
-    return call
+    return _reusing(vg, inputs) if reuse else lambda: vg(**inputs)
 
 
 def _matmuls(inputs: dict) -> Callable[[], Any]:

@@ -433,9 +433,11 @@ def _check_ops(lines: list[Any]) -> set[str]:
     return used_ops
 
 
-def _preamble(title: str, used_ops: set[str]) -> list[str]:
-    """The file's head: title, includes, libmvec declarations, the helpers ops use."""
-    helpers = [h for h in C_HELPERS if any(h + "(" in C_LOWERING[op] for op in used_ops)]
+def _preamble(title: str, used_ops: set[str], code: Sequence[str] = ()) -> list[str]:
+    """The file's head: title, includes, libmvec declarations, the helpers that the ops'
+    lowerings and the further ``code`` (the row loops) call."""
+    calls = [C_LOWERING[op] for op in used_ops] + list(code)
+    helpers = [h for h in C_HELPERS if any(h + "(" in text for text in calls)]
     simd = "".join(
         c_runtime.SIMD_DECLARE.format(_CONST.get(fn, ""), f"double {fn}(double)") + "\n"
         for fn in _SIMD_MATH
@@ -782,13 +784,13 @@ def kernels_source(kernels: list[Kernel], title: str, rows: Sequence[str]) -> st
     """The C source of a tensor program's fused loops (one function per kernel) and of
     the row loops of the ops ``rows`` (:data:`graphc.ops.C_ROWS`)."""
     used_ops = {line.op for kernel in kernels for line in kernel.lines if line.op is not None}
-    if rows:
-        used_ops.add("max")  # the rows' shift (C_ROW_SHIFT) calls g_max
+    shift = [C_ROW_SHIFT] if rows else []
+    loops = [C_ROWS[op] for op in rows]
     return "\n".join([
-        *_preamble(title, used_ops),
-        *([C_ROW_SHIFT] if rows else []),
+        *_preamble(title, used_ops, shift + loops),
+        *shift,
         *(k.c_function() for k in kernels),
-        *(C_ROWS[op] for op in rows),
+        *loops,
     ])
 
 

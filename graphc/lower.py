@@ -136,45 +136,46 @@ def write_into_out(lines: list[Any], arrays_of: Mapping[str, str],
     for k, line in enumerate(lines):
         for var in getattr(line, "outputs", None) or (line.var,):
             binds.setdefault(var, []).append(k)
+
+    def binding(var: str, before: int) -> tuple[int, Any]:
+        """The last line before ``before`` that binds var, and its index; (-1, None)."""
+        ks = binds.get(var, [])
+        i = bisect.bisect_left(ks, before) - 1
+        return (ks[i], lines[ks[i]]) if i >= 0 else (-1, None)
+
+    def product(line: Any, returned: str) -> bool:  # a matrix product that may take it
+        return getattr(line, "op", None) == "matmul" and line.out_array is None and fits(
+            line, returned
+        )
+
     for returned, array in arrays_of.items():
         var, before = returned, len(lines)
-        product = False  # var is the product a fused loop writes the value over
         while True:
-            ks = binds.get(var, [])
-            i = bisect.bisect_left(ks, before) - 1  # the last line before `before`
-            if i < 0:
+            k, line = binding(var, before)
+            if line is None:
                 break
-            line = lines[ks[i]]
             if getattr(line, "outputs", None) is not None:  # a fused loop
-                if var in line.into:
-                    var, before, product = line.into[var], ks[i], True
-                    continue
+                if var in line.into:  # over a dying product: the product takes the array
+                    _, src = binding(line.into[var], k)
+                    if product(src, returned):
+                        src.out_array = array
+                    break
                 inner = [x for x in line.lines if x.var == var]
                 if inner and fits(inner[-1], returned):
                     line.out_arrays[var] = array
                 break
-            if product:
-                if line.op == "matmul" and line.out_array is None and fits(line, returned):
-                    line.out_array = array
-                break
             dest = line.into if line.out is None else line.args[line.out]
             if line.op is not None and dest == var:  # into its own array (dx += dx_3)
-                before = ks[i]
+                before = k
                 continue
             if line.op is None and line.args[0].isidentifier():
-                var, before = line.args[0], ks[i]  # an alias (dz = q): q's gate
+                var, before = line.args[0], k  # an alias (dz = q): q's gate
                 continue
             if line.op is not None and line.out is not None and line.out_array is None:
                 # into a dying matrix product (dW1 = np.add(matmul_4, mul_5, out=matmul_4)):
                 # the product is computed into the array, and the line adds in place
-                at = binds.get(dest, [])
-                j = bisect.bisect_left(at, ks[i]) - 1
-                src = lines[at[j]] if j >= 0 else None
-                if (
-                    getattr(src, "op", None) == "matmul"
-                    and src.out_array is None
-                    and fits(src, returned)
-                ):
+                _, src = binding(dest, k)
+                if product(src, returned):
                     src.out_array = array
                     break
             if (
