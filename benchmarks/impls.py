@@ -269,9 +269,12 @@ def _graphc_c(
 
 def _graphc_c_threads(w: Workload, inputs: dict[str, Any]) -> Call:
     """The C target's loop on two OpenMP threads (the rest of the run is single-threaded:
-    libgomp's thread count is set to 2 around each call and back to 1)."""
+    libgomp's thread count is set to 2 around each call and back to 1, and the process
+    may use every CPU during the call: ``threads.all_cpus``)."""
     import ctypes
     import ctypes.util
+
+    from .threads import all_cpus
 
     call = _graphc_c(w, inputs)
     try:
@@ -281,11 +284,12 @@ def _graphc_c_threads(w: Workload, inputs: dict[str, Any]) -> Call:
     threads = gomp.omp_set_num_threads
 
     def two() -> Result:
-        threads(2)
-        try:
-            return call()
-        finally:
-            threads(1)
+        with all_cpus():
+            threads(2)
+            try:
+                return call()
+            finally:
+                threads(1)
 
     return two
 
