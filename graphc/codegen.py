@@ -1069,11 +1069,12 @@ def compile(
             with each other (``grads["x"] is z`` for (x+y)z) instead of copying them,
             as hand-written code does; faster, but updating one array in place then
             changes another. Default: no returned array aliases an input or another.
-        cache: program text on the NumPy and math targets: keep the compiled module on
-            disk (``~/.cache/graphc/py``) and take it from there when the same text is
+        cache: program text: keep the compiled module on disk
+            (``~/.cache/graphc/py``) and take it from there when the same text is
             compiled with the same arguments again, in any process, skipping every
             stage (see :mod:`graphc.pycache`). The C target keeps its libraries
-            whatever this says.
+            whatever this says; with ``cache=True`` it also skips the stages that
+            make the C source.
 
     Raises:
         ParseError: for text graphc cannot read.
@@ -1105,19 +1106,26 @@ def compile(
     _check_target(target, (*TARGETS, "c"))
     shapes = shapes_arg(shapes)
     entry = None  # the cache's name for this compile (text only: a Graph may be edited)
-    if cache and isinstance(graph, str) and target != "c":
+    if cache and isinstance(graph, str):
         entry = pycache.key(graph, wrt, target, shapes, bool(zero_copy))
-        hit = pycache.get(entry)
-        if hit is not None:
-            inputs, wrt_t, target, head, forward_text, code = hit
-            filename, module, text = _load(head, target, inputs, lambda: forward_text, [code])
-            return Compiled(target, inputs, wrt_t, filename, module, text)
+        if target == "c":
+            kept = pycache.get_c(entry)
+            hit_c = None if kept is None else _c_from_cache(kept, graph, shapes)
+            if hit_c is not None:
+                return hit_c
+        else:
+            hit = pycache.get(entry)
+            if hit is not None:
+                inputs, wrt_t, target, head, forward_text, code = hit
+                filename, module, text = _load(head, target, inputs, lambda: forward_text,
+                                               [code])  # fmt: skip
+                return Compiled(target, inputs, wrt_t, filename, module, text)
     graph = as_graph(graph)
     if graph.tensor or shapes:
         graph = graph.resolved(shapes)
     wrt_t = tuple(graph.differentiable if wrt is None else wrt)
     if target == "c":
-        compiled = _compile_c(graph, wrt_t, zero_copy)
+        compiled = _compile_c(graph, wrt_t, zero_copy, entry)
         if compiled is not None:
             return compiled
         target = "numpy"
@@ -1129,19 +1137,25 @@ def compile(
     return Compiled(target, tuple(graph.inputs), wrt_t, filename, module, text)
 
 
-def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> Compiled | None:
+def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False,
+               entry: str | None = None) -> Compiled | None:  # fmt: skip
     """The C target (see :mod:`graphc.ctarget`), or ``None`` with a warning that says
-    why the NumPy target is used instead."""
-    from .ctarget import CCompileError, CFunction, CTargetWarning, c_source, load, plan
+    why the NumPy target is used instead. With ``entry`` (``cache=True``), what the
+    compile made is kept in :mod:`graphc.pycache` under that name."""
+    from .ctarget import CCompileError, CTargetWarning, c_source, load, plan
 
     for name in wrt:
         graph.check_input(name)
+    inputs = tuple(graph.inputs)
     try:
         if graph.tensor:
             source, c_text = _tensor_c_module(graph, wrt)
             load(c_text)  # compiled (or found in the cache) here, where errors are caught
-            filename, module, text = _load(source, "c")
-            return Compiled("c", tuple(graph.inputs), wrt, filename, module, text)
+            code: list[types.CodeType] = []
+            filename, module, text = _load(source, "c", code=code)
+            if entry is not None:
+                pycache.put_c(entry, ("tensor", inputs, wrt, source, c_text, code[0]))
+            return Compiled("c", inputs, wrt, filename, module, text)
         bw = backward(prepare(graph), wrt=wrt)
         lines, out, grad_text = lower(bw, wrt, True)
         safe = tuple(bw.graph.names[n] for n in graph.inputs)
@@ -1158,14 +1172,28 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
         return None
     safe_of = {bw.graph.names[n]: n for n in wrt}
     how = {safe_of[k]: (kind, safe_of.get(v, v)) for k, (kind, v) in sources.items()}
-    fn = CFunction(lib, tuple(graph.inputs), wrt, how, zero_copy)
+    if entry is not None:
+        kept = tuple((k, kind, v) for k, (kind, v) in how.items())
+        pycache.put_c(entry, ("loop", inputs, wrt, source, kept, bool(zero_copy)))
+    return _c_loop_compiled(lib, source, inputs, wrt, how, zero_copy, lambda: graph)
+
+
+def _c_loop_compiled(lib: Any, source: str, inputs: tuple[str, ...], wrt: tuple[str, ...],
+                     how: Mapping[str, tuple[str, str]], zero_copy: bool,
+                     graph_of: Callable[[], Graph]) -> Compiled:  # fmt: skip
+    """The C target's :class:`Compiled` for an elementwise program: the loop of
+    ``lib`` (compiled from ``source``) for arrays, the math target's function for
+    Python floats, made from ``graph_of()`` on the first call with floats."""
+    from .ctarget import CFunction
+
+    fn = CFunction(lib, inputs, wrt, how, zero_copy)
     # Python floats go to the math target's function: a C call through ctypes costs
     # more than the arithmetic of one point. It is made on the first call with floats:
     # a program called with arrays never pays for it (a second lowering and a Python
     # compile: almost half of a cached compile's time, docs/performance.md).
     scalar: list[types.ModuleType] = []
     floats = (float, int)
-    out_kw = "out" not in graph.inputs  # else `out` is the input's, as in the module
+    out_kw = "out" not in inputs  # else `out` is the input's, as in the module
 
     def value_and_grad(*args: Any, **kwargs: Any) -> Any:
         if all(type(v) in floats for v in args) and all(
@@ -1174,7 +1202,7 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
             if out_kw:
                 kwargs.pop("out", None)
             if not scalar:  # (two threads may both make it: either module serves)
-                head, rest = _module(graph, wrt, "math", False)
+                head, rest = _module(graph_of(), wrt, "math", False)
                 scalar.append(_load(head, "math", rest=rest)[1])
             return scalar[0].value_and_grad(*args, **kwargs)
         return fn(*args, **kwargs)
@@ -1184,12 +1212,38 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False) -> C
     module.loop = fn  # type: ignore[attr-defined]  (the compiled loop, for inspection)
 
     def forward(*args: Any, **kwargs: Any) -> Any:
-        if "out" in kwargs and "out" not in graph.inputs:  # out= is value_and_grad's
+        if "out" in kwargs and out_kw:  # out= is value_and_grad's
             raise TypeError("forward() got an unexpected keyword argument 'out'")
         return value_and_grad(*args, **kwargs)[0]
 
     module.forward = forward  # type: ignore[attr-defined]
-    return Compiled("c", tuple(graph.inputs), wrt, "<graphc C target>", module, lambda: source)
+    return Compiled("c", inputs, wrt, "<graphc C target>", module, lambda: source)
+
+
+def _c_from_cache(kept: tuple[Any, ...], text: str, shapes: Any) -> Compiled | None:
+    """The C target's :class:`Compiled` from a :mod:`graphc.pycache` entry (see
+    :func:`_compile_c`), or ``None`` where its library cannot be loaded (the compiler
+    is gone and so is the library): the caller then compiles, and warns as it would."""
+    from .ctarget import CCompileError, load
+
+    kind, inputs, wrt = kept[:3]
+    try:
+        if kind == "tensor":
+            source, c_text, code = kept[3:]
+            load(c_text)
+            filename, module, module_text = _load(source, "c", code=[code])
+            return Compiled("c", inputs, wrt, filename, module, module_text)
+        source, how, zero_copy = kept[3:]
+        lib = load(source)
+    except CCompileError:
+        return None
+
+    def graph_of() -> Graph:  # for Python floats: the program, parsed again (once)
+        graph = as_graph(text)
+        return graph.resolved(shapes) if graph.tensor or shapes else graph
+
+    how_map = {k: (kind_, v) for k, kind_, v in how}
+    return _c_loop_compiled(lib, source, inputs, wrt, how_map, zero_copy, graph_of)
 
 
 def _tensor_c_module(graph: Graph, wrt: tuple[str, ...]) -> tuple[str, str]:

@@ -8,6 +8,13 @@ Python compiled from it (``marshal``, as ``__pycache__`` keeps ``.pyc`` files). 
 parsing, differentiating, lowering and Python's own compile: a 10,000-gate program is
 callable in tens of milliseconds instead of seconds (docs/performance.md).
 
+On the C target an entry keeps the C source and what the loader needs beside the
+library (each gradient's source for an elementwise loop; the module's text and code
+object for a tensor program); the library itself is the one :mod:`graphc.c_runtime`
+keeps under ``~/.cache/graphc/c`` by the source's hash (compiled again if it was
+deleted). Python floats on an elementwise program still take the math target's
+function, made on their first call from the text, parsed again.
+
 An entry is keyed by a SHA-256 of the text, the arguments (``wrt``, ``target``,
 ``shapes``, ``zero_copy``) and everything the module's text and code depend on:
 graphc's own source files, the Python version (code objects are version-specific),
@@ -36,10 +43,13 @@ from typing import Any
 
 from . import c_runtime
 
-__all__ = ["cache_dir", "get", "key", "put"]
+__all__ = ["cache_dir", "get", "get_c", "key", "put", "put_c"]
 
 #: The entry's layout; an entry of another layout is a miss.
 FORMAT = 1
+#: The layout of a C target's entry (its own tag: a Python module's entry is never
+#: read as one, nor the other way round).
+FORMAT_C = "c1"
 
 
 def cache_dir() -> Path:
@@ -93,16 +103,59 @@ def get(name: str) -> tuple[tuple[str, ...], tuple[str, ...], str, str, str, typ
     return entry[1:]  # type: ignore[return-value]
 
 
+def _names(v: Any) -> bool:
+    return type(v) is tuple and all(type(s) is str for s in v)
+
+
+def get_c(name: str) -> tuple[Any, ...] | None:
+    """A C target's entry (what :func:`graphc.codegen._compile_c` kept), or None:
+    ``("loop", inputs, wrt, C source, ((input, kind, value), ...), zero_copy)`` for an
+    elementwise program, ``("tensor", inputs, wrt, module text, C source, code)`` for a
+    tensor program's module."""
+    try:
+        entry = marshal.loads((cache_dir() / name).read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):  # none yet, or damaged
+        return None
+    if type(entry) is not tuple or len(entry) != 2 or entry[0] != FORMAT_C:
+        return None
+    kept = entry[1]
+    if type(kept) is not tuple or len(kept) != 6 or not all(map(_names, kept[1:3])):
+        return None
+    kind, rest = kept[0], kept[3:]
+    if kind == "loop":  # (C source, ((input, kind, value), ...), zero_copy)
+        source, how, zero_copy = rest
+        ok = type(source) is str and type(zero_copy) is bool and type(how) is tuple and all(
+            type(t) is tuple and len(t) == 3 and type(t[0]) is str and type(t[1]) is str
+            and type(t[2]) in (str, int) for t in how
+        )  # fmt: skip
+    elif kind == "tensor":  # (module text, C source, code object)
+        source, c_text, code = rest
+        ok = type(source) is str and type(c_text) is str and type(code) is types.CodeType
+    else:
+        ok = False
+    return kept if ok else None
+
+
+def put_c(name: str, kept: tuple[Any, ...]) -> None:
+    """Keep a C target's entry (see :func:`get_c`; best effort, as :func:`put`)."""
+    _write(name, (FORMAT_C, kept))
+
+
 def put(name: str, inputs: tuple[str, ...], wrt: tuple[str, ...], target: str, head: str,
         forward: str, code: types.CodeType) -> None:  # fmt: skip
     """Keep an entry (best effort: a folder that cannot be written is left alone)."""
+    _write(name, (FORMAT, inputs, wrt, target, head, forward, code))
+
+
+def _write(name: str, entry: tuple[Any, ...]) -> None:
+    """Write ``entry`` as file ``name``: to a temporary file, renamed into place."""
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(marshal.dumps((FORMAT, inputs, wrt, target, head, forward, code)))
+                f.write(marshal.dumps(entry))
             os.replace(tmp, folder / name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

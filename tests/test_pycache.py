@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import math
+import shutil
 import subprocess
 import sys
 import types
@@ -133,9 +135,100 @@ def test_a_cache_that_cannot_be_written_is_no_failure(monkeypatch, tmp_path):
     assert round(float(c.value_and_grad(**POINT)[0]), 2) == 0.73
 
 
-def test_the_c_target_and_graphs_are_not_cached_here(cache):
+def test_graphs_are_not_cached(cache):
     graphc.compile(graphc.parse(NEURON), cache=True)  # a Graph may have been edited
     assert not cache.exists()
+
+
+_needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                               reason="no C compiler")  # fmt: skip
+
+
+def _no_c_stages(mp):
+    """Make every stage of a C target's compile fail (the library's load may run)."""
+    _no_stages(mp)
+
+    def stage(*args, **kwargs):
+        raise AssertionError("a stage ran")
+
+    for name in ("backward", "prepare", "lower", "_tensor_c_module"):
+        mp.setattr(codegen, name, stage)
+
+
+@_needs_cc
+@pytest.mark.parametrize("zero_copy", [False, True])
+def test_the_c_target_takes_its_loop_from_the_cache(cache, zero_copy):
+    text = "q = x + y; f = q * z"
+    first = graphc.compile(text, target="c", cache=True, zero_copy=zero_copy)
+    assert first.target == "c" and len(list(cache.iterdir())) == 1
+    rng = np.random.default_rng(0)
+    point = {k: rng.normal(size=1000) for k in ("x", "y", "z")}
+    want = first.value_and_grad(**point)
+    with pytest.MonkeyPatch.context() as mp:
+        _no_c_stages(mp)
+        again = graphc.compile(text, target="c", cache=True, zero_copy=zero_copy)
+        f, g = again.value_and_grad(**point)
+    assert again.target == "c" and again.source == first.source and again.wrt == first.wrt
+    # (x+y)z by hand: ∂/∂x = ∂/∂y = z, ∂/∂z = x + y
+    x, y, z = point["x"], point["y"], point["z"]
+    np.testing.assert_array_equal(f, want[0])
+    np.testing.assert_allclose(f, (x + y) * z, rtol=1e-15)
+    for name, expected in {"x": z, "y": z, "z": x + y}.items():
+        np.testing.assert_allclose(g[name], expected, rtol=1e-15)
+    if not zero_copy:  # no returned array shares memory with an input or another one
+        assert not np.shares_memory(g["x"], g["y"]) and not np.shares_memory(g["x"], z)
+    # Python floats take the math target's function, made from the text on first use
+    f, g = again.value_and_grad(x=-2.0, y=5.0, z=-4.0)  # the notes' (x+y)z
+    assert (f, g) == (-12.0, {"x": -4.0, "y": -4.0, "z": 3.0})
+
+
+@_needs_cc
+def test_the_c_target_takes_a_tensor_programs_module_from_the_cache(cache):
+    text = "X: (N, D); W: (D, H)\nh = relu(X @ W)\nf = sum(h * h) + 0.5 * sum(W * W)"
+    first = graphc.compile(text, target="c", cache=True)
+    assert first.target == "c"
+    rng = np.random.default_rng(1)
+    X, W = rng.normal(size=(16, 5)), rng.normal(size=(5, 7))
+    with pytest.MonkeyPatch.context() as mp:
+        _no_c_stages(mp)
+        again = graphc.compile(text, target="c", cache=True)
+        f, g = again.value_and_grad(X=X, W=W)
+    assert again.source == first.source
+    h = np.maximum(X @ W, 0)  # by hand: ∂f/∂W = X.T (2h ⊙ [XW > 0]) + W
+    np.testing.assert_allclose(f, (h * h).sum() + 0.5 * (W * W).sum(), rtol=1e-13)
+    np.testing.assert_allclose(g["W"], X.T @ (2 * h * (X @ W > 0)) + W, rtol=1e-13)
+    np.testing.assert_allclose(g["X"], (2 * h * (X @ W > 0)) @ W.T, rtol=1e-13)
+
+
+@_needs_cc
+def test_a_c_entry_whose_library_cannot_load_compiles_again_and_says_why(cache, monkeypatch):
+    graphc.compile(NEURON, target="c", cache=True)
+    from graphc import ctarget
+
+    def no_compiler(source):
+        raise ctarget.CCompileError("no C compiler found (tried cc, gcc)")
+
+    monkeypatch.setattr(ctarget, "load", no_compiler)
+    with pytest.warns(ctarget.CTargetWarning, match="no C compiler"):
+        c = graphc.compile(NEURON, target="c", cache=True)
+    assert c.target == "numpy"
+    assert round(float(c.value_and_grad(**POINT)[0]), 2) == 0.73
+
+
+@_needs_cc
+def test_a_damaged_c_entry_is_compiled_again_and_rewritten(cache):
+    graphc.compile(NEURON, target="c", cache=True)
+    (entry,) = cache.iterdir()
+    kept = entry.read_bytes()
+    entry.write_bytes(kept[: len(kept) // 2])
+    c = graphc.compile(NEURON, target="c", cache=True)
+    assert c.target == "c" and entry.read_bytes() == kept
+    f, g = c.value_and_grad(**{k: np.full(3, v) for k, v in POINT.items()})
+    s = 1 / (1 + math.exp(-1.0))  # the notes' neuron: w·x = 1, ∂f/∂w0 = σ(1 - σ) x0
+    np.testing.assert_allclose(f, s, rtol=1e-15)
+    np.testing.assert_allclose(g["w0"], s * (1 - s) * POINT["x0"], rtol=1e-14)
+    # a Python module's entry is never read as a C target's, nor the other way round
+    assert pycache.get_c(entry.name) is not None and pycache.get(entry.name) is None
 
 
 def test_cache_takes_a_bool():
