@@ -1128,7 +1128,7 @@ def compile(
         compiled = _compile_c(graph, wrt_t, zero_copy, entry)
         if compiled is not None:
             return compiled
-        target = "numpy"
+        target, entry = "numpy", None  # (the fallback is compiled, and warns, each time)
     head, forward = _module(graph, wrt_t, target, zero_copy)
     code: list[types.CodeType] = []
     filename, module, text = _load(head, target, tuple(graph.inputs), forward, code)

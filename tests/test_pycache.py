@@ -213,6 +213,8 @@ def test_a_c_entry_whose_library_cannot_load_compiles_again_and_says_why(cache, 
         c = graphc.compile(NEURON, target="c", cache=True)
     assert c.target == "numpy"
     assert round(float(c.value_and_grad(**POINT)[0]), 2) == 0.73
+    (entry,) = cache.iterdir()  # the C entry, kept; the fallback wrote nothing
+    assert pycache.get_c(entry.name) is not None
 
 
 @_needs_cc
