@@ -133,7 +133,7 @@ def _value(f, shape, dtype, copy=False, out=None):
     """f as a fresh array of the output's shape (a NumPy scalar for scalar inputs)."""
     if out is not None:  # the caller's array (see _outs)
         if f is not out:
-            np.copyto(out, np.broadcast_to(f, shape))
+            np.copyto(out, f)  # (copyto broadcasts f to out, of that shape)
         return out
     if type(f) is np.ndarray and f.shape == shape and f.flags.writeable:
         return f.copy() if copy else f
@@ -145,7 +145,7 @@ def _grad(g, shape, like, copy=False, out=None):
     """∂sum(f)/∂input: g broadcast to the output's shape, summed to the input's shape."""
     if out is not None:  # the caller's array, of the output's shape (see _outs)
         if g is not out:
-            np.copyto(out, np.broadcast_to(g, shape))
+            np.copyto(out, g)  # (copyto broadcasts g to out, of that shape)
         return out
     in_shape, dtype = like
     if type(g) is np.ndarray and g.shape == in_shape == shape and g.dtype == dtype:
@@ -164,8 +164,11 @@ def _grad(g, shape, like, copy=False, out=None):
 
 #: How out= is read and its arrays checked for overlap, from the C runtime (one
 #: definition, carried by every module that takes out=).
-_OUT_SUPPORT = "\n\n" + "\n\n".join(
-    inspect.getsource(f) for f in (c_runtime._given, c_runtime._span, c_runtime._disjoint)
+_ADDRESS_ALIASES = next(line for line in inspect.getsource(c_runtime).splitlines()
+                        if line.startswith("_from_buffer, _addressof = "))  # fmt: skip
+_OUT_SUPPORT = f"\n\n{_ADDRESS_ALIASES}\n\n\n" + "\n\n".join(
+    inspect.getsource(f)
+    for f in (c_runtime._address, c_runtime._given, c_runtime._span, c_runtime._disjoint)
 )
 _NUMPY_SUPPORT += _OUT_SUPPORT
 
@@ -265,7 +268,7 @@ def _grad(g, like, out=None):
     _inputs), or in out, the caller's array of that shape and dtype (see _outs)."""
     if out is not None:
         if g is not out:
-            np.copyto(out, np.broadcast_to(g, like[0]))
+            np.copyto(out, g)  # (copyto broadcasts g to out, of that shape)
         return out
     g = np.array(np.broadcast_to(g, like[0]), dtype=like[1], order="C")
     return g[()] if g.ndim == 0 else g
@@ -632,7 +635,7 @@ def _module(
     prepared = prepare(graph)
     bw = backward(prepared, wrt=wrt)
     used = _helpers(bw, target)
-    module = "bisect\n\nimport numpy as np" if target == "numpy" else "math"
+    module = "bisect\nimport ctypes\n\nimport numpy as np" if target == "numpy" else "math"
     parts = [
         HEADER + "\n" + _docstring(graph, wrt, target, output_name(bw.graph), zero_copy),
         f"import {module}\n",

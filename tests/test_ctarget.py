@@ -831,7 +831,8 @@ def test_gradients_that_are_inputs_or_repeats_are_copied_unless_zero_copy():
 
 def test_output_arrays_are_reused_only_once_the_caller_has_let_go():
     vg = graphc.compile("sigmoid(x) * y + x", target="c").module.value_and_grad
-    x, y = np.linspace(-3, 3, 1000), np.linspace(1, 2, 1000)
+    # (arrays of PLACE_FROM bytes and more: smaller ones are fresh each call, for free)
+    x, y = np.linspace(-3, 3, 10_000), np.linspace(1, 2, 10_000)
     f1, g1 = vg(x=x, y=y)
     kept = (f1.copy(), {k: v.copy() for k, v in g1.items()})
     f2, g2 = vg(x=x + 1, y=y)  # f1, g1 still held: fresh arrays
@@ -892,3 +893,35 @@ def test_calls_from_two_threads_never_share_output_arrays():
     for t in threads:
         t.join()
     assert not errors
+
+
+@pytest.mark.parametrize("zero_copy", [False, True])
+def test_small_float64_calls_take_the_direct_path_with_the_general_calls_results(
+        monkeypatch, zero_copy):  # fmt: skip
+    """Every input a float64 array of one shape, by name: no broadcasting, no casting, no
+    earlier results to reuse (c_runtime.CFunction._direct); the results are the general
+    call's, and out= arrays that alias an input or each other are still refused."""
+    from graphc import c_runtime
+
+    text = "q = x + y; f = q * z"  # (x+y)z: ∂/∂x = ∂/∂y = z, an input's value
+    c = graphc.compile(text, target="c", zero_copy=zero_copy)
+    rng = np.random.default_rng(3)
+    x, y, z = (rng.normal(size=100) for _ in range(3))
+    want_f, want_g = c.value_and_grad(x, y, z)  # by position: the general call
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(c_runtime, "_buffers", None)  # the general call would fail here
+        f, g = c.value_and_grad(x=x, y=y, z=z)
+        assert _same(f, want_f) and all(_same(g[k], want_g[k]) for k in "xyz")
+        np.testing.assert_allclose(f, (x + y) * z, rtol=1e-15)
+        assert (g["x"] is z) == zero_copy and not np.shares_memory(g["z"], x)
+        if not zero_copy:  # (zero_copy: g["x"] is z, which out= may not write into)
+            assert not np.shares_memory(g["x"], g["y"]) and not np.shares_memory(g["x"], z)
+            f2, g2 = c.value_and_grad(x=x, y=y, z=z, out=(f, g))  # into the same arrays
+            assert f2 is f and all(g2[k] is g[k] for k in "xyz") and _same(f2, want_f)
+    # an out= array that is an input, or one given twice: the general call, which
+    # writes those results into fresh arrays and leaves the input alone
+    before = x.copy()
+    f3, g3 = c.value_and_grad(x=x, y=y, z=z, out=(x, {"x": g["z"], "y": g["z"], "z": g["z"]}))
+    np.testing.assert_array_equal(x, before)
+    assert f3 is not x and _same(f3, want_f)
+    assert not np.shares_memory(g3["y"], g3["z"]) and _same(g3["z"], want_g["z"])
