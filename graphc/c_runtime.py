@@ -534,7 +534,6 @@ class CFunction:
             self._spare = ([a for a in spare if id(a) in last], [f, *grads.values()])
         return _plain(f.astype(dtype, copy=False)), result
 
-
     def _direct(self, values):
         """The common call, or None where it is not that call: every input by name, a
         float64 C-ordered array of one shape (at least 1-d); with out= arrays that all
