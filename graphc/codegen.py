@@ -1182,7 +1182,7 @@ def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False,
 
 
 def _c_loop_compiled(lib: Any, source: str, inputs: tuple[str, ...], wrt: tuple[str, ...],
-                     how: Mapping[str, tuple[str, str]], zero_copy: bool,
+                     how: Mapping[str, tuple[str, Any]], zero_copy: bool,
                      graph_of: Callable[[], Graph]) -> Compiled:  # fmt: skip
     """The C target's :class:`Compiled` for an elementwise program: the loop of
     ``lib`` (compiled from ``source``) for arrays, the math target's function for
