@@ -925,3 +925,35 @@ def test_small_float64_calls_take_the_direct_path_with_the_general_calls_results
     np.testing.assert_array_equal(x, before)
     assert f3 is not x and _same(f3, want_f)
     assert not np.shares_memory(g3["y"], g3["z"]) and _same(g3["z"], want_g["z"])
+
+
+@pytest.mark.parametrize("text", ["sigmoid(x) * y + x", "a = x*x; f = a + y*z - tanh(x)"])
+@pytest.mark.parametrize("zero_copy", [False, True])
+def test_random_direct_calls_give_the_general_calls_results(text, zero_copy):
+    """Calls by name (the direct path where they fit) against the same calls by
+    position (always the general path): sizes on both sides of PLACE_FROM, with and
+    without out=, out= arrays that alias an input or each other."""
+    c = graphc.compile(text, target="c", zero_copy=zero_copy)
+    rng = np.random.default_rng(len(text) + zero_copy)
+    for _ in range(12):
+        n = int(rng.choice([1, 3, 100, 9000]))
+        point = {k: rng.normal(size=n) for k in c.inputs}
+        want_f, want_g = c.value_and_grad(*point.values())
+        out = None
+        if rng.random() < 0.6:
+            out = c.value_and_grad(**point)
+            aliased = rng.random()
+            if aliased < 0.3:  # an input as a result's array
+                out[1][c.wrt[0]] = point[c.inputs[0]]
+            elif aliased < 0.6:  # one array for two results
+                out[1][c.wrt[1]] = out[1][c.wrt[0]]
+        before = {k: v.copy() for k, v in point.items()}
+        f, g = c.value_and_grad(**point, out=out)
+        # (one loop computes both: the same numbers, bit for bit)
+        assert np.array_equal(f, want_f) and all(np.array_equal(g[k], want_g[k]) for k in c.wrt)
+        assert all(np.array_equal(point[k], before[k]) for k in point)  # inputs untouched
+        if not zero_copy:
+            results = [f, *g.values()]
+            for i, a in enumerate(results):
+                assert not any(np.shares_memory(a, v) for v in point.values())
+                assert not any(np.shares_memory(a, b) for b in results[i + 1 :])
