@@ -42,6 +42,19 @@ FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-m
 STREAM_FROM = 1 << 25
 
 
+#: The elementwise loop's array type, as its source declares it; float32 arrays get a
+#: variant of the source that reads and writes float (f32_source).
+IO_TYPEDEF = "typedef double graphc_io;"
+
+
+def f32_source(source):
+    """An elementwise loop's source for float32 arrays: the same loop, its arrays of
+    float (each value still computed in double from the exact float input, and rounded
+    to float once, when stored: as the float64 loop on float64 copies, without the
+    copies), and plain stores (8 floats are half a line: no streaming)."""
+    return source.replace(IO_TYPEDEF, "#define GRAPHC_NO_STREAM\ntypedef float graphc_io;", 1)
+
+
 class CCompileError(Exception):
     """No C compiler, or the compiler failed (``output``: what it printed)."""
 
@@ -256,7 +269,7 @@ def load(source):
         raise CCompileError(f"cannot load {lib}: {e}") from None
 
 
-_F64 = np.dtype(np.float64)
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 _from_buffer, _addressof = ctypes.c_char.from_buffer, ctypes.addressof
 
 
@@ -375,25 +388,25 @@ def _places(inputs, count):
     return good[np.linspace(0, len(good) - 1, count).astype(np.int64)].tolist()
 
 
-def _empty(shape, place=None):
-    """A new float64 array; with place (bytes into a 4 KB page, _places), a view into a
-    byte buffer that starts there."""
+def _empty(shape, place=None, dtype=_F64):
+    """A new array (float64, or dtype); with place (bytes into a 4 KB page, _places), a
+    view into a byte buffer that starts there."""
     if place is None:
-        return np.empty(shape, dtype=np.float64)
-    n = math.prod(shape) * 8
+        return np.empty(shape, dtype=dtype)
+    n = math.prod(shape) * dtype.itemsize
     raw = np.empty(n + 4096, dtype=np.uint8)
     start = (place - raw.ctypes.data) % 4096
-    return raw[start : start + n].view(np.float64).reshape(shape)
+    return raw[start : start + n].view(dtype).reshape(shape)
 
 
-def _buffers(out, shape, wrt, spare, inputs):
-    """Output arrays: those of out (a previous result) where they fit and share no
-    memory with an input or each other, else arrays of spare (this function's earlier
-    outputs that nothing else holds any more), else fresh ones. spare keeps the arrays
-    it did not give (its order aside)."""
+def _buffers(out, shape, wrt, spare, inputs, dtype=_F64):
+    """Output arrays (float64, or dtype): those of out (a previous result) where they
+    fit and share no memory with an input or each other, else arrays of spare (this
+    function's earlier outputs that nothing else holds any more), else fresh ones. spare
+    keeps the arrays it did not give (its order aside)."""
 
     def fits(a):
-        return (type(a) is np.ndarray and a.shape == shape and a.dtype == np.float64
+        return (type(a) is np.ndarray and a.shape == shape and a.dtype == dtype
                 and a.flags.c_contiguous and a.flags.writeable)  # fmt: skip
 
     def new():
@@ -408,9 +421,9 @@ def _buffers(out, shape, wrt, spare, inputs):
             held.append(a)  # (checked; the caller may let go of it later)
         nonlocal places
         if places is None:  # placed in their pages where large (computed once a call)
-            big = math.prod(shape) * 8 >= PLACE_FROM
+            big = math.prod(shape) * dtype.itemsize >= PLACE_FROM
             places = _places([a for a in inputs if a.shape == shape], 1 + len(wrt)) if big else []
-        return _empty(shape, places.pop() if places else None)
+        return _empty(shape, places.pop() if places else None, dtype)
 
     places = None
     held = []
@@ -433,9 +446,12 @@ class CFunction:
     together, each gradient summed back to its input's shape and dtype; out= a previous
     result (f, grads) of the same shapes is written into instead of new arrays."""
 
-    def __init__(self, lib, inputs, wrt, how=None, zero_copy=False):
+    def __init__(self, lib, inputs, wrt, how=None, zero_copy=False, source=None):
         self._fn = lib.value_and_grad
         self._fn.restype = ctypes.c_ssize_t
+        # the loop for float32 arrays (f32_source), compiled on the first call that has
+        # them; False where it cannot be (then such calls go through float64 copies)
+        self._source, self._fn32 = source, None if source is not None else False
         self.streamed = 0  # points the last call wrote with streaming stores
         self.inputs = tuple(inputs)
         self.position = {n: i for i, n in enumerate(self.inputs)}  # (no index() per call)
@@ -446,8 +462,9 @@ class CFunction:
         self.how = how or {k: ("loop", k) for k in self.wrt}
         self.stored = tuple(k for k in self.wrt if self.how[k][0] == "loop")
         # n, stream, then an address per input, for f and per stored gradient
-        self._fn.argtypes = [ctypes.c_ssize_t, ctypes.c_int,
-                             *[ctypes.c_void_p] * (len(self.inputs) + 1 + len(self.stored))]
+        self._argtypes = [ctypes.c_ssize_t, ctypes.c_int,
+                          *[ctypes.c_void_p] * (len(self.inputs) + 1 + len(self.stored))]
+        self._fn.argtypes = self._argtypes
         self.zero_copy = zero_copy
         # The output arrays of the call before last and of the last call: reused by a
         # call once the caller has let go of them (fresh arrays of millions of elements
@@ -462,6 +479,11 @@ class CFunction:
             fast = self._direct(kwargs)
             if fast is not None:
                 return fast
+        return self._general(args, kwargs)
+
+    def _general(self, args, kwargs):
+        """Any call: inputs broadcast together and cast to float64 (copies where they
+        are not float64 C-ordered arrays of the output's shape)."""
         out_bufs = kwargs.pop("out", None) if "out" not in self.position else None
         if len(args) > len(self.inputs):  # (zip would drop the surplus without a word)
             raise TypeError(f"value_and_grad() takes {len(self.inputs)} positional "
@@ -536,50 +558,52 @@ class CFunction:
 
     def _direct(self, values):
         """The common call, or None where it is not that call: every input by name, a
-        float64 C-ordered array of one shape (at least 1-d); with out= arrays that all
-        fit (see _buffers) and share no memory, any size, written into; without, below
-        PLACE_FROM bytes, where fresh arrays are free (no pages to place, no earlier
-        results to reuse). The general call's checks cost three times the loop's own
-        call on small arrays (19 µs against 6 µs for the neuron's 5 inputs and 6
-        results, docs/performance.md)."""
+        C-ordered array of one shape (at least 1-d), all float64 or all float32 (the
+        float32 loop: f32_source). Results: below PLACE_FROM bytes fresh arrays (free
+        there), else as the general call makes them (_buffers: out= where it fits,
+        earlier results let go of, placed ones). The general call's checks cost three
+        times the loop's own call on small arrays (19 µs against 6 µs for the neuron's
+        5 inputs and 6 results, docs/performance.md), and it computes float32 arrays
+        through float64 copies of them."""
         takes_out = "out" not in self.position  # (else `out` is an input's name)
         out = values.get("out") if takes_out else None
         if len(values) != len(self.inputs) + (takes_out and "out" in values):
             return None
         arrays = []
-        shape = None
+        shape = dtype = None
         for n in self.inputs:
             a = values.get(n)
-            if (type(a) is not np.ndarray or a.dtype is not _F64 or not a.flags.c_contiguous
-                    or (shape is not None and a.shape != shape)):  # fmt: skip
+            if (type(a) is not np.ndarray or (a.dtype is not _F64 and a.dtype is not _F32)
+                    or not a.flags.c_contiguous or (shape is not None and (
+                        a.shape != shape or a.dtype is not dtype))):  # fmt: skip
                 return None
-            shape = a.shape
+            shape, dtype = a.shape, a.dtype
             arrays.append(a)
         size = arrays[0].size if arrays else 0
         if not size or not shape:
             return None
-        if out is None:
-            if size * 8 >= PLACE_FROM:
-                return None
-            f = np.empty(shape)
-            grads = {k: np.empty(shape) if self.how[k][0] == "loop" or not self.zero_copy
-                     else None for k in self.wrt}  # fmt: skip
-        else:
-            given = _given(out, self.wrt)
-            for a in given:
-                if (type(a) is not np.ndarray or a.shape != shape or a.dtype is not _F64
-                        or not a.flags.c_contiguous or not a.flags.writeable):  # fmt: skip
-                    return None
-            given = _disjoint(given, arrays)
-            if any(a is None for a in given):
-                return None
-            f, grads = given[0], dict(zip(self.wrt, given[1:], strict=True))
+        fn = self._fn if dtype is _F64 else self._loop32()
+        if fn is None:
+            return None
+        spare = None
+        if out is None and size * dtype.itemsize < PLACE_FROM:  # small: fresh, for free
+            f = np.empty(shape, dtype)
+            grads = {k: np.empty(shape, dtype) if self.how[k][0] == "loop"
+                     or not self.zero_copy else None for k in self.wrt}  # fmt: skip
+        else:  # out=, where it fits, else earlier results let go of, else placed ones
+            (older, newer), self._spare = self._spare, ([], [])  # (as the general call)
+            last = {id(a) for a in newer}
+            spare = [*newer, *older]
+            del older, newer
+            f, grads = _buffers(out, shape, self.wrt, spare, arrays, dtype)
         outs = (f, *(grads[k] for k in self.stored))
-        stream = size * 8 * (len(arrays) + len(outs)) >= STREAM_FROM
-        streamed = self._fn(size, stream, *map(_address, arrays), *map(_address, outs))
+        stream = dtype is _F64 and size * 8 * (len(arrays) + len(outs)) >= STREAM_FROM
+        streamed = fn(size, stream, *map(_address, arrays), *map(_address, outs))
         if streamed < 0:
             raise MemoryError("the C loop could not allocate its working memory")
         self.streamed = streamed
+        if out is None and spare is not None:
+            self._spare = ([a for a in spare if id(a) in last], [f, *grads.values()])
         result = {}
         for k in self.wrt:
             kind, src = self.how[k]
@@ -592,6 +616,24 @@ class CFunction:
                     np.copyto(g, g0)
             result[k] = g
         return f, result
+
+
+    def _loop32(self):
+        """The loop for float32 arrays (compiled once), or None where it cannot be had
+        (no source, or it did not compile: said once, as a warning)."""
+        if self._fn32 is None:
+            try:
+                fn = load(f32_source(self._source)).value_and_grad
+            except CCompileError as e:
+                import warnings
+
+                warnings.warn(f"graphc: the float32 loop did not compile ({e}); float32"
+                              " arrays go through float64 copies", RuntimeWarning, 2)  # fmt: skip
+                self._fn32 = False
+            else:
+                fn.restype, fn.argtypes = ctypes.c_ssize_t, self._argtypes
+                self._fn32 = fn
+        return self._fn32 or None
 
 
 class FusedLoop:

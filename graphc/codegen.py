@@ -1189,7 +1189,7 @@ def _c_loop_compiled(lib: Any, source: str, inputs: tuple[str, ...], wrt: tuple[
     Python floats, made from ``graph_of()`` on the first call with floats."""
     from .ctarget import CFunction
 
-    fn = CFunction(lib, inputs, wrt, how, zero_copy)
+    fn = CFunction(lib, inputs, wrt, how, zero_copy, source)
     # Python floats go to the math target's function: a C call through ctypes costs
     # more than the arithmetic of one point. It is made on the first call with floats:
     # a program called with arrays never pays for it (a second lowering and a Python

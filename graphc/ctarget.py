@@ -21,7 +21,9 @@ Inputs broadcast together as on the NumPy target; each is passed to C as a conti
 float64 array of the broadcast shape (broadcast inputs are expanded first), and each
 gradient is summed back to its input's shape and cast to its dtype (float32 inputs are
 computed in double and rounded once at the end: within 1 ulp of float32 of the exact
-value, where NumPy's float32 code rounds at every gate). Math functions come from
+value, where NumPy's float32 code rounds at every gate; float32 arrays of one shape
+run a variant of the loop that reads and writes float, :func:`c_runtime.f32_source`,
+with the same numbers and without the copies). Math functions come from
 libmvec inside the loop: at most 4 ulp from the scalar libm results.
 """
 
@@ -142,34 +144,38 @@ _ALLOC = [
 
 #: The C support for streaming stores (x86: AVX-512, AVX or SSE2 as the compiler's
 #: -march allows; elsewhere plain stores and no line is ever streamed).
-_STREAMING = r"""/* Streaming stores write a whole 64-byte line past the cache, without reading it
+_STREAMING = c_runtime.IO_TYPEDEF + r"""  /* the arrays' elements (see c_runtime.f32_source) */
+
+/* Streaming stores write a whole 64-byte line past the cache, without reading it
    first: a call whose arrays outgrow the cache (the runtime passes stream = 1) writes
    its results this way, where every output lies at one offset from a line. */
 
 /* a line of 8 results to p, with plain stores */
-static inline void graphc_put(double *restrict p, const double *restrict line) {
+static inline void graphc_put(graphc_io *restrict p, const double *restrict line) {
     for (int k = 0; k < 8; k++) p[k] = line[k];
 }
 
-#if defined(__AVX512F__)
+#if defined(GRAPHC_NO_STREAM)  /* asked for (float arrays: 8 results are half a line) */
+static inline void graphc_stream(graphc_io *p, const double *line) { graphc_put(p, line); }
+#elif defined(__AVX512F__)
 #include <immintrin.h>
-static inline void graphc_stream(double *p, const double *line) {
+static inline void graphc_stream(graphc_io *p, const double *line) {
     _mm512_stream_pd(p, _mm512_load_pd(line));
 }
 #elif defined(__AVX__)
 #include <immintrin.h>
-static inline void graphc_stream(double *p, const double *line) {
+static inline void graphc_stream(graphc_io *p, const double *line) {
     _mm256_stream_pd(p, _mm256_load_pd(line));
     _mm256_stream_pd(p + 4, _mm256_load_pd(line + 4));
 }
 #elif defined(__SSE2__)
 #include <emmintrin.h>
-static inline void graphc_stream(double *p, const double *line) {
+static inline void graphc_stream(graphc_io *p, const double *line) {
     for (int k = 0; k < 8; k += 2) _mm_stream_pd(p + k, _mm_load_pd(line + k));
 }
 #else
 #define GRAPHC_NO_STREAM
-static inline void graphc_stream(double *p, const double *line) { graphc_put(p, line); }
+static inline void graphc_stream(graphc_io *p, const double *line) { graphc_put(p, line); }
 #endif
 #ifdef GRAPHC_NO_STREAM
 static inline void graphc_fence(void) {}
@@ -179,7 +185,8 @@ static inline void graphc_fence(void) { _mm_sfence(); }
 
 /* [*lo, *hi): the points whose results fill whole lines of every output (none where
    the outputs lie at different offsets from a line, or without streaming stores). */
-static void graphc_lines(ptrdiff_t n, double *const *outs, int k, ptrdiff_t *lo, ptrdiff_t *hi) {
+static void graphc_lines(ptrdiff_t n, graphc_io *const *outs, int k, ptrdiff_t *lo,
+                         ptrdiff_t *hi) {
     *lo = *hi = 0;
 #ifndef GRAPHC_NO_STREAM
     uintptr_t off = (uintptr_t)outs[0] % 64;
@@ -219,8 +226,11 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     # and out_dx, an input's padded part-line pad_x, an output's local line line_f.
     ins = [f"in_{n}" for n in inputs]
     outs = ["out_f", *(f"out_d{n}" for n in grads)]
-    params = [f"const double *restrict {p}" for p in ins]
-    params += [f"double *restrict {p}" for p in outs]
+    # the arrays are graphc_io (double; float in the float32 variant), a point's results
+    # go to local lines of double
+    params = [f"const graphc_io *restrict {p}" for p in ins]
+    point_params = [*params, *(f"double *restrict {p}" for p in outs)]
+    params += [f"graphc_io *restrict {p}" for p in outs]
     stores = [f"out_f[i] = {_arg(out, variables)};"]
     stores += [f"out_d{n}[i] = {_arg(text, variables)};" for n, text in grads.items()]
     pads = [f"pad_{n}" for n in inputs]
@@ -234,7 +244,7 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         point = [
             "/* One point: every gate, forward and backward, then its results stored at i. */",
             "static inline __attribute__((always_inline)) void point(",
-            f"        ptrdiff_t i, {', '.join(params)}) {{",
+            f"        ptrdiff_t i, {', '.join(point_params)}) {{",
             *body,
             "}",
             "",
@@ -247,7 +257,8 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         slots = 0
     else:
         results = [out, *grads.values()]
-        point, calls, slots = _stages(lines, inputs, variables, stores, results, params)
+        point, calls, slots = _stages(lines, inputs, variables, stores, results,
+                                      point_params)  # fmt: skip
         slots = max(slots, 1)  # (one stage hands nothing on)
         compute = [f"        {call}(slots, {args});" for call in calls]
     parts = [
@@ -287,7 +298,8 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         "    ptrdiff_t lo = 0, hi = 0;  /* [lo, hi): the whole lines */",
         "    int failed = 0;",
         "    if (stream)",
-        f"        graphc_lines(n, (double *const[]){{{', '.join(outs)}}}, {len(outs)}, &lo, &hi);",
+        f"        graphc_lines(n, (graphc_io *const[]){{{', '.join(outs)}}}, {len(outs)},"
+        " &lo, &hi);",
         "    if (hi == lo) {  /* no streaming: the lines from 0, plain stores */",
         "        stream = 0;",
         "        lo = 0;",
@@ -297,8 +309,8 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         "        const ptrdiff_t a = end ? hi : 0, e = end ? n : lo;",
         "        if (a == e)",
         "            continue;",
-        *(f"        double {p}[{LINE}] = {{0}};" for p in pads),
-        *(f"        double {v}[{LINE}];" for v in lines_of),
+        *(f"        graphc_io {p}[{LINE}] = {{0}};" for p in pads),
+        *(f"        graphc_io {v}[{LINE}];" for v in lines_of),
         "        for (ptrdiff_t k = a; k < e; k++) {",
         *(f"            {p}[k - a] = {q}[k];" for p, q in zip(pads, ins, strict=True)),
         "        }",
@@ -833,7 +845,7 @@ def saved_module(header: str, source: str, inputs: tuple[str, ...], wrt: tuple[s
         "",
         f"SOURCE = r{quote}{source}{quote}",
         "",
-        f"value_and_grad = CFunction(load(SOURCE), {inputs!r}, {wrt!r})",
+        f"value_and_grad = CFunction(load(SOURCE), {inputs!r}, {wrt!r}, source=SOURCE)",
         "",
         "",
         "def forward(*args, **kwargs):",

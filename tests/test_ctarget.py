@@ -774,6 +774,9 @@ def test_saved_c_module_runs_without_graphc(tmp_path):
         "import numpy as np, staged_c\n"
         "f, g = staged_c.value_and_grad(x=np.array([3.0, 1.0]), y=np.array([-4.0, 2.0]))\n"
         "print(repr(float(f[0])), repr(float(g['x'][0])), repr(float(g['y'][0])))\n"
+        "x, y = np.array([3.0, 1.0], np.float32), np.array([-4.0, 2.0], np.float32)\n"
+        "f32, g32 = staged_c.value_and_grad(x=x, y=y)  # the float32 loop\n"
+        "print(f32.dtype, g32['x'].dtype, repr(float(f32[0])), repr(float(g32['y'][0])))\n"
     )
     out = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path)],
                          capture_output=True, text=True, check=True)  # fmt: skip
@@ -781,6 +784,9 @@ def test_saved_c_module_runs_without_graphc(tmp_path):
     assert value == pytest.approx(1.5456448841066441, rel=1e-14)
     assert dx == pytest.approx(2.0595697955721652, rel=1e-14)
     assert dy == pytest.approx(1.5922327514838093, rel=1e-14)
+    dtype_f, dtype_g, value32, dy32 = out.stdout.split()[3:7]
+    assert (dtype_f, dtype_g) == ("float32", "float32")
+    assert float(value32) == float(np.float32(value)) and float(dy32) == float(np.float32(dy))
 
 
 def test_python_floats_take_the_math_path():
@@ -909,7 +915,7 @@ def test_small_float64_calls_take_the_direct_path_with_the_general_calls_results
     x, y, z = (rng.normal(size=100) for _ in range(3))
     want_f, want_g = c.value_and_grad(x, y, z)  # by position: the general call
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(c_runtime, "_buffers", None)  # the general call would fail here
+        mp.setattr(c_runtime.CFunction, "_general", None)  # the general call would fail here
         f, g = c.value_and_grad(x=x, y=y, z=z)
         assert _same(f, want_f) and all(_same(g[k], want_g[k]) for k in "xyz")
         np.testing.assert_allclose(f, (x + y) * z, rtol=1e-15)
@@ -957,3 +963,62 @@ def test_random_direct_calls_give_the_general_calls_results(text, zero_copy):
             for i, a in enumerate(results):
                 assert not any(np.shares_memory(a, v) for v in point.values())
                 assert not any(np.shares_memory(a, b) for b in results[i + 1 :])
+
+
+@pytest.mark.parametrize("n", [100, 20_001])  # (below and above PLACE_FROM's 64 KB)
+def test_float32_arrays_take_the_float32_loop_with_the_float64_loops_numbers(monkeypatch, n):
+    """float32 arrays of one shape, by name, run a variant of the loop that reads and
+    writes float (c_runtime.f32_source): each value still computed in double and rounded
+    to float once, so the numbers are bit for bit the general call's (float64 copies of
+    the inputs, then the results cast), without the copies."""
+    from graphc import c_runtime
+
+    monkeypatch.setattr(c_runtime, "STREAM_FROM", 0)  # (float results are never streamed)
+    text = "q = x + y; f = sigmoid(q) * z + sin(x)"
+    c = graphc.compile(text, target="c")
+    rng = np.random.default_rng(n)
+    point = {k: (rng.normal(size=n) * 4).astype(np.float32) for k in c.inputs}
+    point["x"][:len(EDGES)] = np.asarray(EDGES, dtype=np.float32)
+    with np.errstate(all="ignore"):
+        want_f, want_g = c.value_and_grad(*point.values())  # the general call
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(c_runtime.CFunction, "_general", None)  # it would fail here
+            f, g = c.value_and_grad(**point)
+            assert c.module.loop.streamed == 0
+            again = c.value_and_grad(**point, out=(f, g))  # into the same arrays
+    assert f.dtype == np.float32 and all(v.dtype == np.float32 for v in g.values())
+    assert np.array_equal(f, want_f, equal_nan=True)
+    assert all(np.array_equal(g[k], want_g[k], equal_nan=True) for k in c.wrt)
+    assert again[0] is f and all(again[1][k] is g[k] for k in c.wrt)
+    results = [f, *g.values()]
+    for i, a in enumerate(results):
+        assert not any(np.shares_memory(a, v) for v in point.values())
+        assert not any(np.shares_memory(a, b) for b in results[i + 1 :])
+    # against NumPy's float32 code (which rounds at every gate): close, not equal
+    with np.errstate(all="ignore"):
+        np_f = graphc.compile(text).value_and_grad(**point)[0]
+    finite = np.isfinite(np_f)
+    np.testing.assert_allclose(f[finite], np_f[finite], rtol=2e-6, atol=1e-6)
+
+
+def test_a_float32_loop_that_does_not_compile_leaves_float32_to_float64_copies(monkeypatch):
+    from graphc import c_runtime
+
+    c = graphc.compile("q = x * y; f = tanh(q) + x", target="c")
+    x, y = np.linspace(-2, 2, 50, dtype=np.float32), np.linspace(1, 3, 50, dtype=np.float32)
+    real = c_runtime.load
+
+    def no_float_loop(source):
+        if "typedef float graphc_io;" in source:
+            raise c_runtime.CCompileError("cc: error: no float here")
+        return real(source)
+
+    monkeypatch.setattr(c_runtime, "load", no_float_loop)
+    with pytest.warns(RuntimeWarning, match="float32 loop did not compile.*no float here"):
+        f, g = c.value_and_grad(x=x, y=y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once
+        f2, _ = c.value_and_grad(x=x, y=y)
+    want = np.tanh(x.astype(np.float64) * y) + x
+    assert f.dtype == np.float32 and np.array_equal(f, want.astype(np.float32))
+    assert np.array_equal(f2, f) and g["y"].dtype == np.float32
