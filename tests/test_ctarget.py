@@ -1022,3 +1022,30 @@ def test_a_float32_loop_that_does_not_compile_leaves_float32_to_float64_copies(m
     want = np.tanh(x.astype(np.float64) * y) + x
     assert f.dtype == np.float32 and np.array_equal(f, want.astype(np.float32))
     assert np.array_equal(f2, f) and g["y"].dtype == np.float32
+
+
+@pytest.mark.parametrize("in_stages", [False, True])
+def test_every_op_on_float32_arrays_in_one_block_and_in_stages(monkeypatch, in_stages):
+    """The float32 loop (float arrays, double values) for a program of every op the
+    random programs draw, as one block and in stages (values handed on through double
+    slots): bit for bit the general call's numbers (float64 copies), at edge points."""
+    from graphc import c_runtime, ctarget
+
+    terms = [op.format("x") for op in _UNARY] + [op.format("y", "z") for op in _BINARY]
+    text = "a = " + " + ".join(terms) + "\nf = a * x + a"
+    if in_stages:
+        monkeypatch.setattr(ctarget, "STAGE_FROM", 1)
+        monkeypatch.setattr(ctarget, "STAGE", 4)
+    c = graphc.compile(text, target="c")
+    assert ("void stage_" in c.source) == in_stages
+    rng = np.random.default_rng(7)
+    point = {k: np.concatenate([rng.normal(size=37) * 3, rng.permutation(EDGES)])
+             .astype(np.float32) for k in "xyz"}  # fmt: skip
+    with np.errstate(all="ignore"):
+        want_f, want_g = c.value_and_grad(*(point[k] for k in c.inputs))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(c_runtime.CFunction, "_general", None)  # the float32 loop, or fail
+            f, g = c.value_and_grad(**point)
+    assert f.dtype == np.float32
+    assert np.array_equal(f, want_f, equal_nan=True)
+    assert all(np.array_equal(g[k], want_g[k], equal_nan=True) for k in c.wrt)
