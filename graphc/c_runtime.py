@@ -461,9 +461,12 @@ class CFunction:
         # are (shared), otherwise as copies
         self.how = how or {k: ("loop", k) for k in self.wrt}
         self.stored = tuple(k for k in self.wrt if self.how[k][0] == "loop")
-        # n, stream, then an address per input, for f and per stored gradient
+        # n, stream, an address per input, for f and per stored gradient, then a step
+        # per input (1: an array of n points; 0: one number, as 8 copies)
+        self._steps = (1,) * len(self.inputs)
         self._argtypes = [ctypes.c_ssize_t, ctypes.c_int,
-                          *[ctypes.c_void_p] * (len(self.inputs) + 1 + len(self.stored))]
+                          *[ctypes.c_void_p] * (len(self.inputs) + 1 + len(self.stored)),
+                          *[ctypes.c_ssize_t] * len(self.inputs)]
         self._fn.argtypes = self._argtypes
         self.zero_copy = zero_copy
         # The output arrays of the call before last and of the last call: reused by a
@@ -522,18 +525,23 @@ class CFunction:
         dtype = np.result_type(*floats) if any(d != _F64 for d in floats) else _F64
         shapes = {a.shape for a in raw}
         shape = raw[0].shape if len(shapes) == 1 else np.broadcast_shapes(*shapes)
-        full = [a if a.shape == shape and a.dtype == _F64 and a.flags.c_contiguous
+        n = math.prod(shape)
+        # each input as the loop reads it: an array of the output's shape (a copy where
+        # it is not one: broadcast, another dtype, another order), or, for one number
+        # among more points, 8 copies of it (step 0): no array of the output's size
+        steps = [0 if a.size == 1 and n > 1 else 1 for a in raw]
+        full = [np.full(8, a.reshape(()), dtype=np.float64) if not step
+                else a if a.shape == shape and a.dtype == _F64 and a.flags.c_contiguous
                 else np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), shape))
-                for a in raw]  # fmt: skip
+                for a, step in zip(raw, steps, strict=True)]  # fmt: skip
         (older, newer), self._spare = self._spare, ([], [])  # one swap: no two threads
         last = {id(a) for a in newer}  # share one
         spare = [*newer, *older]  # _buffers tries the end first: the older
         del older, newer  # (a name holding an array would make it look held)
         f, grads = _buffers(out_bufs, shape, self.wrt, spare, [*raw, *full])
         outs = (f, *(grads[k] for k in self.stored))
-        n = math.prod(shape)
-        stream = n * 8 * (len(full) + len(outs)) >= STREAM_FROM
-        streamed = self._fn(n, stream, *map(_address, full), *map(_address, outs))
+        stream = n * 8 * (sum(steps) + len(outs)) >= STREAM_FROM
+        streamed = self._fn(n, stream, *map(_address, full), *map(_address, outs), *steps)
         if streamed < 0:  # a loop in stages could not allocate the values they hand on
             raise MemoryError("the C loop could not allocate its working memory")
         self.streamed = streamed
@@ -544,9 +552,13 @@ class CFunction:
                 g = grads[k]
             else:
                 g0 = full[src] if kind == "input" else grads[self.how[src][1]]
-                g = g0 if self.zero_copy else grads[k]
-                if g is not g0:
-                    np.copyto(g, g0)
+                if kind == "input" and not steps[src]:  # one number (8 copies): everywhere
+                    g = grads[k]
+                    g.fill(g0[0])
+                else:
+                    g = g0 if self.zero_copy else grads[k]
+                    if g is not g0:
+                        np.copyto(g, g0)
             like = raw[self.position[k]]
             kind = like.dtype if like.dtype.kind == "f" else np.dtype(np.float64)
             if like.shape != shape:
@@ -598,7 +610,8 @@ class CFunction:
             f, grads = _buffers(out, shape, self.wrt, spare, arrays, dtype)
         outs = (f, *(grads[k] for k in self.stored))
         stream = dtype is _F64 and size * 8 * (len(arrays) + len(outs)) >= STREAM_FROM
-        streamed = fn(size, stream, *map(_address, arrays), *map(_address, outs))
+        streamed = fn(size, stream, *map(_address, arrays), *map(_address, outs),
+                      *self._steps)  # (every input an array)  # fmt: skip
         if streamed < 0:
             raise MemoryError("the C loop could not allocate its working memory")
         self.streamed = streamed

@@ -18,7 +18,9 @@ every program is compiled by the NumPy target, with a warning that says why, whe
 compiler is found, the compiler fails, or a tensor program has nothing to fuse.
 
 Inputs broadcast together as on the NumPy target; each is passed to C as a contiguous
-float64 array of the broadcast shape (broadcast inputs are expanded first), and each
+float64 array of the broadcast shape (broadcast inputs are expanded first; a number
+among arrays as 8 copies of itself, with step 0: the loop reads it without an array of
+the output's size), and each
 gradient is summed back to its input's shape and cast to its dtype (float32 inputs are
 computed in double and rounded once at the end: within 1 ulp of float32 of the exact
 value, where NumPy's float32 code rounds at every gate; float32 arrays of one shape
@@ -235,8 +237,17 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     stores += [f"out_d{n}[i] = {_arg(text, variables)};" for n, text in grads.items()]
     pads = [f"pad_{n}" for n in inputs]
     lines_of = [f"line_{p[4:]}" for p in outs]
-    args = ", ".join([*(f"{p} + b" for p in ins), *lines_of])  # a line's, from point b
-    chunk = f"lo + {LINE} * c"  # where the chunk of lines that starts at line c starts
+    # an input's step: 1 for an array, 0 for one number (in_x then holds its 8 copies,
+    # a line's worth, so that no number is expanded to an array of the output's size)
+    steps = [f"step_{n}" for n in inputs]
+    step_params = ", ".join(f"ptrdiff_t {t}" for t in steps)
+    args = ", ".join([*(f"{p} + b * {t}" for p, t in zip(ins, steps, strict=True)),
+                      *lines_of])  # a line's, from point b  # fmt: skip
+    chunk = f"(lo + {LINE} * c)"  # where the chunk of lines that starts at line c starts
+    all_params = ", ".join([*params, step_params])
+    pad_from = list(zip(pads, ins, steps, strict=True))
+    chunk_args = [*(f"{p} + {chunk} * {t}" for p, t in zip(ins, steps, strict=True)),
+                  *(f"{p} + {chunk}" for p in outs), *steps]  # fmt: skip
     if len(lines) < STAGE_FROM:
         body = [f"    const double {_c_name(n)} = in_{n}[i];" for n in inputs]
         body += _statements(lines, variables, set(inputs), "    ")
@@ -270,7 +281,7 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         "/* count lines of 8 points: each computed into local lines, then stored; returns",
         "   -1 where the memory for the values stages hand on cannot be had */",
         "static __attribute__((noinline, noclone)) int run(",
-        f"        ptrdiff_t count, int stream, {', '.join(params)}) {{",
+        f"        ptrdiff_t count, int stream, {all_params}) {{",
         *(
             [
                 f"    double *slots = GRAPHC_ALLOC({slots} * {LINE} * sizeof(double));",
@@ -293,8 +304,10 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         "    return 0;",
         "}",
         "",
-        "/* Returns how many points it wrote with streaming stores, or -1 (no memory). */",
-        f"ptrdiff_t value_and_grad(ptrdiff_t n, int stream, {', '.join(params)}) {{",
+        "/* Returns how many points it wrote with streaming stores, or -1 (no memory).",
+        "   step_x: 1 where in_x is an array of n points, 0 where it holds 8 copies of one",
+        "   number. */",
+        f"ptrdiff_t value_and_grad(ptrdiff_t n, int stream, {all_params}) {{",
         "    ptrdiff_t lo = 0, hi = 0;  /* [lo, hi): the whole lines */",
         "    int failed = 0;",
         "    if (stream)",
@@ -312,9 +325,9 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         *(f"        graphc_io {p}[{LINE}] = {{0}};" for p in pads),
         *(f"        graphc_io {v}[{LINE}];" for v in lines_of),
         "        for (ptrdiff_t k = a; k < e; k++) {",
-        *(f"            {p}[k - a] = {q}[k];" for p, q in zip(pads, ins, strict=True)),
+        *(f"            {p}[k - a] = {q}[k * {t}];" for p, q, t in pad_from),
         "        }",
-        f"        failed |= run(1, 0, {', '.join([*pads, *lines_of])});",
+        f"        failed |= run(1, 0, {', '.join([*pads, *lines_of, *('1' for _ in steps)])});",
         "        for (ptrdiff_t k = a; k < e; k++) {",
         *(f"            {p}[k] = {v}[k - a];" for p, v in zip(outs, lines_of, strict=True)),
         "        }",
@@ -325,7 +338,7 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
         f"        #pragma omp for schedule(static)  /* {CHUNK:,} lines at a time */",
         f"        for (ptrdiff_t c = 0; c < count; c += {CHUNK})",
         f"            failed |= run(count - c < {CHUNK} ? count - c : {CHUNK}, stream,",
-        f"                {', '.join(f'{p} + {chunk}' for p in [*ins, *outs])});",
+        f"                {', '.join(chunk_args)});",
         "        if (stream)",
         "            graphc_fence();",
         "    }",

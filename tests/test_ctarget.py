@@ -271,7 +271,8 @@ def test_source_is_one_readable_fused_loop():
     # every gate once, in the one function that computes a point; the loops call it
     assert src.count("double v_q = v_x + v_y;  /* + gate */") == 1
     assert src.count("static inline __attribute__((always_inline)) void point(") == 1
-    call = "point(j, in_x + b, in_y + b, in_z + b, line_f, line_dx, line_dy, line_dz);"
+    call = ("point(j, in_x + b * step_x, in_y + b * step_y, in_z + b * step_z, line_f, line_dx,"
+            " line_dy, line_dz);")
     assert src.count(call) == 1  # inlined once: a loop of 8 points, a line of each output
     assert "#pragma omp simd" in src and "fast-math" not in src
     assert "graphc_stream(out_f + b, line_f);" in src  # a whole line, past the cache
@@ -392,7 +393,8 @@ def test_points_of_stage_from_statements_and_more_run_in_stages(monkeypatch):
     staged = graphc.compile(text, target="c").source
     assert "void point(" in one and "void stage_" not in one and c_runtime._flags(one)[0] == "-O3"
     assert staged.count("void stage_") == 3 and "void point(" not in staged
-    call = "stage_1(slots, in_x + b, in_y + b, in_z + b, line_f, line_dx, line_dy, line_dz);"
+    call = ("stage_1(slots, in_x + b * step_x, in_y + b * step_y, in_z + b * step_z, line_f,"
+            " line_dx, line_dy, line_dz);")
     assert call in staged
     # stage 2 reads q (dz = q) from stage 1's slot and z (dq = z) from its input
     assert "double v_q = slots[" in staged and staged.count("const double v_z = in_z[i];") == 2
@@ -1049,3 +1051,50 @@ def test_every_op_on_float32_arrays_in_one_block_and_in_stages(monkeypatch, in_s
     assert f.dtype == np.float32
     assert np.array_equal(f, want_f, equal_nan=True)
     assert all(np.array_equal(g[k], want_g[k], equal_nan=True) for k in c.wrt)
+
+
+def test_a_number_among_arrays_is_read_as_one_number_not_expanded(monkeypatch):
+    """A Python float or one-element array beside arrays (the neuron's weights beside its
+    data) reaches the loop as 8 copies of itself (step 0), not as an array of the
+    output's size: the same numbers as the arrays it would have been expanded to, its
+    gradient the sum of the loop's per-point values."""
+    expanded = []
+    broadcast_to = np.broadcast_to
+
+    def spy(a, shape, *args, **kwargs):
+        if np.size(a) == 1 and math.prod(shape) > 1:
+            expanded.append(shape)
+        return broadcast_to(a, shape, *args, **kwargs)
+
+    c = graphc.compile("f = 1/(1 + exp(-(w0*x0 + w1*x1 + w2)))", target="c")
+    rng = np.random.default_rng(5)
+    n = 1003
+    x0, x1 = rng.normal(size=n), rng.normal(size=n)
+    weights = {"w0": 2.0, "w1": np.array([-3.0]), "w2": np.float64(-3.0)}
+    with monkeypatch.context() as mp:
+        mp.setattr(np, "broadcast_to", spy)
+        f, g = c.value_and_grad(x0=x0, x1=x1, **weights)
+    assert expanded == []
+    full = {k: np.full(n, float(np.asarray(v).reshape(()))) for k, v in weights.items()}
+    want_f, want_g = c.value_and_grad(x0=x0, x1=x1, **full)  # every input an array
+    assert np.array_equal(f, want_f)
+    assert np.array_equal(g["x0"], want_g["x0"]) and np.array_equal(g["x1"], want_g["x1"])
+    for k, v in weights.items():  # each in its own shape, the sum of its per-point values
+        assert np.shape(g[k]) == np.shape(v) and np.ravel(g[k])[0] == want_g[k].sum()
+    # the notes' neuron at one point: the cs231n numbers (f = 0.73, ∂f/∂x0 = -0.59)
+    s = 1 / (1 + math.exp(-1.0))
+    np.testing.assert_allclose(c.value_and_grad(w0=2.0, x0=np.full(9, -1.0), w1=-3.0,
+                                                x1=np.full(9, -2.0), w2=-3.0)[1]["x0"],
+                               np.full(9, s * (1 - s) * 2.0), rtol=1e-15)  # fmt: skip
+
+
+@pytest.mark.parametrize("zero_copy", [False, True])
+def test_a_gradient_that_is_a_numbers_value_fills_its_inputs_shape(zero_copy):
+    """(x+y)z with z a number: ∂f/∂x = ∂f/∂y = z at every point, ∂f/∂z = sum(x + y)."""
+    c = graphc.compile("q = x + y; f = q * z", target="c", zero_copy=zero_copy)
+    x, y = np.linspace(-1, 1, 21), np.linspace(2, 3, 21)
+    f, g = c.value_and_grad(x=x, y=y, z=-4.0)
+    np.testing.assert_allclose(f, (x + y) * -4.0, rtol=1e-15)
+    assert np.array_equal(g["x"], np.full(21, -4.0)) and np.array_equal(g["y"], g["x"])
+    assert not np.shares_memory(g["x"], g["y"]) or zero_copy
+    assert float(g["z"]) == pytest.approx((x + y).sum(), rel=1e-15)
