@@ -211,9 +211,12 @@ def c_source(lines: list[Any], inputs: tuple[str, ...], out: str, grads: dict[st
     results. It is inlined once, in ``run``: a loop over lines of 8 points (a 64-byte
     cache line of each output) that computes a line into local lines and stores them,
     with streaming stores where ``stream``. The function is ``ptrdiff_t
-    value_and_grad(ptrdiff_t n, int stream, const double *in_x, ..., double *out_f,
-    double *out_dx, ...)``: inputs in order (their safe names), then f, then one
-    gradient per ``grads`` entry (keyed by the input's safe name). It runs the whole
+    value_and_grad(ptrdiff_t n, int stream, const graphc_io *in_x, ..., graphc_io
+    *out_f, graphc_io *out_dx, ..., ptrdiff_t step_x, ...)``: inputs in order (their safe
+    names), then f, then one gradient per ``grads`` entry (keyed by the input's safe
+    name), then a step per input (1: an array of n points; 0: one number, given as 8
+    copies). ``graphc_io`` is double (float in :func:`c_runtime.f32_source`'s variant;
+    values are double either way). It runs the whole
     lines (split across threads), with streaming stores where the runtime asks (the
     call's arrays outgrow the cache) and the outputs allow; a part-line at either end
     runs on padded copies. It returns how many points it wrote with streaming stores
