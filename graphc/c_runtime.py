@@ -225,15 +225,22 @@ def _run(commands, cc, directory):
                 proc.wait()
 
 
+@functools.cache
+def _version(cc):
+    """The first line of ``cc --version`` (part of a library's key), asked once a process
+    (1.7-2.5 ms a time; a load from the cache took as long as the rest of it)."""
+    try:
+        return subprocess.run([cc, "--version"], capture_output=True, text=True,
+                              timeout=30).stdout.split("\n", 1)[0]  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise CCompileError(f"the C compiler {cc!r} does not run: {e}") from None
+
+
 def load(source):
     """Compile source once (cached by a hash of it, the flags and the compiler), load it."""
     cc = _compiler()
     flags = _flags(source)
-    try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True,
-                                 timeout=30).stdout.split("\n", 1)[0]  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise CCompileError(f"the C compiler {cc!r} does not run: {e}") from None
+    version = _version(cc)
     libs = ["-lmvec", "-lm"] if _libmvec(cc) else ["-lm"]  # (a library per choice)
     key = hashlib.sha256("\0".join([source, *flags, version, *libs]).encode()).hexdigest()[:24]
     directory = cache_dir()
