@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import compile_time, instructions, loop, memory, run, stages
+from benchmarks import compile_time, dtypes, instructions, loop, memory, run, stages
 from benchmarks.impls import UnavailableError, names_for, setup
 from benchmarks.workloads import WORKLOADS, namespace, random_dag
 
@@ -184,3 +184,42 @@ def test_memory_table_measures_each_stage_in_a_fresh_process(capsys):
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| staged |")]
     assert [r.split(" | ")[2] for r in rows] == ["parse", "compile"]
     assert all("KiB" in r and "MiB" in r for r in rows)
+
+
+@pytest.mark.parametrize("case", sorted(dtypes.CASES))
+def test_every_dtype_case_implementation_agrees_with_hand_written(case):
+    """float32 arrays and numbers among arrays: each implementation present gives the
+    hand-written value and gradients (in float32's precision where the case is float32),
+    each gradient in its input's shape, and leaves its inputs unchanged."""
+    point = dtypes.point(case, 9, seed=4)
+    want_f, want_g = dtypes.hand(case)(**point)
+    f32 = case.endswith("float32")
+    rtol = 2e-6 if f32 else 1e-12
+    ran = []
+    for impl in dtypes.IMPLS[1:]:
+        try:
+            call = dtypes.setup(impl, case, point)
+        except UnavailableError:
+            continue
+        before = {k: np.copy(v) for k, v in point.items()}
+        f, g = call()
+        for k, v in point.items():
+            np.testing.assert_array_equal(v, before[k], err_msg=f"{impl} changed input {k}")
+        np.testing.assert_allclose(np.asarray(f), want_f, rtol=rtol, err_msg=impl)
+        for k, v in point.items():
+            assert np.shape(g[k]) == np.shape(v), (impl, k)
+            atol = 1e-6 if f32 else 1e-14
+            np.testing.assert_allclose(np.asarray(g[k], dtype=float), want_g[k], rtol=rtol,
+                                       atol=atol, err_msg=f"{impl} {k}")  # fmt: skip
+            if f32 and impl.startswith("graphc"):  # float32 in, float32 out
+                assert np.asarray(g[k]).dtype == np.float32, (impl, k)
+        if f32 and impl.startswith("graphc"):
+            assert np.asarray(f).dtype == np.float32, impl
+        ran.append(impl)
+    assert "graphc" in ran
+
+
+def test_dtype_table_has_the_reference_at_ratio_one(capsys):
+    assert dtypes.main(["--size", "40", "--rounds", "2", "--only", "neuron float32"]) == 0
+    text = capsys.readouterr().out
+    assert "| neuron float32 | numpy (hand) |" in text and "| 1.00 |" in text
