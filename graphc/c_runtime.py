@@ -541,10 +541,7 @@ class CFunction:
                 else a if a.shape == shape and a.dtype == _F64 and a.flags.c_contiguous
                 else np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), shape))
                 for a, step in zip(raw, steps, strict=True)]  # fmt: skip
-        (older, newer), self._spare = self._spare, ([], [])  # one swap: no two threads
-        last = {id(a) for a in newer}  # share one
-        spare = [*newer, *older]  # _buffers tries the end first: the older
-        del older, newer  # (a name holding an array would make it look held)
+        spare, last = self._take_spare()
         f, grads = _buffers(out_bufs, shape, self.wrt, spare, [*raw, *full])
         outs = (f, *(grads[k] for k in self.stored))
         stream = n * 8 * (sum(steps) + len(outs)) >= STREAM_FROM
@@ -552,28 +549,49 @@ class CFunction:
         if streamed < 0:  # a loop in stages could not allocate the values they hand on
             raise MemoryError("the C loop could not allocate its working memory")
         self.streamed = streamed
-        result = {}
-        for k in self.wrt:
-            kind, src = self.how[k]
-            if kind == "loop":
-                g = grads[k]
-            else:
-                g0 = full[src] if kind == "input" else grads[self.how[src][1]]
-                if kind == "input" and not steps[src]:  # one number (8 copies): everywhere
-                    g = grads[k]
-                    g.fill(g0[0])
-                else:
-                    g = g0 if self.zero_copy else grads[k]
-                    if g is not g0:
-                        np.copyto(g, g0)
+        result = self._gradients(grads, full, steps)
+        for k, g in result.items():
             like = raw[self.position[k]]
             kind = like.dtype if like.dtype.kind == "f" else np.dtype(np.float64)
             if like.shape != shape:
                 g = np.asarray(_sum_to(g, like.shape))
             result[k] = _plain(g.astype(kind, copy=False))
         if out_bufs is None:  # the caller's own out= arrays stay the caller's
-            self._spare = ([a for a in spare if id(a) in last], [f, *grads.values()])
+            self._keep_spare(spare, last, f, grads)
         return _plain(f.astype(dtype, copy=False)), result
+
+    def _take_spare(self):
+        """The earlier results' arrays to reuse (_buffers), and the ids of the last
+        call's: taken in one swap, so that no two threads share one."""
+        (older, newer), self._spare = self._spare, ([], [])
+        last = {id(a) for a in newer}
+        spare = [*newer, *older]  # _buffers tries the end first: the older
+        del older, newer  # (a name holding an array would make it look held)
+        return spare, last
+
+    def _keep_spare(self, spare, last, f, grads):
+        """Keep this call's results, and the last call's arrays it did not take, for the
+        next call (never the caller's own out= arrays)."""
+        self._spare = ([a for a in spare if id(a) in last], [f, *grads.values()])
+
+    def _gradients(self, grads, inputs, steps):
+        """Each gradient's array: the loop's, else the value of an input (inputs as the
+        loop read them; one number, step 0, fills its array) or of an earlier gradient,
+        shared with zero_copy, else copied into its own array (grads[k])."""
+        result = {}
+        for k in self.wrt:
+            kind, src = self.how[k]
+            g = grads[k]
+            if kind != "loop":
+                g0 = inputs[src] if kind == "input" else grads[self.how[src][1]]
+                if kind == "input" and not steps[src]:  # one number (8 copies): everywhere
+                    g.fill(g0[0])
+                elif self.zero_copy:
+                    g = g0
+                else:
+                    np.copyto(g, g0)
+            result[k] = g
+        return result
 
     def _direct(self, values):
         """The common call, or None where it is not that call: every input by name, a
@@ -610,10 +628,7 @@ class CFunction:
             grads = {k: np.empty(shape, dtype) if self.how[k][0] == "loop"
                      or not self.zero_copy else None for k in self.wrt}  # fmt: skip
         else:  # out=, where it fits, else earlier results let go of, else placed ones
-            (older, newer), self._spare = self._spare, ([], [])  # (as the general call)
-            last = {id(a) for a in newer}
-            spare = [*newer, *older]
-            del older, newer
+            spare, last = self._take_spare()
             f, grads = _buffers(out, shape, self.wrt, spare, arrays, dtype)
         outs = (f, *(grads[k] for k in self.stored))
         stream = dtype is _F64 and size * 8 * (len(arrays) + len(outs)) >= STREAM_FROM
@@ -623,20 +638,8 @@ class CFunction:
             raise MemoryError("the C loop could not allocate its working memory")
         self.streamed = streamed
         if out is None and spare is not None:
-            self._spare = ([a for a in spare if id(a) in last], [f, *grads.values()])
-        result = {}
-        for k in self.wrt:
-            kind, src = self.how[k]
-            g = grads[k]
-            if kind != "loop":  # an input's value, or an earlier gradient's: shared or copied
-                g0 = arrays[src] if kind == "input" else grads[self.how[src][1]]
-                if self.zero_copy:
-                    g = g0
-                else:
-                    np.copyto(g, g0)
-            result[k] = g
-        return f, result
-
+            self._keep_spare(spare, last, f, grads)
+        return f, self._gradients(grads, arrays, self._steps)
 
     def _loop32(self):
         """The loop for float32 arrays (compiled once), or None where it cannot be had

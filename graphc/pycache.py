@@ -86,16 +86,12 @@ def key(text: str, wrt: tuple[str, ...] | None, target: str, shapes: Any,
 
 def get(name: str) -> tuple[tuple[str, ...], tuple[str, ...], str, str, str, types.CodeType] | None:
     """``(inputs, wrt, target, head, forward, code)`` of entry ``name``, or None."""
-    try:
-        data = (cache_dir() / name).read_bytes()
-        entry = marshal.loads(data)
-    except (OSError, EOFError, ValueError, TypeError):  # none yet, or damaged
-        return None
+    entry = _read(name)
     if (
         type(entry) is not tuple
         or len(entry) != 7
         or entry[0] != FORMAT
-        or not all(type(v) is tuple and all(type(s) is str for s in v) for v in entry[1:3])
+        or not all(map(_names, entry[1:3]))
         or not all(type(v) is str for v in entry[3:6])
         or type(entry[6]) is not types.CodeType
     ):
@@ -103,7 +99,16 @@ def get(name: str) -> tuple[tuple[str, ...], tuple[str, ...], str, str, str, typ
     return entry[1:]  # type: ignore[return-value]
 
 
+def _read(name: str) -> Any:
+    """Entry ``name`` as marshal reads it, or None (none yet, or damaged)."""
+    try:
+        return marshal.loads((cache_dir() / name).read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
 def _names(v: Any) -> bool:
+    """Whether v is a tuple of names (an entry's inputs or wrt)."""
     return type(v) is tuple and all(type(s) is str for s in v)
 
 
@@ -112,10 +117,7 @@ def get_c(name: str) -> tuple[Any, ...] | None:
     ``("loop", inputs, wrt, C source, ((input, kind, value), ...), zero_copy)`` for an
     elementwise program, ``("tensor", inputs, wrt, module text, C source, code)`` for a
     tensor program's module."""
-    try:
-        entry = marshal.loads((cache_dir() / name).read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):  # none yet, or damaged
-        return None
+    entry = _read(name)
     if type(entry) is not tuple or len(entry) != 2 or entry[0] != FORMAT_C:
         return None
     kept = entry[1]
