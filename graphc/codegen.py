@@ -1123,9 +1123,7 @@ def compile(
                 filename, module, text = _load(head, target, inputs, lambda: forward_text,
                                                [code])  # fmt: skip
                 return Compiled(target, inputs, wrt_t, filename, module, text)
-    graph = as_graph(graph)
-    if graph.tensor or shapes:
-        graph = graph.resolved(shapes)
+    graph = _program(graph, shapes)
     wrt_t = tuple(graph.differentiable if wrt is None else wrt)
     if target == "c":
         compiled = _compile_c(graph, wrt_t, zero_copy, entry)
@@ -1138,6 +1136,12 @@ def compile(
     if entry is not None:
         pycache.put(entry, tuple(graph.inputs), wrt_t, target, head, forward(), code[0])
     return Compiled(target, tuple(graph.inputs), wrt_t, filename, module, text)
+
+
+def _program(graph: Graph | str, shapes: Any) -> Graph:
+    """The graph compile works on: the text parsed, a tensor program's shapes resolved."""
+    graph = as_graph(graph)
+    return graph.resolved(shapes) if graph.tensor or shapes else graph
 
 
 def _compile_c(graph: Graph, wrt: tuple[str, ...], zero_copy: bool = False,
@@ -1242,8 +1246,7 @@ def _c_from_cache(kept: tuple[Any, ...], text: str, shapes: Any) -> Compiled | N
         return None
 
     def graph_of() -> Graph:  # for Python floats: the program, parsed again (once)
-        graph = as_graph(text)
-        return graph.resolved(shapes) if graph.tensor or shapes else graph
+        return _program(text, shapes)
 
     how_map = {k: (kind_, v) for k, kind_, v in how}
     return _c_loop_compiled(lib, source, inputs, wrt, how_map, zero_copy, graph_of)
